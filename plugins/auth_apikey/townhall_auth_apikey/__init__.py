@@ -1,0 +1,1 @@
+"""Townhall plugin townhall-auth-apikey."""

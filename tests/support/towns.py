@@ -1,0 +1,30 @@
+"""Writing tinytown.toml files for tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write_town(root: Path, name: str, *, redis_url: str | None = None, extra: str = "") -> Path:
+    """A town pointing at the test server; ``extra`` is appended TOML (tables after the top keys)."""
+    lines = [f"name = {json.dumps(name)}", "max_agents = 10"]
+    head, tables = _split_top_level(extra)
+    lines += head
+    if redis_url:
+        lines += ["[redis]", f"url = {json.dumps(redis_url)}"]
+    (root / ".tt" / "logs").mkdir(parents=True, exist_ok=True)
+    text = "\n".join(lines) + "\n" + tables
+    (root / "tinytown.toml").write_text(text, encoding="utf-8")
+    return root
+
+
+def _split_top_level(extra: str) -> tuple[list[str], str]:
+    """Top-level ``key = value`` lines must precede the first table."""
+    head: list[str] = []
+    rest = extra.strip().splitlines()
+    while rest and not rest[0].lstrip().startswith("["):
+        if rest[0].strip():
+            head.append(rest[0])
+        rest = rest[1:]
+    return head, "\n".join(rest) + ("\n" if rest else "")

@@ -1,0 +1,28 @@
+"""Auth mode ``none``: every request is the local principal with every scope."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from townhall import hookimpl
+from townhall.auth import ALL_SCOPES, AuthRequest, Principal
+from townhall.config import TownConfig
+from townhall.registry import AuthModeSpec
+
+LOCAL = Principal(id="local", scopes=ALL_SCOPES, mode="none")
+
+
+class NoAuth:
+    name = "none"
+
+    async def authenticate(self, request: AuthRequest) -> Principal:
+        return LOCAL
+
+
+def _factory(config: TownConfig) -> NoAuth:
+    return NoAuth()
+
+
+@hookimpl
+def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> None:
+    register(AuthModeSpec(name="none", factory=_factory, summary="no authentication (loopback only)"))

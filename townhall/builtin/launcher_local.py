@@ -1,0 +1,1 @@
+"""Built-in plugin launcher_local (filled in by its issue)."""

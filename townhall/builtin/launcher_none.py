@@ -1,0 +1,1 @@
+"""Built-in plugin launcher_none (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin queue_lists (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin queue_streams (filled in by its issue)."""

@@ -1,0 +1,115 @@
+"""Every Redis key townhall reads or writes, in one place.
+
+The upstream layout (tinytown 0.10, reference §4) is kept exactly so the original ``tt`` and townhall
+can share a town. Keys marked *townhall's own* are indexes and counters that only this implementation
+maintains; they are rebuilt at startup (see :mod:`townhall.store.reconcile`) so records written by
+other tools are never missed. See ``docs/redis-layout.md``.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+SUPERVISOR_ID = "00000000-0000-0000-0000-000000000001"
+
+DOCKET_GROUP = "workers"
+
+
+class TownKeys:
+    def __init__(self, town: str) -> None:
+        self.town = town
+        self.prefix = f"tt:{town}:"
+
+    # ---- upstream layout -------------------------------------------------------------------
+    def agent(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}agent:{agent_id}"
+
+    def inbox(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}inbox:{agent_id}"
+
+    def urgent(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}urgent:{agent_id}"
+
+    def activity(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}activity:{agent_id}"
+
+    def stop(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}stop:{agent_id}"
+
+    def task(self, task_id: str | UUID) -> str:
+        return f"{self.prefix}task:{task_id}"
+
+    @property
+    def backlog(self) -> str:
+        return f"{self.prefix}backlog"
+
+    @property
+    def docket(self) -> str:
+        return f"{self.prefix}docket:tasks"
+
+    @property
+    def docket_events(self) -> str:
+        return f"{self.prefix}docket:events"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}events"
+
+    def agent_events(self, agent_id: str | UUID) -> str:
+        return f"{self.prefix}events:agent:{agent_id}"
+
+    def mission_events_stream(self, mission_id: str | UUID) -> str:
+        return f"{self.prefix}events:mission:{mission_id}"
+
+    def mission(self, mission_id: str | UUID) -> str:
+        return f"{self.prefix}mission:{mission_id}"
+
+    def mission_sub(self, mission_id: str | UUID, part: str) -> str:
+        """``work``, ``watch``, ``events``, ``control`` or ``dispatch_lock``."""
+        return f"{self.prefix}mission:{mission_id}:{part}"
+
+    @property
+    def missions_active(self) -> str:
+        return f"{self.prefix}mission:active"
+
+    # ---- townhall's own --------------------------------------------------------------------
+    @property
+    def agent_index(self) -> str:
+        """Set of every agent id (so listing never needs KEYS)."""
+        return f"{self.prefix}idx:agents"
+
+    @property
+    def mission_index(self) -> str:
+        """Set of every mission id."""
+        return f"{self.prefix}idx:missions"
+
+    def tasks_in_state(self, state: str) -> str:
+        """Set of task ids per non-terminal state (pending/assigned/running)."""
+        return f"{self.prefix}idx:tasks:{state}"
+
+    @property
+    def task_counts(self) -> str:
+        """Hash state -> number of task records in that state (terminal states included)."""
+        return f"{self.prefix}stats:tasks"
+
+    @property
+    def tasks_completed_total(self) -> str:
+        """A true counter: incremented each time a task becomes completed, never decremented."""
+        return f"{self.prefix}stats:tasks_completed_total"
+
+    def processing(self, agent_id: str | UUID) -> str:
+        """Lists backend: messages a worker took and has not finished (at-least-once delivery)."""
+        return f"{self.prefix}processing:{agent_id}"
+
+    def worker_alive(self, agent_id: str | UUID) -> str:
+        """String with a TTL, refreshed by a live worker's heartbeat."""
+        return f"{self.prefix}alive:{agent_id}"
+
+    @property
+    def wake_shared(self) -> str:
+        """Lists backend: a token list workers block on to learn that shared work arrived."""
+        return f"{self.prefix}wake:shared"
+
+    @property
+    def reconciled_at(self) -> str:
+        return f"{self.prefix}meta:reconciled_at"

