@@ -65,3 +65,13 @@ def _no_machine_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
     monkeypatch.delenv("TINYTOWN_REDIS_PASSWORD", raising=False)
     os.environ.setdefault("TOWNHALL_TEST", "1")
+
+
+@pytest.fixture
+def townhall(town_dir: Path) -> Iterator["TownhallProcess"]:
+    """A real townhall process serving ``town_dir`` (which points at the session's Redis)."""
+    from tests.support.process import TownhallProcess
+
+    proc = TownhallProcess(town_dir).start()
+    yield proc
+    proc.stop()

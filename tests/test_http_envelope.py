@@ -1,0 +1,117 @@
+"""Every error is problem+json with a request id; limits and timeouts are enforced (in-process app)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import msgspec
+from litestar import get, post
+from litestar.params import JSONBody
+
+from tests.support.inprocess import app_client
+from tests.support.towns import write_town
+from townhall import hookimpl
+from townhall.auth import Scope
+
+
+class Echo(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    count: int = 0
+
+
+@post("/test/echo", sync_to_thread=False)
+def echo(data: JSONBody[Echo]) -> Echo:
+    return data
+
+
+@get("/test/slow")
+async def slow() -> str:
+    await asyncio.sleep(30)
+    return "late"
+
+
+@get("/v1/test/private", opt={"scope": Scope.ADMIN}, sync_to_thread=False)
+def private() -> str:
+    return "secret"
+
+
+class TestRoutes:
+    """A plugin using the app-setup hook to add routes."""
+
+    @hookimpl
+    def townhall_setup_app(self, app_config, context) -> None:  # type: ignore[no-untyped-def]
+        app_config.route_handlers.extend([echo, slow, private])
+
+
+def _town(tmp_path: Path, redis_url: str, extra: str = "") -> Path:
+    return write_town(tmp_path, "envelope", redis_url=redis_url, extra=extra)
+
+
+def _assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status
+    assert body["type"].endswith(str(status))
+    assert body["title"] and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert body["instance"] == response.request.url.path
+    return body
+
+
+async def test_framework_errors_are_problems(tmp_path: Path, redis_url: str) -> None:
+    async with app_client(_town(tmp_path, redis_url, "[townhall]\nmax_body_bytes = 100\n"),
+                          extra=[("test_routes", TestRoutes())]) as client:
+        _assert_problem(await client.get("/no/such/route"), 404)
+        body = _assert_problem(await client.delete("/health"), 405)
+        assert "DELETE" in body["detail"]
+        _assert_problem(await client.post("/test/echo", content=b"{not json",
+                                           headers={"content-type": "application/json"}), 400)
+        _assert_problem(await client.post("/test/echo", content=b"name=x",
+                                           headers={"content-type": "application/x-www-form-urlencoded"}), 415)
+        _assert_problem(await client.post("/test/echo", json={"name": "x" * 200}), 413)
+        body = _assert_problem(await client.post("/test/echo", json={"name": 5}), 422)
+        assert body["errors"][0]["field"] == "name"
+        body = _assert_problem(await client.post("/test/echo", json={"count": 1}), 422)
+        assert body["errors"][0]["field"] == "name"
+        body = _assert_problem(await client.post("/test/echo", json={"name": "a", "bogus": 1}), 422)
+        assert body["errors"][0]["field"] == "bogus"
+        ok = await client.post("/test/echo", json={"name": "a"})
+        assert ok.status_code == 201 and ok.json() == {"name": "a", "count": 0}
+
+
+async def test_request_id_is_echoed_or_generated(tmp_path: Path, redis_url: str) -> None:
+    async with app_client(_town(tmp_path, redis_url)) as client:
+        given = await client.get("/health", headers={"X-Request-ID": "abc-123"})
+        assert given.headers["x-request-id"] == "abc-123"
+        generated = await client.get("/health")
+        assert len(generated.headers["x-request-id"]) == 32
+        insane = await client.get("/health", headers={"X-Request-ID": "bad id\twith spaces"})
+        assert insane.headers["x-request-id"] != "bad id\twith spaces"
+        missing = await client.get("/nowhere", headers={"X-Request-ID": "r-404"})
+        assert missing.json()["request_id"] == "r-404"
+
+
+async def test_request_timeout_is_a_problem(tmp_path: Path, redis_url: str) -> None:
+    town = _town(tmp_path, redis_url, "[townhall]\nrequest_timeout_ms = 200\n")
+    async with app_client(town, extra=[("test_routes", TestRoutes())]) as client:
+        body = _assert_problem(await client.get("/test/slow"), 504)
+        assert "200 ms" in body["detail"]
+
+
+async def test_health_reports_version_and_process_uptime(tmp_path: Path, redis_url: str) -> None:
+    from townhall import __version__
+
+    async with app_client(_town(tmp_path, redis_url)) as client:
+        body = (await client.get("/healthz")).json()
+        assert body["status"] == "ok" and body["version"] == __version__
+        assert isinstance(body["uptime_secs"], int) and body["uptime_secs"] >= 0
+
+
+async def test_scoped_route_without_scope_is_forbidden_only_when_principal_lacks_it(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with app_client(_town(tmp_path, redis_url), extra=[("test_routes", TestRoutes())]) as client:
+        # auth mode none grants every scope
+        assert (await client.get("/v1/test/private")).text == "secret"

@@ -1,0 +1,64 @@
+"""The one guard every route passes: public routes pass; ``/v1`` routes need a principal and a scope.
+
+A route declares its scope with ``opt={"scope": Scope.TOWN_READ}``; a route without one is public.
+The auth mode plugin only turns a request into a principal; everything else happens here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers.base import BaseRouteHandler
+
+from townhall.auth import AuthRequest, InvalidCredentials, Principal, Scope
+from townhall.context import AppContext
+
+REALM = 'Bearer realm="townhall"'
+
+
+def _bearer(error: str, description: str, scope: str | None = None) -> dict[str, str]:
+    safe = description.replace('"', "'")
+    value = f'{REALM}, error="{error}", error_description="{safe}"'
+    if scope:
+        value += f', scope="{scope}"'
+    return {"WWW-Authenticate": value}
+
+
+async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    required: Scope | None = handler.opt.get("scope")
+    if required is None:
+        return
+    ctx: AppContext = connection.app.state.ctx
+    principal = await authenticate(ctx, connection)
+    connection.scope["user"] = principal
+    if not principal.has(required):
+        raise PermissionDeniedException(
+            detail=f"Insufficient permissions: this route needs scope '{required.value}'",
+            headers=_bearer("insufficient_scope", "missing scope", required.value),
+        )
+    limiter = ctx.rate_limiter
+    if limiter is not None:
+        await limiter.check(connection, principal)
+
+
+async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    request = AuthRequest(
+        headers=connection.headers,
+        client=connection.client.host if connection.client else None,
+        path=connection.scope["path"],
+    )
+    try:
+        principal = await ctx.auth.authenticate(request)
+    except InvalidCredentials as exc:
+        if exc.error == "insufficient_scope":
+            raise PermissionDeniedException(
+                detail=exc.description, headers=_bearer(exc.error, exc.description)
+            ) from None
+        raise NotAuthorizedException(
+            detail=exc.description, headers=_bearer(exc.error, exc.description)
+        ) from None
+    if principal is None:
+        raise NotAuthorizedException(detail="Authentication required", headers={"WWW-Authenticate": REALM})
+    return principal

@@ -1,0 +1,1 @@
+"""Route handlers: thin, typed, one module per resource. Rules live in :mod:`townhall.services`."""

@@ -1,0 +1,53 @@
+"""Public probes: ``/health`` (process alive) and ``/ready`` (Redis reachable, dispatcher status)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+
+from townhall import __version__
+from townhall.context import AppContext
+from townhall.services.readiness import Readiness, check_readiness
+
+
+class Health(msgspec.Struct):
+    status: str
+    uptime_secs: int
+    version: str
+
+
+class Ready(msgspec.Struct, omit_defaults=True):
+    status: str
+    redis: str
+    dispatcher: str
+    town: str
+    redis_latency_ms: float | None = None
+    detail: str | None = None
+
+
+@get(["/health", "/healthz"], summary="Liveness", tags=["probes"], sync_to_thread=False)
+def health(request: Request[Any, Any, Any]) -> Health:
+    ctx: AppContext = request.app.state.ctx
+    return Health(status="ok", uptime_secs=ctx.uptime_secs, version=__version__)
+
+
+@get(
+    ["/ready", "/readyz"],
+    summary="Readiness: Redis reachable (503 otherwise) and the mission dispatcher's status",
+    tags=["probes"],
+    responses={503: None},  # replaced by probes' own body below
+)
+async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
+    ctx: AppContext = request.app.state.ctx
+    result: Readiness = await check_readiness(ctx)
+    body = Ready(
+        status="ready" if result.ok else "not_ready",
+        redis="connected" if result.ok else "disconnected",
+        dispatcher=result.dispatcher,
+        town=ctx.town.name,
+        redis_latency_ms=result.latency_ms,
+        detail=result.detail,
+    )
+    return Response(body, status_code=200 if result.ok else 503)

@@ -1,0 +1,60 @@
+"""``townhall rest``: validate, find or start Redis, build the app and serve it with uvicorn."""
+
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from townhall.app import build_context, create_app, load_auth_mode
+from townhall.config import ConfigError, Town
+from townhall.plugins import collect_registry, make_plugin_manager
+from townhall.redis_endpoint import resolve_endpoint
+from townhall.registry import UnknownPluginName
+from townhall.startup_checks import StartupError, check_bind_safety, display_addr
+
+log = logging.getLogger("townhall")
+
+
+def serve(town: Town, bind: str, port: int) -> None:
+    """Run until SIGINT/SIGTERM. Raises ``StartupError`` for anything that must stop startup."""
+    pm = make_plugin_manager()
+    registry = collect_registry(pm)
+    try:
+        auth = load_auth_mode(town, registry)
+    except (UnknownPluginName, ConfigError) as exc:
+        raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
+    check_bind_safety(town.config, bind, port)
+    try:
+        endpoint, embedded = resolve_endpoint(town)
+    except ConfigError as exc:
+        raise StartupError(str(exc)) from None
+    try:
+        ctx = build_context(town, endpoint, pm=pm, auth=auth)
+        app = create_app(ctx)
+        log.info("🏛️  Townhall starting for town: %s", town.name)
+        log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if embedded else "")
+        log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=bind.strip("[]"),
+                port=port,
+                loop="uvloop",
+                http="httptools",
+                lifespan="on",
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,
+                server_header=False,
+                timeout_graceful_shutdown=10,
+            )
+        )
+        log.info("🚀 REST API listening on http://%s", display_addr(bind, port))
+        server.run()
+        if not server.started:
+            raise StartupError(f"❌ FATAL: could not listen on {display_addr(bind, port)}")
+    finally:
+        if embedded is not None:
+            log.info("stopping private Redis")
+            embedded.stop()
