@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
+from contextlib import contextmanager
+from typing import Iterator
 
 import uvicorn
 
@@ -51,10 +54,24 @@ def serve(town: Town, bind: str, port: int) -> None:
             )
         )
         log.info("🚀 REST API listening on http://%s", display_addr(bind, port))
-        server.run()
+        with _graceful_signals():
+            server.run()
         if not server.started:
             raise StartupError(f"❌ FATAL: could not listen on {display_addr(bind, port)}")
     finally:
         if embedded is not None:
             log.info("stopping private Redis")
             embedded.stop()
+
+
+@contextmanager
+def _graceful_signals() -> Iterator[None]:
+    """uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would kill us before the
+    private Redis is stopped; with these handlers in place the re-raised signal is a no-op and the
+    process finishes cleanly with status 0."""
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
