@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -14,7 +15,7 @@ from townhall.config import ConfigError, Town
 from townhall.plugins import collect_registry, make_plugin_manager
 from townhall.redis_endpoint import resolve_endpoint
 from townhall.registry import UnknownPluginName
-from townhall.startup_checks import StartupError, check_bind_safety, display_addr
+from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
 
 log = logging.getLogger("townhall")
 
@@ -28,6 +29,7 @@ def serve(town: Town, bind: str, port: int) -> None:
     except (UnknownPluginName, ConfigError) as exc:
         raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
     check_bind_safety(town.config, bind, port)
+    tls = check_tls(town)
     try:
         endpoint, embedded = resolve_endpoint(town)
     except ConfigError as exc:
@@ -51,9 +53,19 @@ def serve(town: Town, bind: str, port: int) -> None:
                 proxy_headers=False,
                 server_header=False,
                 timeout_graceful_shutdown=10,
+                ssl_certfile=tls.cert_file if tls else None,
+                ssl_keyfile=tls.key_file if tls else None,
+                ssl_ca_certs=tls.ca_file if tls else None,
+                ssl_cert_reqs=tls.cert_reqs if tls else ssl.CERT_NONE,
             )
         )
-        log.info("🚀 REST API listening on http://%s", display_addr(bind, port))
+        if tls:
+            log.info("🔒 TLS enabled")
+        mtls = town.config.townhall.mtls
+        if mtls.enabled or mtls.required:
+            log.info("🔒 mTLS enabled (required: %s)", str(mtls.required).lower())
+        scheme = "https" if tls else "http"
+        log.info("🚀 REST API listening on %s://%s", scheme, display_addr(bind, port))
         with _graceful_signals():
             server.run()
         if not server.started:
