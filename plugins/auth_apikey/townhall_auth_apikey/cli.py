@@ -1,0 +1,58 @@
+"""``tt auth gen-key``: print a new API key once, with the hash and config lines that accept it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from townhall.auth import Scope
+
+from townhall_auth_apikey.generate import config_snippet, generate_api_key
+
+
+@click.command("gen-key")
+@click.option("--id", "key_id", metavar="NAME",
+              help="Print a [[townhall.auth.api_keys]] entry with this key id (for several keys / rotation).")
+@click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
+              help="Scope granted to the key (repeatable; none = all scopes).")
+@click.option("--json", "as_json", is_flag=True, help="Print {key, hash, toml} as JSON.")
+def gen_key(key_id: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Generate an API key and its Argon2id hash (needs no town or Redis)."""
+    if key_id is not None and not 1 <= len(key_id) <= 64:
+        raise click.BadParameter("must be 1 to 64 characters", param_hint="--id")
+    generated = generate_api_key()
+    snippet = config_snippet(generated.hash, key_id, list(scopes))
+    if as_json:
+        click.echo(json.dumps({"key": generated.key, "hash": generated.hash, "toml": snippet}))
+        return
+    # The layout is a de-facto interface: the original's Docker entrypoint reads the line after each
+    # of the two headings, so headings and "value on the next line" must stay exactly like this.
+    lines = [
+        "🔐 Generated new API key",
+        "",
+        "API Key (store securely, shown only once):",
+        generated.key,
+        "",
+        "API Key Hash (add to tinytown.toml):",
+        generated.hash,
+        "",
+        "Add to your tinytown.toml:",
+        "",
+        *(f"  {line}" if line else "" for line in snippet.splitlines()),
+        "",
+        "Then use the API key with townhall:",
+        f"  curl -H 'Authorization: Bearer {generated.key[:8]}' http://localhost:8080/v1/status",
+    ]
+    click.echo("\n".join(lines))
+
+
+def add_auth_commands(tt: click.Group) -> None:
+    """Attach ``gen-key`` to the ``auth`` group of ``tt``, creating the group if no plugin did yet."""
+    auth = tt.commands.get("auth")
+    if auth is None:
+        auth = click.Group("auth", help="API key and authentication helpers.")
+        tt.add_command(auth)
+    if not isinstance(auth, click.Group):
+        raise RuntimeError("the 'tt auth' command exists and is not a group; cannot add 'gen-key'")
+    auth.add_command(gen_key)
