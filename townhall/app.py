@@ -10,6 +10,7 @@ import pluggy
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.config.app import AppConfig
+from litestar.config.cors import CORSConfig
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -17,7 +18,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from townhall import __version__
 from townhall.config import Town
 from townhall.context import AppContext, make_redis_client
+from townhall.http.audit import attach_audit_file, audit_response
 from townhall.http.envelope import RequestEnvelope
+from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.http.guard import authorize
 from townhall.auth import AuthMode
 from townhall.plugins import PluginRegistry, collect_registry, make_plugin_manager
@@ -40,6 +43,7 @@ def build_context(
     pm = pm or make_plugin_manager()
     registry = collect_registry(pm)
     endpoint = endpoint or configured_endpoint(town)
+    limits = town.config.townhall.rate_limit
     return AppContext(
         town=town,
         endpoint=endpoint,
@@ -47,6 +51,9 @@ def build_context(
         pm=pm,
         registry=registry,
         auth=auth or load_auth_mode(town, registry),
+        rate_limiter=RequestRateLimiter(limits)
+        if rate_limit_enabled(limits, town.config.townhall.auth.mode)
+        else None,
     )
 
 
@@ -59,18 +66,40 @@ def create_app(ctx: AppContext) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        # Auth modes may warm up (e.g. fetch the issuer's keys) and hold clients to close.
+        start, close = getattr(ctx.auth, "start", None), getattr(ctx.auth, "aclose", None)
+        if start is not None:
+            await start()
         try:
             yield
         finally:
+            if close is not None:
+                await close()
             await ctx.redis.aclose()
 
+    before_send = [add_request_id_header]
+    if config.audit.enabled:
+        before_send.append(audit_response)
+        if config.audit.file:
+            attach_audit_file(ctx.town.root / config.audit.file)
+    cors = config.cors
     v1 = Router("/v1", route_handlers=[], security=SECURITY)
     app_config = AppConfig(
         route_handlers=[probes.health, probes.ready, v1],
         guards=[authorize],
         middleware=[RequestEnvelope(config.request_timeout_ms)],
         exception_handlers={Exception: handle_exception},
-        before_send=[add_request_id_header],
+        before_send=before_send,
+        cors_config=CORSConfig(
+            allow_origins=cors.allow_origins,
+            allow_methods=cors.allow_methods,  # type: ignore[arg-type]
+            allow_headers=cors.allow_headers,
+            allow_credentials=cors.allow_credentials,
+            expose_headers=["X-Request-ID", "Retry-After", "WWW-Authenticate"],
+            max_age=cors.max_age,
+        )
+        if cors.allow_origins
+        else None,
         request_max_body_size=config.max_body_bytes,
         lifespan=[lifespan],
         logging_config=None,

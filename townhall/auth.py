@@ -56,7 +56,11 @@ class AuthMode(Protocol):
     name: str
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
-        """Return the caller, ``None`` when no credentials were sent, or raise ``InvalidCredentials``."""
+        """Return the caller, ``None`` when no credentials were sent, or raise ``InvalidCredentials``.
+
+        Optional extras the core calls when present: ``async start()`` at app startup (warm caches;
+        must not fail hard) and ``async aclose()`` at shutdown.
+        """
         ...
 
 

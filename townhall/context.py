@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import pluggy
 import redis.asyncio as aioredis
@@ -13,6 +12,7 @@ from redis.backoff import ExponentialBackoff
 
 from townhall.auth import AuthMode
 from townhall.config import Town
+from townhall.http.ratelimit import RequestRateLimiter
 from townhall.plugins import PluginRegistry
 from townhall.redis_endpoint import RedisEndpoint
 
@@ -34,12 +34,6 @@ def make_redis_client(url: str, request_timeout_ms: int) -> aioredis.Redis:
     )
 
 
-class RateLimiter(Protocol):
-    async def check(self, connection: Any, principal: Any) -> None:
-        """Raise a 429 exception when the caller is over its budget."""
-        ...
-
-
 @dataclass
 class AppContext:
     town: Town
@@ -48,7 +42,7 @@ class AppContext:
     pm: pluggy.PluginManager
     registry: PluginRegistry
     auth: AuthMode
-    rate_limiter: RateLimiter | None = None
+    rate_limiter: RequestRateLimiter | None = None
 
     @property
     def uptime_secs(self) -> int:

@@ -31,6 +31,9 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     if required is None:
         return
     ctx: AppContext = connection.app.state.ctx
+    limiter = ctx.rate_limiter
+    if limiter is not None:
+        limiter.check_auth_allowed(connection)
     principal = await authenticate(ctx, connection)
     connection.scope["user"] = principal
     if not principal.has(required):
@@ -38,7 +41,6 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
             detail=f"Insufficient permissions: this route needs scope '{required.value}'",
             headers=_bearer("insufficient_scope", "missing scope", required.value),
         )
-    limiter = ctx.rate_limiter
     if limiter is not None:
         await limiter.check(connection, principal)
 
@@ -52,6 +54,8 @@ async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any
     try:
         principal = await ctx.auth.authenticate(request)
     except InvalidCredentials as exc:
+        if ctx.rate_limiter is not None:
+            ctx.rate_limiter.record_auth_failure(connection)
         if exc.error == "insufficient_scope":
             raise PermissionDeniedException(
                 detail=exc.description, headers=_bearer(exc.error, exc.description)
