@@ -50,6 +50,16 @@ class InvalidCredentials(Exception):
         self.error = error
 
 
+class AuthBusy(InvalidCredentials):
+    """The mode cannot check credentials right now (too much verification work queued): the core
+    answers 429 with ``Retry-After`` instead of 401, so a flood of bad keys cannot run the CPU hot."""
+
+    def __init__(self, description: str = "Too many authentication attempts, retry later",
+                 retry_after: int = 1) -> None:
+        super().__init__(description, error="temporarily_unavailable")
+        self.retry_after = retry_after
+
+
 class AuthMode(Protocol):
     """What an auth-mode plugin's factory returns."""
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
 
-from townhall.auth import AuthRequest, InvalidCredentials, Principal, Scope
+from townhall.auth import AuthBusy, AuthRequest, InvalidCredentials, Principal, Scope
 from townhall.context import AppContext
 
 REALM = 'Bearer realm="townhall"'
@@ -53,6 +53,10 @@ async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any
     )
     try:
         principal = await ctx.auth.authenticate(request)
+    except AuthBusy as exc:
+        raise TooManyRequestsException(
+            detail=exc.description, headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     except InvalidCredentials as exc:
         if ctx.rate_limiter is not None:
             ctx.rate_limiter.record_auth_failure(connection)

@@ -16,7 +16,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import TooManyRequestsException
 
 from townhall.auth import Principal
-from townhall.config import RateLimitConfig
+from townhall.config import ConfigError, RateLimitConfig
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MAX_BUCKETS = 100_000
@@ -72,7 +72,7 @@ class RequestRateLimiter:
         self.reads = BucketTable(config.burst_size, config.requests_per_minute)
         self.writes = BucketTable(config.burst_size, config.mutating_requests_per_minute)
         self.auth_failures = BucketTable(config.burst_size, config.requests_per_minute)
-        self.trusted = [ipaddress.ip_network(p, strict=False) for p in config.trusted_proxies]
+        self.trusted = [_network(p) for p in config.trusted_proxies]
 
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
         key = f"principal:{principal.id}" if principal.mode != "none" else f"ip:{self.client_address(connection)}"
@@ -104,6 +104,16 @@ class RequestRateLimiter:
         except ValueError:
             return False
         return any(ip in network for network in self.trusted)
+
+
+def _network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    try:
+        return ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ConfigError(
+            f"townhall: tinytown.toml: townhall.rate_limit.trusted_proxies: {value!r} is not an IP "
+            "address or network"
+        ) from None
 
 
 def _raise_if_waiting(wait: float) -> None:

@@ -24,21 +24,16 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
 
-from townhall.auth import InvalidCredentials
+from townhall.auth import AuthBusy, InvalidCredentials
 
 from townhall_auth_apikey.keyset import ConfiguredKey
 
 
-class TooManyVerifications(InvalidCredentials):
-    """Too many unseen keys are being verified already; the caller should retry shortly.
-
-    A subclass of :class:`InvalidCredentials` so a core that does not know it answers 401; a core that
-    does can answer 429/503 with ``Retry-After: retry_after``.
-    """
+class TooManyVerifications(AuthBusy):
+    """Too many unseen keys are being verified already; the core answers 429 with ``Retry-After``."""
 
     def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("Too many authentication attempts in progress, retry later")
-        self.retry_after = retry_after
+        super().__init__("Too many authentication attempts in progress, retry later", retry_after)
 
 
 class PasswordVerifier(Protocol):

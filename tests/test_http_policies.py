@@ -1,0 +1,127 @@
+"""Rate limits, the audit log and CORS (in-process app with test routes)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from litestar import get, post
+
+from tests.support.inprocess import app_client
+from tests.support.towns import write_town
+from townhall import hookimpl
+from townhall.auth import Scope
+
+
+@get("/v1/test/read", opt={"scope": Scope.TOWN_READ}, sync_to_thread=False)
+def read_route() -> str:
+    return "read"
+
+
+@post("/v1/test/write", opt={"scope": Scope.TOWN_WRITE}, sync_to_thread=False)
+def write_route() -> str:
+    return "written"
+
+
+class Routes:
+    @hookimpl
+    def townhall_setup_app(self, app_config, context) -> None:  # type: ignore[no-untyped-def]
+        app_config.route_handlers.extend([read_route, write_route])
+
+
+PLUGINS = [("policy_routes", Routes())]
+
+
+def _town(tmp_path: Path, redis_url: str, extra: str) -> Path:
+    return write_town(tmp_path, "policies", redis_url=redis_url, extra=extra)
+
+
+LIMITS = "[townhall.rate_limit]\nenabled = true\nburst_size = 3\nrequests_per_minute = 6\nmutating_requests_per_minute = 6\n"
+
+
+async def test_rate_limit_429_with_retry_after_and_separate_buckets(tmp_path: Path, redis_url: str) -> None:
+    async with app_client(_town(tmp_path, redis_url, LIMITS), extra=PLUGINS) as client:
+        for _ in range(3):
+            assert (await client.get("/v1/test/read")).status_code == 200
+        limited = await client.get("/v1/test/read")
+        assert limited.status_code == 429
+        assert limited.headers["content-type"].startswith("application/problem+json")
+        assert 1 <= int(limited.headers["retry-after"]) <= 10
+        assert limited.json()["status"] == 429
+        # writes have their own bucket
+        assert (await client.post("/v1/test/write")).status_code == 201
+        # public probes are never limited
+        assert (await client.get("/health")).status_code == 200
+
+
+async def test_forwarded_for_only_counts_from_trusted_proxies(tmp_path: Path, redis_url: str) -> None:
+    untrusted = LIMITS
+    async with app_client(_town(tmp_path, redis_url, untrusted), extra=PLUGINS) as client:
+        codes = [(await client.get("/v1/test/read", headers={"X-Forwarded-For": f"10.0.0.{i}"})).status_code
+                 for i in range(4)]
+        assert codes == [200, 200, 200, 429]  # spoofed addresses share the peer's bucket
+
+
+def test_bad_trusted_proxy_is_a_config_error() -> None:
+    from townhall.config import ConfigError, RateLimitConfig
+    from townhall.http.ratelimit import RequestRateLimiter
+
+    with pytest.raises(ConfigError, match="trusted_proxies: 'proxy.local' is not an IP"):
+        RequestRateLimiter(RateLimitConfig(trusted_proxies=["proxy.local"]))
+
+
+def test_forwarded_for_from_trusted_proxy_picks_nearest_untrusted_hop() -> None:
+    from types import SimpleNamespace
+
+    from townhall.config import RateLimitConfig
+    from townhall.http.ratelimit import RequestRateLimiter
+
+    limiter = RequestRateLimiter(RateLimitConfig(trusted_proxies=["10.0.0.0/8"]))
+    conn = SimpleNamespace(client=SimpleNamespace(host="10.1.1.1"),
+                           headers={"x-forwarded-for": "198.51.100.7, 203.0.113.9, 10.2.2.2"})
+    assert limiter.client_address(conn) == "203.0.113.9"  # type: ignore[arg-type]
+    stranger = SimpleNamespace(client=SimpleNamespace(host="192.0.2.1"),
+                               headers={"x-forwarded-for": "198.51.100.7"})
+    assert limiter.client_address(stranger) == "192.0.2.1"  # type: ignore[arg-type]
+
+
+async def test_rate_limit_off_by_default_for_auth_none(tmp_path: Path, redis_url: str) -> None:
+    async with app_client(_town(tmp_path, redis_url, ""), extra=PLUGINS) as client:
+        codes = {(await client.get("/v1/test/read")).status_code for _ in range(40)}
+        assert codes == {200}
+
+
+async def test_audit_line_per_mutating_request(tmp_path: Path, redis_url: str,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    audit_file = tmp_path / "audit.jsonl"
+    town = _town(tmp_path, redis_url, f'[townhall.audit]\nfile = "{audit_file}"\n')
+    caplog.set_level(logging.INFO, logger="townhall.audit")
+    async with app_client(town, extra=PLUGINS) as client:
+        await client.get("/v1/test/read")
+        await client.post("/v1/test/write", headers={"X-Request-ID": "req-1"})
+    records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "townhall.audit"]
+    assert records == [{"request_id": "req-1", "principal": "local", "method": "POST",
+                        "path": "/v1/test/write", "status": 201, "outcome": "success"}]
+    lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    assert lines == records
+
+
+async def test_cors_off_by_default_and_allow_list_lets_authorization_through(
+    tmp_path: Path, redis_url: str
+) -> None:
+    preflight = {"Origin": "https://ops.example.com", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "authorization"}
+    async with app_client(_town(tmp_path, redis_url, ""), extra=PLUGINS) as client:
+        response = await client.get("/v1/test/read", headers={"Origin": "https://ops.example.com"})
+        assert "access-control-allow-origin" not in response.headers
+    (tmp_path / "cors").mkdir()
+    town = _town(tmp_path / "cors", redis_url, '[townhall.cors]\nallow_origins = ["https://ops.example.com"]\n')
+    async with app_client(town, extra=PLUGINS) as client:
+        ok = await client.options("/v1/test/read", headers=preflight)
+        assert ok.status_code == 204
+        assert ok.headers["access-control-allow-origin"] == "https://ops.example.com"
+        assert "authorization" in ok.headers["access-control-allow-headers"].lower()
+        evil = await client.options("/v1/test/read", headers={**preflight, "Origin": "https://evil.example"})
+        assert evil.headers.get("access-control-allow-origin") != "https://evil.example"
