@@ -112,4 +112,9 @@ class TownKeys:
 
     @property
     def reconciled_at(self) -> str:
+        """String: when the last startup reconcile finished (RFC 3339)."""
         return f"{self.prefix}meta:reconciled_at"
+
+    def rebuilding(self, key: str, token: str) -> str:
+        """Temporary twin of one of our index keys while reconcile rebuilds it (then RENAMEd over)."""
+        return f"{key}:rebuild:{token}"

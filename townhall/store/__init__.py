@@ -1,0 +1,53 @@
+"""The only code that knows Redis key names and encodings. Services use :class:`TownStore`."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from townhall.keys import TownKeys
+from townhall.store.agents import AgentPatch, AgentStore
+from townhall.store.backlog import BacklogStore
+from townhall.store.context import StoreContext
+from townhall.store.events import EventStore
+from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
+from townhall.store.missions import MissionStore
+from townhall.store.reconcile import ReconcileReport, escape_glob, reconcile
+from townhall.store.tasks import TaskPatch, TaskStore
+
+__all__ = [
+    "AgentPatch",
+    "AgentStore",
+    "BacklogStore",
+    "EventStore",
+    "InboxEntry",
+    "InboxLengths",
+    "MessageStore",
+    "MissionStore",
+    "Placement",
+    "ReconcileReport",
+    "TaskPatch",
+    "TaskStore",
+    "TownStore",
+    "escape_glob",
+    "placement_for",
+]
+
+
+class TownStore:
+    """One town's records in Redis (a ``decode_responses=True`` asyncio client)."""
+
+    def __init__(self, redis: aioredis.Redis, town_name: str) -> None:
+        self.redis = redis
+        self.keys = TownKeys(town_name)
+        ctx = StoreContext(redis, self.keys)
+        self._ctx = ctx
+        self.agents = AgentStore(ctx)
+        self.tasks = TaskStore(ctx)
+        self.backlog = BacklogStore(ctx)
+        self.messages = MessageStore(ctx)
+        self.events = EventStore(ctx)
+        self.missions = MissionStore(ctx, self.events)
+
+    async def reconcile(self) -> ReconcileReport:
+        """Rebuild indexes and counters from the records (startup only; the one SCAN we do)."""
+        return await reconcile(self._ctx)

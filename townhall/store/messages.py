@@ -1,0 +1,144 @@
+"""Agent mailboxes: ``tt:{town}:inbox:{id}`` and ``tt:{town}:urgent:{id}`` lists of message JSON."""
+
+from __future__ import annotations
+
+import enum
+from typing import Iterable, Sequence
+
+import msgspec
+
+from townhall.domain import Message, readdress_message, try_decode_message
+from townhall.store.context import StoreContext
+
+PEEK_LIMIT = 100
+
+
+class Placement(enum.Enum):
+    BACK = "back"  # RPUSH to the regular inbox (normal/low priority)
+    FRONT = "front"  # LPUSH to the regular inbox (high/urgent priority)
+    URGENT = "urgent"  # LPUSH to the urgent inbox (explicit urgent send)
+
+
+class InboxEntry(msgspec.Struct, frozen=True):
+    """One stored entry: the raw JSON (kept verbatim when re-routing) and its parse, if known."""
+
+    raw: str
+    message: Message | None
+    urgent: bool = False
+
+
+class InboxLengths(msgspec.Struct, frozen=True):
+    inbox: int
+    urgent: int
+
+
+def placement_for(message: Message, *, urgent: bool = False) -> Placement:
+    """Upstream's rule: the urgent flag wins; else high/urgent priority to the front, others back."""
+    if urgent:
+        return Placement.URGENT
+    return Placement.FRONT if message.priority.goes_to_front else Placement.BACK
+
+
+def _entry(raw: str, urgent: bool = False) -> InboxEntry:
+    return InboxEntry(raw=raw, message=try_decode_message(raw), urgent=urgent)
+
+
+class MessageStore:
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+        self._r = ctx.redis
+        self._k = ctx.keys
+
+    async def send(self, message: Message, *, urgent: bool = False) -> Placement:
+        placement = placement_for(message, urgent=urgent)
+        await self.push_raw(message.to, message.to_json(), placement)
+        return placement
+
+    async def push_raw(self, agent_id: str, raw: str, placement: Placement) -> None:
+        if placement is Placement.URGENT:
+            await self._r.lpush(self._k.urgent(agent_id), raw)
+        elif placement is Placement.FRONT:
+            await self._r.lpush(self._k.inbox(agent_id), raw)
+        else:
+            await self._r.rpush(self._k.inbox(agent_id), raw)
+
+    async def reroute(self, entry: InboxEntry, to: str) -> Placement:
+        """Deliver an entry taken from another mailbox to ``to`` with a normal send (placement by
+        priority), keeping fields we do not know."""
+        raw = readdress_message(entry.raw, to)
+        placement = placement_for(entry.message) if entry.message else Placement.BACK
+        await self.push_raw(to, raw, placement)
+        return placement
+
+    async def requeue(self, agent_id: str, entries: Sequence[InboxEntry]) -> None:
+        """Put entries a worker took back where they came from, ahead of newer mail, order kept."""
+        urgent = [e.raw for e in entries if e.urgent]
+        regular = [e.raw for e in entries if not e.urgent]
+        async with self._r.pipeline(transaction=True) as pipe:
+            if urgent:
+                pipe.lpush(self._k.urgent(agent_id), *reversed(urgent))
+            if regular:
+                pipe.lpush(self._k.inbox(agent_id), *reversed(regular))
+            await pipe.execute()
+
+    async def peek(self, agent_id: str, limit: int = PEEK_LIMIT, *, urgent: bool = False) -> list[InboxEntry]:
+        key = self._k.urgent(agent_id) if urgent else self._k.inbox(agent_id)
+        return [_entry(raw, urgent) for raw in await self._r.lrange(key, 0, limit - 1)]
+
+    async def peek_many(self, agent_ids: Sequence[str], limit: int = PEEK_LIMIT) -> dict[str, list[InboxEntry]]:
+        """First ``limit`` regular-inbox entries of each agent, one round trip."""
+        if not agent_ids:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in agent_ids:
+                pipe.lrange(self._k.inbox(agent_id), 0, limit - 1)
+            replies = await pipe.execute(raise_on_error=False)
+        return {
+            agent_id: [_entry(raw) for raw in reply] if isinstance(reply, list) else []
+            for agent_id, reply in zip(agent_ids, replies)
+        }
+
+    async def inbox_len(self, agent_id: str) -> int:
+        return await self._r.llen(self._k.inbox(agent_id))
+
+    async def urgent_len(self, agent_id: str) -> int:
+        return await self._r.llen(self._k.urgent(agent_id))
+
+    async def lengths(self, agent_ids: Iterable[str]) -> dict[str, InboxLengths]:
+        """Inbox and urgent lengths of many agents in one round trip; unreadable lists count 0."""
+        ids = list(agent_ids)
+        if not ids:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in ids:
+                pipe.llen(self._k.inbox(agent_id))
+                pipe.llen(self._k.urgent(agent_id))
+            replies = await pipe.execute(raise_on_error=False)
+        counts = [r if isinstance(r, int) else 0 for r in replies]
+        return {a: InboxLengths(inbox=counts[2 * i], urgent=counts[2 * i + 1]) for i, a in enumerate(ids)}
+
+    async def drain(self, agent_id: str) -> list[InboxEntry]:
+        """Take every entry of both lists at once (urgent first, each in list order)."""
+        urgent, regular = await self._ctx.scripts.inbox_drain(
+            keys=[self._k.urgent(agent_id), self._k.inbox(agent_id)], args=[]
+        )
+        return [_entry(raw, True) for raw in urgent] + [_entry(raw) for raw in regular]
+
+    async def remove(self, agent_id: str, raws: Iterable[str], *, urgent: bool = False) -> int:
+        """Remove specific entries (one occurrence each) without disturbing concurrent pushes."""
+        key = self._k.urgent(agent_id) if urgent else self._k.inbox(agent_id)
+        items = list(raws)
+        if not items:
+            return 0
+        async with self._r.pipeline(transaction=True) as pipe:
+            for raw in items:
+                pipe.lrem(key, 1, raw)
+            return sum(await pipe.execute())
+
+    async def restore_processing(self, agent_id: str) -> int:
+        """Lists backend: move what a dead worker had taken back to the front of its inbox."""
+        return int(
+            await self._ctx.scripts.processing_restore(
+                keys=[self._k.processing(agent_id), self._k.inbox(agent_id)], args=[]
+            )
+        )
