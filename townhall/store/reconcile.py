@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import Counter
-from typing import Iterable
+from typing import Callable, Iterable
 
 import msgspec
 
@@ -61,7 +61,7 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
             mission_ids.append(ident)
 
     skipped: list[str] = []
-    live_agents = await _readable(ctx, agent_ids, "agent", skipped)
+    live_agents = await _agents(ctx, agent_ids, skipped)
     states = await _task_states(ctx, task_ids, skipped)
     live_missions = await _missions(ctx, mission_ids, skipped)
 
@@ -84,7 +84,7 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     )
 
 
-async def _readable(ctx: StoreContext, ids: list[str], kind: str, skipped: list[str]) -> list[str]:
+async def _agents(ctx: StoreContext, ids: list[str], skipped: list[str]) -> list[str]:
     """Ids whose hash has an ``id`` field. Legacy JSON-string records (WRONGTYPE) are skipped."""
     live: list[str] = []
     for chunk in _chunks(ids):
@@ -132,7 +132,9 @@ async def _missions(ctx: StoreContext, ids: list[str], skipped: list[str]) -> li
     return live
 
 
-async def _merge_index(ctx: StoreContext, index: str, found: list[str], record_key) -> None:  # type: ignore[no-untyped-def]
+async def _merge_index(
+    ctx: StoreContext, index: str, found: list[str], record_key: Callable[[str], str]
+) -> None:
     """Add what the scan found, then drop members whose record is gone. Additive on purpose: a record
     created during the scan is never removed from the index."""
     r = ctx.redis
