@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -26,7 +27,10 @@ from townhall.auth import AuthMode
 from townhall.plugins import PluginRegistry, collect_registry, make_plugin_manager
 from townhall.problems import add_request_id_header, handle_exception
 from townhall.redis_endpoint import RedisEndpoint, configured_endpoint
-from townhall.routes import probes
+from townhall.routes.public import PUBLIC_ROUTES
+from townhall.routes.v1 import V1_ROUTES
+from townhall.services.town import open_town_services
+from townhall.services.upkeep import reconcile_when_reachable
 
 log = logging.getLogger("townhall")
 
@@ -44,13 +48,15 @@ def build_context(
     registry = collect_registry(pm)
     endpoint = endpoint or configured_endpoint(town)
     limits = town.config.townhall.rate_limit
+    redis = make_redis_client(endpoint.url, town.config.townhall.request_timeout_ms)
     return AppContext(
         town=town,
         endpoint=endpoint,
-        redis=make_redis_client(endpoint.url, town.config.townhall.request_timeout_ms),
+        redis=redis,
         pm=pm,
         registry=registry,
         auth=auth or load_auth_mode(town, registry),
+        services=open_town_services(town, redis, registry),
         rate_limiter=RequestRateLimiter(limits)
         if rate_limit_enabled(limits, town.config.townhall.auth.mode)
         else None,
@@ -70,9 +76,11 @@ def create_app(ctx: AppContext) -> Litestar:
         start, close = getattr(ctx.auth, "start", None), getattr(ctx.auth, "aclose", None)
         if start is not None:
             await start()
+        reconciler = asyncio.create_task(reconcile_when_reachable(ctx))
         try:
             yield
         finally:
+            reconciler.cancel()
             if close is not None:
                 await close()
             await ctx.redis.aclose()
@@ -83,9 +91,9 @@ def create_app(ctx: AppContext) -> Litestar:
         if config.audit.file:
             attach_audit_file(ctx.town.root / config.audit.file)
     cors = config.cors
-    v1 = Router("/v1", route_handlers=[], security=SECURITY)
+    v1 = Router("/v1", route_handlers=V1_ROUTES, security=SECURITY)
     app_config = AppConfig(
-        route_handlers=[probes.health, probes.ready, v1],
+        route_handlers=[*PUBLIC_ROUTES, v1],
         guards=[authorize],
         middleware=[RequestEnvelope(config.request_timeout_ms)],
         exception_handlers={Exception: handle_exception},

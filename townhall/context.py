@@ -15,6 +15,8 @@ from townhall.config import Town
 from townhall.http.ratelimit import RequestRateLimiter
 from townhall.plugins import PluginRegistry
 from townhall.redis_endpoint import RedisEndpoint
+from townhall.services.town import TownServices
+from townhall.store import TownStore
 
 #: Process start, for ``/health`` uptime (reference GAP 16: upstream counted from the first probe).
 PROCESS_STARTED = time.monotonic()
@@ -42,7 +44,12 @@ class AppContext:
     pm: pluggy.PluginManager
     registry: PluginRegistry
     auth: AuthMode
+    services: TownServices
     rate_limiter: RequestRateLimiter | None = None
+
+    @property
+    def store(self) -> TownStore:
+        return self.services.store
 
     @property
     def uptime_secs(self) -> int:

@@ -35,7 +35,10 @@ def serve(town: Town, bind: str, port: int) -> None:
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     try:
-        ctx = build_context(town, endpoint, pm=pm, auth=auth)
+        try:
+            ctx = build_context(town, endpoint, pm=pm, auth=auth)
+        except (UnknownPluginName, ConfigError) as exc:
+            raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
         app = create_app(ctx)
         log.info("🏛️  Townhall starting for town: %s", town.name)
         log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if embedded else "")

@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 
 
-def write_town(root: Path, name: str, *, redis_url: str | None = None, extra: str = "") -> Path:
-    """A town pointing at the test server; ``extra`` is appended TOML (tables after the top keys)."""
+def write_town(root: Path, name: str, *, redis_url: str | None = None, extra: str = "",
+               launcher: str | None = "none") -> Path:
+    """A town pointing at the test server; ``extra`` is appended TOML (tables after the top keys).
+
+    Tests use launcher ``none`` unless they ask for one: spawning real workers is opt-in."""
     lines = [f"name = {json.dumps(name)}", "max_agents = 10"]
     head, tables = _split_top_level(extra)
     lines += head
     if redis_url:
         lines += ["[redis]", f"url = {json.dumps(redis_url)}"]
+    if launcher and "[agent]" not in tables:
+        lines += ["[agent]", f"launcher = {json.dumps(launcher)}"]
     (root / ".tt" / "logs").mkdir(parents=True, exist_ok=True)
     text = "\n".join(lines) + "\n" + tables
     (root / "tinytown.toml").write_text(text, encoding="utf-8")

@@ -1,1 +1,28 @@
-"""Built-in plugin launcher_none (filled in by its issue)."""
+"""Launcher ``none``: create the record only; an external orchestrator starts workers, which register
+themselves (e.g. KEDA scaling a worker Deployment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from townhall import hookimpl
+from townhall.config import TownConfig
+from townhall.domain import Agent
+from townhall.registry import LauncherSpec
+
+
+class NoLauncher:
+    name = "none"
+
+    async def launch(self, agent: Agent, town_root: Path) -> None:
+        return None
+
+
+def _factory(config: TownConfig) -> NoLauncher:
+    return NoLauncher()
+
+
+@hookimpl
+def townhall_register_launchers(register: Callable[[LauncherSpec], None]) -> None:
+    register(LauncherSpec(name="none", factory=_factory, summary="record only; workers register themselves"))

@@ -47,3 +47,7 @@ def main() -> None:
 
     make_plugin_manager().hook.townhall_register_commands(tt=tt, townhall=cli)
     tt()
+
+
+if __name__ == "__main__":
+    main()

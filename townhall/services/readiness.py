@@ -9,6 +9,7 @@ import msgspec
 import redis.exceptions
 
 from townhall.context import AppContext
+from townhall.domain import MissionState
 
 DISPATCHER_FRESH = timedelta(seconds=90)
 
@@ -39,11 +40,15 @@ async def dispatcher_status(ctx: AppContext) -> str:
     not waiting for the dispatcher, so it does not make the dispatcher look stalled.
     """
     try:
-        missions = await ctx.store.missions.list_all()
-    except (redis.exceptions.RedisError, OSError):
+        missions = await ctx.store.missions.list()
+        active = set(await ctx.store.missions.active_ids())
+    except (redis.exceptions.RedisError, OSError, ValueError):
         return "idle"  # upstream swallows mission read errors the same way
     now = datetime.now(timezone.utc)
-    waiting = [m for m in missions if m.awaits_dispatcher]
+    waiting = [
+        m for m in missions
+        if not m.state.is_terminal and (m.id in active or m.state is not MissionState.BLOCKED)
+    ]
     if not waiting:
         return "idle"
     if any(m.dispatcher_last_tick_at and now - m.dispatcher_last_tick_at <= DISPATCHER_FRESH for m in waiting):

@@ -1,0 +1,5 @@
+"""Routes without authentication: probes and the autoscaler signal."""
+
+from townhall.routes import probes
+
+PUBLIC_ROUTES = [probes.health, probes.ready]

@@ -1,0 +1,28 @@
+"""Background upkeep of a running townhall: index reconciliation at startup."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.exceptions
+
+from townhall.context import AppContext
+
+log = logging.getLogger("townhall")
+
+RETRY_SECS = 1.0
+
+
+async def reconcile_when_reachable(ctx: AppContext) -> None:
+    """Rebuild townhall's own indexes once Redis answers (it may be down at startup: keep trying)."""
+    while True:
+        try:
+            report = await ctx.store.reconcile()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            log.debug("reconcile postponed, Redis unreachable: %s", exc)
+            await asyncio.sleep(RETRY_SECS)
+            continue
+        log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
+                 report.missions)
+        return
