@@ -1,0 +1,54 @@
+"""Work assigned to agents that no worker has taken yet (``/v1/tasks/pending``, scaling, metrics).
+
+As upstream (reference §5.2), the first 100 regular-inbox messages of every registered agent are
+examined: a ``task_assign`` whose task record exists (and, unlike upstream, is not finished) counts, and
+so does a plain ``task`` message. A plain message has no task record, so its *message* id is reported,
+never a freshly invented one (upstream GAP 13).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import msgspec
+
+from townhall.domain import Agent, TaskAssignBody, TaskBody
+from townhall.store import TownStore
+
+
+class PendingSource(str, enum.Enum):
+    TASK = "task"  #: a task_assign message: ``task_id`` is the task record's id
+    MESSAGE = "message"  #: a plain task message: ``task_id`` is the message id
+
+
+class PendingTask(msgspec.Struct, frozen=True):
+    task_id: str
+    description: str
+    agent_id: str
+    agent_name: str
+    source: PendingSource
+
+
+async def pending_assigned_tasks(store: TownStore, agents: list[Agent] | None = None) -> list[PendingTask]:
+    if agents is None:
+        agents = await store.agents.list_all()
+    inboxes = await store.messages.peek_many([a.id for a in agents])
+    found: list[tuple[Agent, str, str | None, str]] = []  # agent, id, description-or-None, source
+    for agent in agents:
+        for entry in inboxes.get(agent.id, []):
+            body = entry.message.body if entry.message else None
+            if isinstance(body, TaskAssignBody):
+                found.append((agent, body.task_id, None, PendingSource.TASK))
+            elif isinstance(body, TaskBody) and entry.message is not None:
+                found.append((agent, entry.message.id, body.description, PendingSource.MESSAGE))
+    records = iter(await store.tasks.get_many([f[1] for f in found if f[2] is None]))
+    pending: list[PendingTask] = []
+    for agent, item_id, description, source in found:
+        if description is None:
+            task = next(records)
+            if task is None or task.state.is_terminal:
+                continue
+            description = task.description
+        pending.append(PendingTask(task_id=item_id, description=description, agent_id=agent.id,
+                                   agent_name=agent.name, source=PendingSource(source)))
+    return pending
