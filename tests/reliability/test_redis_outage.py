@@ -1,0 +1,76 @@
+"""Redis stopped under load, then started: prompt 503s, /ready follows, everything recovers, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.reliability.conftest import bounded
+from tests.support.process import TownhallProcess
+from tests.support.redis_server import RedisServer
+from tests.support.towns import write_town
+
+TIMEOUT_MS = 2000
+
+
+async def _hammer(base: str, stop: asyncio.Event, seen: list[tuple[int, float, str]], created: list[str]) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        i = 0
+        while not stop.is_set():
+            i += 1
+            started = time.monotonic()
+            if i % 2:
+                r = await http.post("/v1/backlog", json={"description": f"outage {i}"})
+            else:
+                r = await http.get("/v1/status")
+            elapsed = time.monotonic() - started
+            seen.append((r.status_code, elapsed, r.headers.get("content-type", "")))
+            if r.status_code == 201:
+                created.append(r.json()["task_id"])
+            await asyncio.sleep(0.01)
+
+
+async def test_redis_outage_under_load(tmp_path: Path, town_name: str, redis_server: RedisServer) -> None:
+    write_town(tmp_path, town_name, redis_url=redis_server.url,
+               extra=f"[townhall]\nrequest_timeout_ms = {TIMEOUT_MS}\n")
+    proc = TownhallProcess(tmp_path).start()
+    stop = asyncio.Event()
+    seen: list[tuple[int, float, str]] = []
+    created: list[str] = []
+    try:
+        workers = [asyncio.create_task(_hammer(proc.url, stop, seen, created)) for _ in range(8)]
+        await asyncio.sleep(1)
+        redis_server.stop()
+        outage_started = len(seen)
+        async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+            await asyncio.sleep(bounded(3, 10))
+            down = await http.get("/ready")
+            assert down.status_code == 503 and down.json()["redis"] == "disconnected"
+        during = seen[outage_started:]
+        redis_server.start()
+        async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
+            deadline = time.monotonic() + 15
+            while (await http.get("/ready")).status_code != 200:
+                assert time.monotonic() < deadline, "townhall did not recover"
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        stop.set()
+        await asyncio.gather(*workers)
+
+        statuses = {status for status, _, _ in during}
+        assert 503 in statuses
+        assert statuses <= {200, 201, 503}, statuses
+        assert all("application/problem+json" in ct for status, _, ct in during if status == 503)
+        assert max(elapsed for _, elapsed, _ in during) < TIMEOUT_MS / 1000 + 1.0
+        assert {status for status, _, _ in seen[-10:]} <= {200, 201}
+        async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
+            backlog = {item["task_id"] for item in (await http.get("/v1/backlog")).json()["backlog"]}
+        assert set(created) <= backlog
+    finally:
+        stop.set()
+        if not redis_server.running:
+            redis_server.start()
+        proc.stop()
