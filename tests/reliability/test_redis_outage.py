@@ -33,7 +33,10 @@ async def _hammer(base: str, stop: asyncio.Event, seen: list[tuple[int, float, s
             await asyncio.sleep(0.01)
 
 
-async def test_redis_outage_under_load(tmp_path: Path, town_name: str, redis_server: RedisServer) -> None:
+async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
+    redis_server = RedisServer(tmp_path / "redis", persistent=True)
+    (tmp_path / "redis").mkdir()
+    redis_server.start()
     write_town(tmp_path, town_name, redis_url=redis_server.url,
                extra=f"[townhall]\nrequest_timeout_ms = {TIMEOUT_MS}\n")
     proc = TownhallProcess(tmp_path).start()
@@ -71,6 +74,5 @@ async def test_redis_outage_under_load(tmp_path: Path, town_name: str, redis_ser
         assert set(created) <= backlog
     finally:
         stop.set()
-        if not redis_server.running:
-            redis_server.start()
         proc.stop()
+        redis_server.stop()

@@ -11,8 +11,10 @@ from townhall.redis_endpoint import ping, server_binary
 
 
 class RedisServer:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
+        """``persistent``: an append-only file (fsync always), so data survives stop/start."""
         self.directory = directory
+        self.persistent = persistent
         self.socket = directory / "redis.sock"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -29,7 +31,8 @@ class RedisServer:
             self.socket.unlink()
         self.process = subprocess.Popen(
             [server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-             "--dir", str(self.directory), "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory), "--save", "",
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]),
              "--logfile", str(self.directory / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
