@@ -1,5 +1,5 @@
 """Routes without authentication: probes and the autoscaler signal."""
 
-from townhall.routes import probes
+from townhall.routes import probes, scaling
 
-PUBLIC_ROUTES = [probes.health, probes.ready]
+PUBLIC_ROUTES = [probes.health, probes.ready, scaling.scaling]
