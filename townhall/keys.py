@@ -111,6 +111,11 @@ class TownKeys:
         return f"{self.prefix}wake:shared"
 
     @property
+    def spawn_lock(self) -> str:
+        """String with a short TTL: held while a spawn checks name uniqueness and ``max_agents``."""
+        return f"{self.prefix}lock:spawn"
+
+    @property
     def reconciled_at(self) -> str:
         """String: when the last startup reconcile finished (RFC 3339)."""
         return f"{self.prefix}meta:reconciled_at"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 
@@ -10,6 +10,9 @@ from townhall.config import Town
 from townhall.launchers import Launcher
 from townhall.plugins import PluginRegistry
 from townhall.queues import QueueBackend
+from townhall.services.agents import AgentService
+from townhall.services.messages import MessageService
+from townhall.services.tasks import TaskService
 from townhall.store import TownStore
 
 
@@ -19,6 +22,14 @@ class TownServices:
     store: TownStore
     queue: QueueBackend
     launcher: Launcher
+    agents: AgentService = field(init=False)
+    tasks: TaskService = field(init=False)
+    messages: MessageService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.agents = AgentService(self.town, self.store, self.launcher)
+        self.tasks = TaskService(self.store, self.agents)
+        self.messages = MessageService(self.store, self.agents)
 
 
 def open_town_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:

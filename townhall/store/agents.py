@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 ACTIVITY_KEEP = 10
 ACTIVITY_TTL_SECS = 3600
 STOP_TTL_SECS = 3600
+SPAWN_LOCK_TTL_MS = 5000
 
 
 class AgentPatch(msgspec.Struct, kw_only=True):
@@ -147,6 +148,17 @@ class AgentStore:
             removed, _, _ = await pipe.execute()
         return bool(removed)
 
+    async def delete_if_state(self, agent_id: str, states: Iterable[AgentState] | None) -> bool:
+        """Like :meth:`delete`, but only while the agent's state is in ``states`` (any if ``None``)."""
+        k = self._k
+        return bool(
+            await self._ctx.scripts.agent_delete(
+                keys=[k.agent(agent_id), k.agent_index, k.inbox(agent_id), k.urgent(agent_id),
+                      k.activity(agent_id), k.stop(agent_id), k.processing(agent_id), k.worker_alive(agent_id)],
+                args=[agent_id, csv(states)],
+            )
+        )
+
     async def incr_tasks_completed(self, agent_id: str, by: int = 1) -> int | None:
         """``HINCRBY tasks_completed`` without resurrecting a deleted record; ``None`` if missing."""
         return await self._ctx.scripts.agent_incr(
@@ -158,6 +170,13 @@ class AgentStore:
         return bool(
             await self._ctx.scripts.agent_clear_current_task(keys=[self._k.agent(agent_id)], args=[task_id])
         )
+
+    # ---- spawn lock: spawns check "name unused" and "below max_agents" before they write -------
+    async def acquire_spawn_lock(self, token: str, ttl_ms: int = SPAWN_LOCK_TTL_MS) -> bool:
+        return bool(await self._r.set(self._k.spawn_lock, token, nx=True, px=ttl_ms))
+
+    async def release_spawn_lock(self, token: str) -> None:
+        await self._ctx.scripts.lock_release(keys=[self._k.spawn_lock], args=[token])
 
     # ---- activity log and stop flag ---------------------------------------------------------
     async def add_activity(self, agent_id: str, text: str) -> None:

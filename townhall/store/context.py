@@ -17,6 +17,7 @@ class Scripts:
         self.task_write = redis.register_script(scripts.TASK_WRITE)
         self.task_delete = redis.register_script(scripts.TASK_DELETE)
         self.task_repair = redis.register_script(scripts.TASK_REPAIR)
+        self.task_finish = redis.register_script(scripts.TASK_FINISH)
         self.backlog_claim = redis.register_script(scripts.BACKLOG_CLAIM)
         self.backlog_discard = redis.register_script(scripts.BACKLOG_DISCARD)
         self.agent_write = redis.register_script(scripts.AGENT_WRITE)
@@ -25,6 +26,8 @@ class Scripts:
         self.inbox_drain = redis.register_script(scripts.INBOX_DRAIN)
         self.processing_restore = redis.register_script(scripts.PROCESSING_RESTORE)
         self.counter_floor = redis.register_script(scripts.COUNTER_FLOOR)
+        self.lock_release = redis.register_script(scripts.LOCK_RELEASE)
+        self.agent_delete = redis.register_script(scripts.AGENT_DELETE)
 
 
 class StoreContext:

@@ -100,6 +100,25 @@ if actual then move(id, nil, actual) end
 return 1
 """
 
+# KEYS[7] agent hash ('' when no agent). Finish a task (completed/failed) together with its agent:
+# clear the agent's current_task if it points at the task, and count a completion unless the task was
+# already terminal. ARGV: id, new state, allowed_from csv ('' = any), now, result, count (1/0).
+# Returns {applied, old_state or ''}.
+TASK_FINISH = _TASK_PRELUDE + r"""
+local id, new, allow, now, result, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local old = current_task_state(KEYS[1])
+if old == nil then return {0, ''} end
+if not allowed(allow, old) then return {0, old} end
+redis.call('HSET', KEYS[1], 'state', new, 'result', result, 'completed_at', now, 'updated_at', now)
+move(id, old, new)
+if KEYS[7] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
+  if redis.call('HGET', KEYS[7], 'current_task') == id then redis.call('HDEL', KEYS[7], 'current_task') end
+  local was_terminal = old == 'completed' or old == 'failed' or old == 'cancelled'
+  if count == '1' and not was_terminal then redis.call('HINCRBY', KEYS[7], 'tasks_completed', 1) end
+end
+return {1, old}
+"""
+
 # KEYS[7] backlog, KEYS[8] agent inbox. ARGV: id, agent_id, now, message json, require_record (1/0).
 # Returns 0 not in backlog, 1 claimed, 2 popped but dropped (no record and one was required).
 BACKLOG_CLAIM = _TASK_PRELUDE + r"""
@@ -196,4 +215,31 @@ local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
 local floor = tonumber(ARGV[1])
 if floor > cur then redis.call('SET', KEYS[1], floor); return floor end
 return cur
+"""
+
+# KEYS[1] lock key. ARGV: owner token. Deletes the lock only if this owner still holds it.
+LOCK_RELEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS[1] agent hash, KEYS[2] agent index set, KEYS[3..] keys owned by the agent (inbox, urgent, ...).
+# ARGV: agent id, allowed states csv ('' = any). Deletes everything only if the state is allowed, so a
+# prune never removes an agent that was restarted meanwhile. Returns 1 if deleted.
+AGENT_DELETE = _AGENT_PRELUDE + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 0
+end
+local allow = ARGV[2]
+if allow ~= '' then
+  local state = agent_state(KEYS[1])
+  local ok = false
+  for s in string.gmatch(allow, '[^,]+') do if s == state then ok = true end end
+  if not ok then return 0 end
+end
+redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
 """

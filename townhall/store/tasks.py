@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 import msgspec
 from redis.exceptions import ResponseError
 
-from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
+from townhall.domain import OPEN_TASK_STATES, Message, Task, TaskState, format_hash_time, utc_now
 from townhall.store.codec import task_from_hash, task_to_hash
 from townhall.store.context import StoreContext, csv, hash_write, patch_values, write_args
 
@@ -70,6 +70,39 @@ class TaskStore:
             args=[task_id, to.value if to else "", csv(allowed_from), "1", *write_args(write)],
         )
         return TaskState.parse(old) if applied else None
+
+    async def finish(
+        self,
+        task_id: str,
+        to: TaskState,
+        result: str,
+        *,
+        agent_id: str | None,
+        allowed_from: Iterable[TaskState] | None = None,
+        count_completion: bool = True,
+    ) -> TaskState | None:
+        """Make a task terminal (``result``, ``completed_at``) and, in the same step, clear
+        ``agent_id``'s ``current_task`` if it points at the task and (``count_completion``) add one to
+        its ``tasks_completed`` unless the task was already terminal. Returns the previous state, or
+        ``None`` when the task is missing or its state not allowed."""
+        applied, old = await self._ctx.scripts.task_finish(
+            keys=[*self._ctx.task_keys(task_id), self._k.agent(agent_id) if agent_id else ""],
+            args=[task_id, to.value, csv(allowed_from), format_hash_time(utc_now()), result,
+                  "1" if count_completion else "0"],
+        )
+        return TaskState.parse(old) if applied else None
+
+    async def create_with_message(self, task: Task, message: Message) -> None:
+        """Write a new task and append its ``task_assign`` message to the recipient's inbox in one
+        transaction, so an assignment is never half done."""
+        async with self._r.pipeline(transaction=True) as pipe:
+            await self._ctx.scripts.task_write(
+                keys=self._ctx.task_keys(task.id),
+                args=[task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
+                client=pipe,
+            )
+            pipe.rpush(self._k.inbox(message.to), message.to_json())
+            await pipe.execute()
 
     async def get(self, task_id: str) -> Task | None:
         try:

@@ -1,0 +1,276 @@
+"""Agents: references, spawn, kill, restart, prune (reference §3.1, §5.4, §10.3).
+
+Fixes over upstream: names are validated and unique among registered agents (GAP 15), ``max_agents``
+is enforced (GAP 37), spawn and restart start a worker through the launcher (GAP 24), restart only
+from a terminal state, and every state change is an atomic compare-and-set (GAP 23).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Sequence
+
+import msgspec
+
+from townhall.config import BUILTIN_CLIS, Town
+from townhall.domain import (
+    SUPERVISOR_ID,
+    Agent,
+    AgentState,
+    is_reserved_agent_name,
+    is_uuid,
+    new_id,
+    nickname_for,
+    utc_now,
+)
+from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput
+from townhall.launchers import Launcher
+from townhall.services.inputs import check_agent_name, check_label, require_uuid
+from townhall.store import AgentPatch, TownStore
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR_ALIASES = frozenset({"supervisor", "conductor"})
+TERMINAL_AGENT_STATES = (AgentState.STOPPED, AgentState.ERROR, AgentState.COLD)
+#: States prune removes without ``all`` (upstream: not Cold).
+PRUNABLE_STATES = (AgentState.STOPPED, AgentState.ERROR)
+SPAWN_LOCK_WAIT_SECS = 3.0
+_NICKNAME_TRIES = 16
+
+
+class AgentRef(msgspec.Struct, frozen=True):
+    """A resolved agent reference: the id, and the record unless it is the supervisor mailbox."""
+
+    id: str
+    agent: Agent | None = None
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.id == SUPERVISOR_ID
+
+    @property
+    def name(self) -> str:
+        return self.agent.name if self.agent else "supervisor"
+
+
+def candidate_label(agent: Agent) -> str:
+    """How an ambiguity lists an agent: ``{label} ({short id})``, as upstream."""
+    return f"{agent.display_label} ({agent.short_id})"
+
+
+def matching_agents(agents: Sequence[Agent], ref: str) -> list[Agent]:
+    """Agents whose name, display name, display label or 4-char short id equals ``ref``
+    (ASCII case-insensitive), the name-based step of reference §3.1."""
+    wanted = ref.strip().lower()
+    return [
+        a for a in agents
+        if wanted in (a.name.lower(), a.display_name.lower(), a.display_label.lower(), a.short_id.lower())
+    ]
+
+
+def resolve_cli(town: Town, value: str | None) -> str:
+    """A CLI preset name per reference §2.1, restricted to presets that exist (configured in
+    ``[agent_clis]`` or built in): a request can never smuggle in a command string."""
+    config = town.config
+    commands = {**BUILTIN_CLIS, **{k: v.command for k, v in config.agent_clis.items()}}
+    text = (value or "").strip() or config.default_cli.strip() or "claude"
+    if text in commands:
+        return text
+    for key, command in commands.items():
+        if text == command.strip():
+            return key
+    first = text.split()[0]
+    inferred = {
+        "claude": "claude", "auggie": "auggie", "aider": "aider", "gemini": "gemini", "cursor": "cursor",
+    }.get(first)
+    if first == "gh" and text.split()[1:2] == ["copilot"]:
+        inferred = "copilot"
+    elif first == "codex":
+        inferred = "codex-mini" if "gpt-5.4-mini" in text else "codex"
+    if inferred and inferred in commands:
+        return inferred
+    known = ", ".join(sorted(commands))
+    raise InvalidInput("cli", f"unknown CLI preset '{text}': configure it in [agent_clis] or use one of: {known}")
+
+
+class AgentService:
+    def __init__(self, town: Town, store: TownStore, launcher: Launcher) -> None:
+        self.town = town
+        self.store = store
+        self.launcher = launcher
+
+    # ---- references ---------------------------------------------------------------------------
+    async def resolve(self, ref: str) -> AgentRef:
+        """Resolve an agent reference exactly as reference §3.1; raises :class:`AgentNotFound` or
+        :class:`AmbiguousAgent`."""
+        text = (ref or "").strip()
+        if text.lower() in SUPERVISOR_ALIASES:
+            return AgentRef(id=SUPERVISOR_ID)
+        if not text:
+            raise AgentNotFound(ref)
+        if is_uuid(text):
+            agent_id = text.lower()
+            if agent_id == SUPERVISOR_ID:
+                return AgentRef(id=SUPERVISOR_ID)
+            agent = await self.store.agents.get(agent_id)
+            if agent is None:
+                raise AgentNotFound(ref)
+            return AgentRef(id=agent.id, agent=agent)
+        matches = matching_agents(await self.store.agents.list_all(), text)
+        if not matches:
+            raise AgentNotFound(ref)
+        if len(matches) > 1:
+            raise AmbiguousAgent(ref, [candidate_label(a) for a in matches])
+        return AgentRef(id=matches[0].id, agent=matches[0])
+
+    async def resolve_agent(self, ref: str) -> Agent:
+        """Like :meth:`resolve`, but the reference must be a registered agent (not the supervisor)."""
+        resolved = await self.resolve(ref)
+        if resolved.agent is None:
+            raise AgentNotFound(ref)
+        return resolved.agent
+
+    async def get(self, agent_id: str) -> Agent | None:
+        return await self.store.agents.get(agent_id)
+
+    async def list(self) -> list[Agent]:
+        return await self.store.agents.list_all()
+
+    # ---- spawn ----------------------------------------------------------------------------------
+    async def spawn(
+        self,
+        name: str,
+        *,
+        cli: str | None = None,
+        role_id: str | None = None,
+        nickname: str | None = None,
+        parent_agent_id: str | None = None,
+        launch: bool = True,
+    ) -> Agent:
+        """Create an agent record (``Starting``) and, with ``launch``, start its worker.
+
+        Raises :class:`InvalidInput` (empty/reserved/unsafe name, unknown ``cli``, bad parent id),
+        :class:`Conflict` (name taken, ``max_agents`` reached). If the launcher fails the record is set
+        ``Error`` and the launcher's error propagates (as a :class:`Conflict` if it was not a domain
+        error)."""
+        name = check_agent_name(name)
+        if is_reserved_agent_name(name):
+            raise InvalidInput("name", f"'{name}' is reserved for the well-known supervisor/conductor mailbox")
+        cli_name = resolve_cli(self.town, cli)
+        role = check_label("role_id", role_id)
+        nick = check_label("nickname", nickname)
+        parent = require_uuid("parent_agent_id", parent_agent_id) if parent_agent_id else None
+
+        token = new_id()
+        await self._acquire_spawn_lock(token)
+        try:
+            agents = await self.store.agents.list_all()
+            taken = matching_agents(agents, name)
+            if taken:
+                raise Conflict(
+                    f"agent name '{name}' is already used by "
+                    + ", ".join(candidate_label(a) for a in taken)
+                    + " (prune it first or pick another name)"
+                )
+            live = sum(1 for a in agents if not a.state.is_terminal)
+            limit = self.town.config.max_agents
+            if live >= limit:
+                raise Conflict(f"max_agents ({limit}) reached: {live} agents are not stopped")
+            agent = Agent.new(name, cli_name, agent_id=_fresh_id(agents))
+            if nick:
+                agent.nickname = nick
+            agent.role_id = role
+            agent.parent_agent_id = parent
+            await self.store.agents.create(agent)
+        finally:
+            await self.store.agents.release_spawn_lock(token)
+        if launch:
+            await self._launch(agent)
+        return agent
+
+    async def _acquire_spawn_lock(self, token: str) -> None:
+        deadline = time.monotonic() + SPAWN_LOCK_WAIT_SECS
+        while not await self.store.agents.acquire_spawn_lock(token):
+            if time.monotonic() > deadline:
+                raise Conflict("another spawn is in progress; retry")
+            await asyncio.sleep(0.02)
+
+    async def _launch(self, agent: Agent) -> None:
+        try:
+            await self.launcher.launch(agent, self.town.root)
+        except DomainError:
+            await self._launch_failed(agent)
+            raise
+        except Exception as exc:  # the launcher is a plugin; its failure is the caller's answer
+            log.warning("launcher %s failed for agent %s: %s", self.launcher.name, agent.name, exc)
+            await self._launch_failed(agent)
+            raise Conflict(f"could not start a worker for agent '{agent.name}': {exc}") from exc
+
+    async def _launch_failed(self, agent: Agent) -> None:
+        await self.store.agents.set_state(agent.id, AgentState.ERROR)
+        await self.store.agents.add_activity(agent.id, f"❌ Worker launch failed ({self.launcher.name})")
+        agent.state = AgentState.ERROR
+
+    # ---- lifecycle ------------------------------------------------------------------------------
+    async def kill(self, ref: str) -> AgentRef:
+        """Stop flag (1 h) + ``Stopped`` + activity. The worker also obeys the flag at its next step.
+        Works on the supervisor too (flag only), as upstream."""
+        resolved = await self.resolve(ref)
+        await self.store.agents.request_stop(resolved.id)
+        if resolved.agent is not None:
+            await self.store.agents.set_state(resolved.id, AgentState.STOPPED)
+            await self.store.agents.add_activity(resolved.id, "🛑 Stop requested")
+        return resolved
+
+    async def restart(self, ref: str) -> Agent:
+        """From a terminal state only (else :class:`Conflict`): ``Idle``, rounds 0, heartbeat now, stop
+        flag cleared, then a new worker for the same id through the launcher."""
+        resolved = await self.resolve(ref)
+        if resolved.agent is None:
+            raise Conflict("the supervisor mailbox has no worker to restart")
+        now = utc_now()
+        old = await self.store.agents.transition(
+            resolved.id,
+            TERMINAL_AGENT_STATES,
+            AgentPatch(state=AgentState.IDLE, rounds_completed=0, last_heartbeat=now, last_active_at=now),
+        )
+        if old is None:
+            current = await self.store.agents.get(resolved.id)
+            if current is None:
+                raise AgentNotFound(ref)
+            raise Conflict(
+                f"agent '{current.name}' is {current.state.rest_name}; only a Stopped, Error or Cold agent "
+                "can be restarted (kill it first)"
+            )
+        await self.store.agents.clear_stop(resolved.id)
+        await self.store.agents.add_activity(resolved.id, "🔄 Restarted")
+        agent = await self.store.agents.get(resolved.id) or resolved.agent
+        await self._launch(agent)
+        return agent
+
+    async def prune(self, *, all_agents: bool = False) -> list[Agent]:
+        """Delete Stopped/Error agents (every agent with ``all_agents``) with their mailboxes, activity
+        and stop flag. Each deletion re-checks the state atomically, so an agent restarted meanwhile
+        stays."""
+        states = None if all_agents else PRUNABLE_STATES
+        removed: list[Agent] = []
+        for agent in await self.store.agents.list_all():
+            if states is not None and agent.state not in states:
+                continue
+            if await self.store.agents.delete_if_state(agent.id, states):
+                removed.append(agent)
+        return removed
+
+
+def _fresh_id(agents: Sequence[Agent]) -> str:
+    """A new id whose automatic nickname is not another agent's name, so it cannot make a name
+    reference ambiguous (a few tries; nicknames may still repeat among themselves)."""
+    names = {a.name.lower() for a in agents}
+    agent_id = new_id()
+    for _ in range(_NICKNAME_TRIES):
+        if nickname_for(agent_id).lower() not in names:
+            break
+        agent_id = new_id()
+    return agent_id

@@ -1,0 +1,124 @@
+"""Tasks: direct assignment and the lifecycle a worker drives (start, complete, fail, release).
+
+Completing or failing a task moves the task, its indexes and its agent's ``current_task`` /
+``tasks_completed`` in one atomic step (reference §3.2; GAP 23).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from townhall.domain import (
+    OPEN_TASK_STATES,
+    SUPERVISOR_ID,
+    Message,
+    Task,
+    TaskAssignBody,
+    TaskState,
+    utc_now,
+)
+from townhall.domain_errors import Conflict, TaskNotFound
+from townhall.services.agents import AgentRef, AgentService
+from townhall.services.inputs import check_text, require_uuid
+from townhall.services.pending import PendingTask, pending_assigned_tasks
+from townhall.store import AgentPatch, TaskPatch, TownStore
+
+
+class Assignment(msgspec.Struct, frozen=True):
+    task: Task
+    agent: AgentRef
+
+
+def task_assign_message(task_id: str, to: str) -> Message:
+    """The inbox entry that hands a task to an agent (from the supervisor, priority normal)."""
+    return Message.new(SUPERVISOR_ID, to, TaskAssignBody(task_id=task_id))
+
+
+class TaskService:
+    def __init__(self, store: TownStore, agents: AgentService) -> None:
+        self.store = store
+        self.agents = agents
+
+    async def get(self, task_id: str) -> Task:
+        """The task record; :class:`InvalidInput` for a non-UUID id, :class:`TaskNotFound` if absent."""
+        task_id = require_uuid("task_id", task_id)
+        task = await self.store.tasks.get(task_id)
+        if task is None:
+            raise TaskNotFound(task_id)
+        return task
+
+    async def assign(self, agent_ref: str, description: str) -> Assignment:
+        """Create an ``assigned`` task for the agent (may be the supervisor) and put its
+        ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first."""
+        check_text("task", description)
+        agent = await self.agents.resolve(agent_ref)
+        task = Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id)
+        await self.store.tasks.create_with_message(task, task_assign_message(task.id, agent.id))
+        return Assignment(task=task, agent=agent)
+
+    async def pending(self) -> list[PendingTask]:
+        return await pending_assigned_tasks(self.store)
+
+    # ---- what a worker does with a task -------------------------------------------------------
+    async def start(self, task_id: str, agent_id: str) -> Task:
+        """Mark the task ``running`` on ``agent_id`` (``started_at`` now) and point the agent's
+        ``current_task`` at it. :class:`Conflict` if the task is already finished."""
+        task_id = require_uuid("task_id", task_id)
+        now = utc_now()
+        old = await self.store.tasks.transition(
+            task_id,
+            TaskState.RUNNING,
+            TaskPatch(assigned_to=agent_id, started_at=now),
+            allowed_from=OPEN_TASK_STATES,
+        )
+        if old is None:
+            await self._refuse(task_id, "started")
+        await self.store.agents.update(agent_id, AgentPatch(current_task=task_id, last_heartbeat=now))
+        return await self.get(task_id)
+
+    async def complete(self, task_id: str, result: str, agent_id: str | None = None) -> Task:
+        """``completed`` with ``result`` and ``completed_at``; the agent (``agent_id``, else the
+        assignee) loses ``current_task`` if it pointed here and gains one ``tasks_completed`` unless
+        the task was already terminal. Completing again only rewrites the result (upstream)."""
+        task = await self.get(task_id)
+        check_text("result", result)
+        old = await self.store.tasks.finish(
+            task.id, TaskState.COMPLETED, result, agent_id=agent_id or task.assigned_to
+        )
+        if old is None:
+            raise TaskNotFound(task.id)
+        return await self.get(task.id)
+
+    async def fail(self, task_id: str, error: str, agent_id: str | None = None) -> Task:
+        """``failed`` with ``result`` = ``error``; clears the agent's ``current_task``. A task that is
+        already finished is left as it is (returned unchanged)."""
+        task = await self.get(task_id)
+        check_text("error", error)
+        if task.state.is_terminal:
+            return task
+        await self.store.tasks.finish(
+            task.id,
+            TaskState.FAILED,
+            error,
+            agent_id=agent_id or task.assigned_to,
+            allowed_from=OPEN_TASK_STATES,
+            count_completion=False,
+        )
+        return await self.get(task.id)
+
+    async def release(self, task_id: str) -> Task:
+        """A worker gave up on a running task (CLI error): back to ``assigned``, ``started_at``
+        cleared, so it can be delivered again."""
+        task_id = require_uuid("task_id", task_id)
+        old = await self.store.tasks.transition(
+            task_id, TaskState.ASSIGNED, TaskPatch(started_at=None), allowed_from=[TaskState.RUNNING]
+        )
+        if old is None:
+            await self._refuse(task_id, "released")
+        return await self.get(task_id)
+
+    async def _refuse(self, task_id: str, verb: str) -> None:
+        current = await self.store.tasks.get(task_id)
+        if current is None:
+            raise TaskNotFound(task_id)
+        raise Conflict(f"task {task_id} is {current.state.value} and cannot be {verb}")
