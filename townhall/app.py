@@ -27,6 +27,7 @@ from townhall.auth import AuthMode
 from townhall.plugins import PluginRegistry, collect_registry, make_plugin_manager
 from townhall.problems import add_request_id_header, handle_exception
 from townhall.redis_endpoint import RedisEndpoint, configured_endpoint
+from townhall.registry import ExporterSpec
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import V1_ROUTES
 from townhall.services.town import open_town_services
@@ -47,6 +48,7 @@ def build_context(
     pm = pm or make_plugin_manager()
     registry = collect_registry(pm)
     endpoint = endpoint or configured_endpoint(town)
+    enabled_exporters(town, registry)  # an unknown exporter name must stop startup here
     limits = town.config.townhall.rate_limit
     redis = make_redis_client(endpoint.url, town.config.townhall.request_timeout_ms)
     return AppContext(
@@ -61,6 +63,12 @@ def build_context(
         if rate_limit_enabled(limits, town.config.townhall.auth.mode)
         else None,
     )
+
+
+def enabled_exporters(town: Town, registry: PluginRegistry) -> list[ExporterSpec]:
+    """``[townhall.metrics] exporters`` (``None``: every installed exporter)."""
+    names = town.config.townhall.metrics.exporters
+    return [registry.exporters.get(name) for name in (registry.exporters.names() if names is None else names)]
 
 
 def load_auth_mode(town: Town, registry: PluginRegistry) -> AuthMode:
@@ -126,6 +134,7 @@ def create_app(ctx: AppContext) -> Litestar:
             ),
         ),
         state=State({"ctx": ctx}),
+        plugins=[spec.factory(ctx) for spec in enabled_exporters(ctx.town, ctx.registry)],
     )
     ctx.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
     return Litestar.from_config(app_config)

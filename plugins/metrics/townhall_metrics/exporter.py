@@ -1,0 +1,81 @@
+"""Exporter ``prometheus``: ``GET /metrics`` in the Prometheus text format (or OpenMetrics on request)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.config.app import AppConfig
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from townhall import __version__
+from townhall.context import AppContext
+from townhall_metrics.http_metrics import ProcessMetrics, RequestClock
+from townhall_metrics.snapshot import UNAVAILABLE, MetricsUnavailable, read_town_snapshot
+from townhall_metrics.town_collector import TownCollector
+
+PATH = "/metrics"
+
+
+class Scrape(msgspec.Struct, frozen=True):
+    status: int
+    body: bytes
+    content_type: str
+
+
+class PrometheusExporter:
+    """A Litestar init plugin adding ``GET /metrics`` and the HTTP request observers."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.process = ProcessMetrics(__version__)
+
+    def on_app_init(self, app_config: AppConfig) -> AppConfig:
+        app_config.route_handlers.append(self._route())
+        # Outermost, so requests answered by other middleware (timeouts, 415) are timed as well.
+        app_config.middleware.insert(0, RequestClock())
+        app_config.before_send.append(self.process.observe)
+        return app_config
+
+    async def scrape(self, accept: str = "") -> Scrape:
+        """Town metrics first (reference order), then the process's own; 503 with every town value 0
+        and the reason as a final comment when Redis cannot be read."""
+        error: str | None = None
+        try:
+            snapshot = await read_town_snapshot(self.ctx.store)
+        except MetricsUnavailable as exc:
+            snapshot, error = UNAVAILABLE, str(exc)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(TownCollector(snapshot))
+        registry.register(self.process)
+        status = 200 if error is None else 503
+        if wants_openmetrics(accept):
+            # OpenMetrics allows no free comments: the failure shows as tinytown_ready 0 and the 503.
+            return Scrape(status, generate_openmetrics(registry), OPENMETRICS)
+        body = generate_latest(registry)
+        if error is not None:
+            detail = error.replace("\r", " ").replace("\n", " ")
+            body += f"# tinytown_metrics_error {detail}\n".encode()
+        return Scrape(status, body, CONTENT_TYPE_PLAIN_0_0_4)
+
+    def _route(self) -> Any:
+        exporter = self
+
+        @get(PATH, summary="Prometheus metrics of the town and of this process", tags=["probes"],
+             media_type=CONTENT_TYPE_PLAIN_0_0_4)
+        async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+            scrape = await exporter.scrape(request.headers.get("accept", ""))
+            media_type = scrape.content_type
+            if media_type.startswith("text/"):  # Litestar appends the charset of text types itself
+                media_type = media_type.removesuffix("; charset=utf-8")
+            return Response(scrape.body, status_code=scrape.status, media_type=media_type)
+
+        return metrics
+
+
+def wants_openmetrics(accept: str) -> bool:
+    return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))

@@ -1,0 +1,84 @@
+"""One scrape's view of the town, read from Redis without touching finished task records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Awaitable, TypeVar
+
+import msgspec
+import redis.exceptions
+
+from townhall.services.pending import pending_assigned_tasks
+from townhall.store import TownStore
+
+T = TypeVar("T")
+
+
+class MetricsUnavailable(Exception):
+    """The town could not be read; the message is the reference's detail (``Redis ping failed: …``)."""
+
+
+class TownSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    ready: bool = False
+    #: Agent count per lowercase state name, only states that have agents.
+    agents_by_state: dict[str, int] = {}
+    backlog: int = 0
+    assigned_pending: int = 0
+    completed_total: int = 0
+    missions_active: int = 0
+    redis_latency_seconds: float = 0.0
+    urgent_messages: int = 0
+
+    @property
+    def tasks_pending(self) -> int:
+        return self.backlog + self.assigned_pending
+
+
+#: What ``/metrics`` reports when the town cannot be read (reference §9.3, 503 variant).
+UNAVAILABLE = TownSnapshot()
+
+
+async def read_town_snapshot(store: TownStore) -> TownSnapshot:
+    """PING (timed), then counts from indexes and counters in a few concurrent round trips.
+
+    The completed total is the store's counter, so a town with a long history costs what an empty one
+    does. Raises :class:`MetricsUnavailable` with the failing step.
+    """
+    started = time.perf_counter()
+    try:
+        reply = await store.redis.ping()
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise MetricsUnavailable(f"Redis ping failed: {exc}") from exc
+    latency = time.perf_counter() - started
+    if reply is not True:
+        raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}")
+    agents, backlog, completed, missions = await asyncio.gather(
+        _step("Failed to list pending tasks", store.agents.list_all()),
+        _step("Failed to read backlog length", store.backlog.length()),
+        _step("Failed to list tasks", store.tasks.completed_total()),
+        _step("Failed to list active missions", store.missions.active_ids()),
+    )
+    lengths, pending = await asyncio.gather(
+        _step("Failed to list pending tasks", store.messages.lengths(a.id for a in agents)),
+        _step("Failed to list pending tasks", pending_assigned_tasks(store, agents)),
+    )
+    states = Counter(a.state.value for a in agents)
+    return TownSnapshot(
+        ready=True,
+        agents_by_state={state: states[state] for state in sorted(states)},
+        backlog=backlog,
+        assigned_pending=len(pending),
+        completed_total=completed,
+        missions_active=len(missions),
+        redis_latency_seconds=latency,
+        urgent_messages=sum(n.urgent for n in lengths.values()),
+    )
+
+
+async def _step(what: str, call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except (redis.exceptions.RedisError, OSError) as exc:
+        raise MetricsUnavailable(f"{what}: {exc}") from exc
