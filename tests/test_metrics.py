@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from litestar import get
+from litestar import Request, get
 from litestar.config.app import AppConfig
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
@@ -272,7 +272,11 @@ class OtelLikeExporter:
         def otel_metrics() -> dict[str, Any]:
             return {"town": ctx.town.name, "exporter": "otel"}
 
-        app_config.route_handlers.append(otel_metrics)
+        @get("/otel-metrics/{series:str}", sync_to_thread=False)
+        def otel_series(request: Request[Any, Any, Any]) -> dict[str, str]:
+            return {"series": request.path_params["series"]}
+
+        app_config.route_handlers += [otel_metrics, otel_series]
         return app_config
 
 
@@ -285,8 +289,12 @@ class OtelPlugin:
 async def test_a_second_exporter_plugin_works_alongside_prometheus(town_dir: Path, town_name: str) -> None:
     async with app_client(town_dir, extra=[("otel_test", OtelPlugin())]) as client:
         assert (await client.get("/otel-metrics")).json() == {"town": town_name, "exporter": "otel"}
+        assert (await client.get("/otel-metrics/cpu-7")).json() == {"series": "cpu-7"}
         response = await client.get("/metrics")
         assert (response.status_code, response.headers["content-type"]) == (200, CONTENT_TYPE)
+        fams = families(response.text)
+        assert value(fams, "tinytown_http_requests_total", route="/otel-metrics/{series}", method="GET",
+                     status="200") == 1
 
 
 async def test_exporters_are_chosen_by_config(town_dir: Path, town_name: str, redis_url: str) -> None:
