@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from townhall import __version__
 from townhall.context import AppContext
@@ -37,7 +38,8 @@ def health(request: Request[Any, Any, Any]) -> Health:
     ["/ready", "/readyz"],
     summary="Readiness: Redis reachable (503 otherwise) and the mission dispatcher's status",
     tags=["probes"],
-    responses={503: None},  # replaced by probes' own body below
+    responses={503: ResponseSpec(data_container=Ready, description="Redis unreachable (same body, not_ready)",
+                                 generate_examples=False)},
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
     ctx: AppContext = request.app.state.ctx

@@ -11,7 +11,11 @@ from townhall.launchers import Launcher
 from townhall.plugins import PluginRegistry
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentService
+from townhall.services.backlog import BacklogService
 from townhall.services.messages import MessageService
+from townhall.services.missions import MissionService
+from townhall.services.recovery import RecoveryService
+from townhall.services.status import StatusService
 from townhall.services.tasks import TaskService
 from townhall.store import TownStore
 
@@ -25,11 +29,19 @@ class TownServices:
     agents: AgentService = field(init=False)
     tasks: TaskService = field(init=False)
     messages: MessageService = field(init=False)
+    backlog: BacklogService = field(init=False)
+    recovery: RecoveryService = field(init=False)
+    missions: MissionService = field(init=False)
+    status: StatusService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agents = AgentService(self.town, self.store, self.launcher)
         self.tasks = TaskService(self.store, self.agents)
         self.messages = MessageService(self.store, self.agents)
+        self.backlog = BacklogService(self.store, self.queue, self.agents)
+        self.recovery = RecoveryService(self.town, self.store, self.queue, self.agents)
+        self.missions = MissionService(self.store)
+        self.status = StatusService(self.town, self.store)
 
 
 def open_town_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:

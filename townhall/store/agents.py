@@ -190,6 +190,16 @@ class AgentStore:
     async def activity(self, agent_id: str, limit: int = 5) -> list[str]:
         return await self._r.lrange(self._k.activity(agent_id), 0, limit - 1)
 
+    async def activity_many(self, agent_ids: Sequence[str], limit: int = 5) -> dict[str, list[str]]:
+        """Newest ``limit`` activity lines of many agents, one round trip."""
+        if not agent_ids:
+            return {}
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in agent_ids:
+                pipe.lrange(self._k.activity(agent_id), 0, limit - 1)
+            replies = await pipe.execute(raise_on_error=False)
+        return {a: r if isinstance(r, list) else [] for a, r in zip(agent_ids, replies)}
+
     async def request_stop(self, agent_id: str) -> None:
         await self._r.set(self._k.stop(agent_id), "1", ex=STOP_TTL_SECS)
 

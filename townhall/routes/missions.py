@@ -1,0 +1,122 @@
+"""Mission routes: list and get (``town.read``); stop, resume, complete, fail, delete (``agent.manage``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from litestar import Request, delete, get, post
+
+from townhall.auth import Scope
+from townhall.routes.common import problems, services
+from townhall.services.missions import MissionAction, MissionView
+
+READ = {"scope": Scope.TOWN_READ}
+MANAGE = {"scope": Scope.AGENT_MANAGE}
+
+
+class MissionSummary(msgspec.Struct):
+    id: str
+    state: str
+    active: bool
+    objective_count: int
+    created_at: datetime | None
+    updated_at: datetime | None
+    blocked_reason: str | None
+    dispatcher_last_tick_at: datetime | None
+
+    @classmethod
+    def of(cls, view: MissionView) -> MissionSummary:
+        m = view.mission
+        return cls(id=m.id, state=m.state.value, active=view.active, objective_count=len(m.objective_refs),
+                   created_at=m.created_at, updated_at=m.updated_at, blocked_reason=m.blocked_reason,
+                   dispatcher_last_tick_at=m.dispatcher_last_tick_at)
+
+
+class MissionList(msgspec.Struct):
+    missions: list[MissionSummary]
+    count: int
+
+
+class MissionDetail(msgspec.Struct):
+    id: str
+    state: str
+    active: bool
+    #: The stored MissionRun document as the dispatcher wrote it.
+    mission: dict[str, Any]
+    #: Newest mission events first (at most 20).
+    events: list[str]
+
+
+class ActionResponse(msgspec.Struct, omit_defaults=True):
+    id: str
+    state: str
+    note: str | None = None
+    reason: str | None = None
+
+
+class StopRequest(msgspec.Struct):
+    force: bool = False
+
+
+class FailRequest(msgspec.Struct):
+    reason: str | None = None
+
+
+class DeletedResponse(msgspec.Struct):
+    id: str
+    deleted: bool
+
+
+def _action(result: MissionAction) -> ActionResponse:
+    return ActionResponse(id=result.id, state=result.state.value, note=result.note, reason=result.reason)
+
+
+@get("/missions", opt=READ, tags=["missions"], responses=problems(422), summary="Missions (active_only=true: the active set)")
+async def list_missions(request: Request[Any, Any, Any], active_only: bool = False) -> MissionList:
+    items = [MissionSummary.of(v) for v in await services(request).missions.list(active_only=active_only)]
+    return MissionList(missions=items, count=len(items))
+
+
+@get("/missions/{mission_id:str}", opt=READ, tags=["missions"], responses=problems(404, 422),
+     summary="One mission: its stored document and recent events")
+async def get_mission(request: Request[Any, Any, Any], mission_id: str) -> MissionDetail:
+    svc = services(request).missions
+    view = await svc.get(mission_id)
+    return MissionDetail(id=view.mission.id, state=view.mission.state.value, active=view.active,
+                         mission=view.mission.raw, events=await svc.events(view.mission.id))
+
+
+@post("/missions/{mission_id:str}/stop", opt=MANAGE, tags=["missions"], status_code=200,
+      responses=problems(404, 409, body=True),
+      summary="Stop a mission: blocked (force: failed); a finished mission is a 409")
+async def stop(request: Request[Any, Any, Any], mission_id: str, data: StopRequest | None = None) -> ActionResponse:
+    return _action(await services(request).missions.stop(mission_id, force=bool(data and data.force)))
+
+
+@post("/missions/{mission_id:str}/resume", opt=MANAGE, tags=["missions"], status_code=200,
+      responses=problems(404, 409, 422), summary="Resume a mission (running); a finished mission is a 409")
+async def resume(request: Request[Any, Any, Any], mission_id: str) -> ActionResponse:
+    return _action(await services(request).missions.resume(mission_id))
+
+
+@post("/missions/{mission_id:str}/complete", opt=MANAGE, tags=["missions"], status_code=200,
+      responses=problems(404, 422), summary="Mark a mission completed")
+async def complete(request: Request[Any, Any, Any], mission_id: str) -> ActionResponse:
+    return _action(await services(request).missions.complete(mission_id))
+
+
+@post("/missions/{mission_id:str}/fail", opt=MANAGE, tags=["missions"], status_code=200,
+      responses=problems(404, body=True), summary="Mark a mission failed with a reason")
+async def fail(request: Request[Any, Any, Any], mission_id: str, data: FailRequest | None = None) -> ActionResponse:
+    return _action(await services(request).missions.fail(mission_id, data.reason if data else None))
+
+
+@delete("/missions/{mission_id:str}", opt=MANAGE, tags=["missions"], status_code=200,
+        responses=problems(404, 422), summary="Delete a mission and everything keyed by it")
+async def remove(request: Request[Any, Any, Any], mission_id: str) -> DeletedResponse:
+    return DeletedResponse(id=await services(request).missions.delete(mission_id), deleted=True)
+
+
+ROUTES = [list_missions, get_mission, stop, resume, complete, fail, remove]

@@ -1,0 +1,55 @@
+"""Response bodies shared by several route modules (agents and tasks as REST shows them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import msgspec
+
+from townhall.domain import Agent, Task
+
+
+class TaskView(msgspec.Struct):
+    """A task record as stored (state lowercase, times RFC 3339)."""
+
+    id: str
+    description: str
+    state: str
+    assigned_to: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    result: str | None
+    parent_id: str | None
+    tags: list[str]
+
+    @classmethod
+    def of(cls, task: Task) -> TaskView:
+        return cls(
+            id=task.id, description=task.description, state=task.state.value, assigned_to=task.assigned_to,
+            created_at=task.created_at, updated_at=task.updated_at, started_at=task.started_at,
+            completed_at=task.completed_at, result=task.result, parent_id=task.parent_id, tags=task.tags,
+        )
+
+
+class AgentItem(msgspec.Struct):
+    """An agent in ``GET /v1/agents`` (reference §5.2); ``state`` is PascalCase."""
+
+    id: str
+    name: str
+    nickname: str | None
+    role_id: str | None
+    parent_agent_id: str | None
+    spawn_mode: str
+    cli: str
+    state: str
+    current_scope: str | None
+
+    @classmethod
+    def of(cls, agent: Agent, current: Task | None) -> AgentItem:
+        return cls(
+            id=agent.id, name=agent.name, nickname=agent.nickname, role_id=agent.role_id,
+            parent_agent_id=agent.parent_agent_id, spawn_mode=agent.spawn_mode.value, cli=agent.cli,
+            state=agent.state.rest_name, current_scope=current.description if current else None,
+        )

@@ -1,0 +1,87 @@
+"""The shared backlog: add, list, claim, assign-all, delete (reference §5.3).
+
+The backlog list is the catalogue of queued shared work in every queue backend; the backend is told
+after the catalogue changed (``enqueue`` after the record exists, ``withdraw`` after a claim/delete), so
+a crash in between never leaves the queue pointing at a task that is not there. Claims resolve the
+agent before touching the backlog (GAP 18) and move task, backlog and inbox in one atomic step.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from townhall.domain import Task
+from townhall.domain_errors import BacklogTaskGone
+from townhall.queues import QueueBackend
+from townhall.services.agents import AgentRef, AgentService
+from townhall.services.inputs import check_tags, check_text, require_uuid
+from townhall.services.tasks import task_assign_message
+from townhall.store import TownStore
+
+MISSING_RECORD = "(task record not found)"
+
+
+class BacklogItem(msgspec.Struct, frozen=True):
+    task_id: str
+    description: str
+    tags: list[str]
+
+
+class Claim(msgspec.Struct, frozen=True):
+    task_id: str
+    agent: AgentRef
+
+
+class BulkAssignment(msgspec.Struct, frozen=True):
+    agent: AgentRef
+    task_ids: list[str]
+
+
+class BacklogService:
+    def __init__(self, store: TownStore, queue: QueueBackend, agents: AgentService) -> None:
+        self.store = store
+        self.queue = queue
+        self.agents = agents
+
+    async def add(self, description: str, tags: list[str] | None = None) -> Task:
+        check_text("description", description)
+        task = Task.new(description, tags=check_tags(tags))
+        await self.store.tasks.create(task)
+        await self.queue.enqueue(task.id)
+        return task
+
+    async def list(self) -> list[BacklogItem]:
+        """FIFO order; an id whose record is gone is still listed, as upstream does."""
+        ids = await self.store.backlog.list()
+        records = await self.store.tasks.get_many(ids)
+        return [
+            BacklogItem(task_id=task_id, description=task.description, tags=task.tags)
+            if task is not None
+            else BacklogItem(task_id=task_id, description=MISSING_RECORD, tags=[])
+            for task_id, task in zip(ids, records)
+        ]
+
+    async def claim(self, task_id: str, agent_ref: str) -> Claim:
+        """Assign one backlog task to an agent. :class:`BacklogTaskGone` if it is not (any longer) in
+        the backlog; of two concurrent claims exactly one wins."""
+        task_id = require_uuid("task_id", task_id)
+        agent = await self.agents.resolve(agent_ref)
+        if not await self.store.backlog.claim(task_id, agent.id, task_assign_message(task_id, agent.id)):
+            raise BacklogTaskGone(task_id)
+        await self.queue.withdraw(task_id)
+        return Claim(task_id=task_id, agent=agent)
+
+    async def assign_all(self, agent_ref: str) -> BulkAssignment:
+        agent = await self.agents.resolve(agent_ref)
+        ids = await self.store.backlog.assign_all(agent.id, lambda tid: task_assign_message(tid, agent.id))
+        for task_id in ids:
+            await self.queue.withdraw(task_id)
+        return BulkAssignment(agent=agent, task_ids=ids)
+
+    async def delete(self, task_id: str) -> str:
+        """Remove a task from the backlog and delete its record (one atomic step)."""
+        task_id = require_uuid("task_id", task_id)
+        if not await self.store.backlog.discard(task_id):
+            raise BacklogTaskGone(task_id)
+        await self.queue.withdraw(task_id)
+        return task_id
