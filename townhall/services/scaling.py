@@ -35,7 +35,7 @@ from townhall.store import TownStore
 
 T = TypeVar("T")
 
-STREAMS_BACKEND = "streams"
+LISTS_BACKEND = "lists"
 
 
 class ScalingRecommendation(str, enum.Enum):
@@ -129,10 +129,7 @@ async def scaling_signal(
 ) -> ScalingSignal:
     """Measure the town and decide; raises :class:`ScalingUnavailable` when Redis fails."""
     agents = await _agents(store)
-    if queue.name == STREAMS_BACKEND:
-        measured = await measure_streams(store, queue, agents)
-    else:
-        measured = await measure_lists(store, agents)
+    measured = await measure_queue(store, queue, agents)
     now = utc_now()
     decision = decide(measured.pending, measured.in_flight, agents,
                       max_agents=max_agents, idle_timeout_secs=idle_timeout_secs, now=now)
@@ -150,20 +147,19 @@ async def scaling_signal(
     )
 
 
-async def measure_lists(store: TownStore, agents: Sequence[Agent]) -> QueueMeasurement:
-    backlog, assigned, running = await asyncio.gather(
-        _step("Failed to read backlog length", store.backlog.length()),
-        _step("Failed to list pending tasks", pending_assigned_tasks(store, list(agents))),
-        _step("Failed to list tasks", store.tasks.ids_in_state(TaskState.RUNNING)),
+async def measure_queue(store: TownStore, queue: QueueBackend, agents: Sequence[Agent]) -> QueueMeasurement:
+    """Shared work as the queue backend measures it, plus work assigned directly to agents.
+
+    With ``lists`` the backend's unread work is the backlog length and it reports nothing in flight, so
+    this is exactly the reference's list-mode measurement; with ``streams`` it is the docket's lag and
+    pending entries. Any other backend is measured the same way, through its ``measure()``.
+    """
+    what = (
+        "Failed to read backlog length" if queue.name == LISTS_BACKEND
+        else f"Failed to measure the {queue.name} queue"
     )
-    queued = {p.task_id for p in assigned if p.source is PendingSource.TASK}
-    in_flight = await _in_flight(store, agents, running, queued)
-    return QueueMeasurement(pending=backlog + len(assigned), in_flight=len(in_flight))
-
-
-async def measure_streams(store: TownStore, queue: QueueBackend, agents: Sequence[Agent]) -> QueueMeasurement:
     depth, assigned, running = await asyncio.gather(
-        _step("Failed to measure the docket", queue.measure()),
+        _step(what, queue.measure()),
         _step("Failed to list pending tasks", pending_assigned_tasks(store, list(agents))),
         _step("Failed to list tasks", store.tasks.ids_in_state(TaskState.RUNNING)),
     )
