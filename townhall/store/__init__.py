@@ -8,6 +8,7 @@ from townhall.keys import TownKeys
 from townhall.store.agents import AgentPatch, AgentStore
 from townhall.store.backlog import BacklogStore
 from townhall.store.context import StoreContext
+from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
 from townhall.store.missions import MissionStore
@@ -18,6 +19,8 @@ __all__ = [
     "AgentPatch",
     "AgentStore",
     "BacklogStore",
+    "DocketEntry",
+    "DocketStore",
     "EventStore",
     "InboxEntry",
     "InboxLengths",
@@ -44,6 +47,7 @@ class TownStore:
         self.agents = AgentStore(ctx)
         self.tasks = TaskStore(ctx)
         self.backlog = BacklogStore(ctx)
+        self.docket = DocketStore(ctx)
         self.messages = MessageStore(ctx)
         self.events = EventStore(ctx)
         self.missions = MissionStore(ctx, self.events)
