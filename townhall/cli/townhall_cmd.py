@@ -57,6 +57,23 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{info.name:<18} {origin:<28} {', '.join(info.hooks) or '-'}")
 
 
+@cli.command()
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the YAML here instead of standard output.")
+def openapi(output: str | None) -> None:
+    """Print (or write) the OpenAPI document of the REST API (YAML); needs no town or Redis."""
+    from townhall.openapi_export import openapi_yaml
+
+    text = openapi_yaml()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    from pathlib import Path
+
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    Path(output).write_text(text, encoding="utf-8")
+
+
 def _register_plugin_commands() -> None:
     from townhall.cli.tt_cmd import tt
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post, route
+from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -78,7 +79,7 @@ async def list_agents(request: Request[Any, Any, Any]) -> AgentListResponse:
 @route("/agents/{agent:str}/inbox", http_method=["GET", "POST"], opt=READ, tags=["agents"], status_code=200,
        summary="Peek an agent's inbox (first 100 messages; urgent ones are counted)",
        responses=problems(404, 409))
-async def inbox(request: Request[Any, Any, Any], agent: str) -> InboxResponse:
+async def inbox(request: Request[Any, Any, Any], agent: FromPath[str]) -> InboxResponse:
     view = await services(request).messages.inbox(agent)
     return InboxResponse(
         agent=agent, total=view.total, urgent=view.urgent, agent_id=view.agent_id,
@@ -88,7 +89,7 @@ async def inbox(request: Request[Any, Any, Any], agent: str) -> InboxResponse:
 
 @post("/agents", opt=MANAGE, tags=["agents"], status_code=201, responses=problems(409, body=True),
       summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
-async def spawn(request: Request[Any, Any, Any], data: SpawnRequest) -> SpawnResponse:
+async def spawn(request: Request[Any, Any, Any], data: JSONBody[SpawnRequest]) -> SpawnResponse:
     agent = await services(request).agents.spawn(
         data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
         parent_agent_id=data.parent_agent_id,
@@ -100,7 +101,7 @@ async def spawn(request: Request[Any, Any, Any], data: SpawnRequest) -> SpawnRes
 
 @post("/agents/{agent:str}/kill", opt=MANAGE, tags=["agents"], status_code=200, responses=problems(404, 409),
       summary="Stop an agent: stop flag, state Stopped")
-async def kill(request: Request[Any, Any, Any], agent: str) -> AgentActionResponse:
+async def kill(request: Request[Any, Any, Any], agent: FromPath[str]) -> AgentActionResponse:
     resolved = await services(request).agents.kill(agent)
     return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
 
@@ -108,14 +109,14 @@ async def kill(request: Request[Any, Any, Any], agent: str) -> AgentActionRespon
 @post("/agents/{agent:str}/restart", opt=MANAGE, tags=["agents"], status_code=200,
       responses=problems(404, 409),
       summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
-async def restart(request: Request[Any, Any, Any], agent: str) -> AgentActionResponse:
+async def restart(request: Request[Any, Any, Any], agent: FromPath[str]) -> AgentActionResponse:
     record = await services(request).agents.restart(agent)
     return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
 
 @post("/agents/prune", opt=MANAGE, tags=["agents"], status_code=200, responses=problems(body=True),
       summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
-async def prune(request: Request[Any, Any, Any], data: PruneRequest) -> PruneResponse:
+async def prune(request: Request[Any, Any, Any], data: JSONBody[PruneRequest]) -> PruneResponse:
     removed = await services(request).agents.prune(all_agents=data.all)
     return PruneResponse(removed=len(removed), agents=[a.name for a in removed])
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -64,7 +65,7 @@ async def list_backlog(request: Request[Any, Any, Any]) -> BacklogResponse:
 
 @post("/backlog", opt=WRITE, tags=["backlog"], status_code=201, responses=problems(body=True),
       summary="Add a pending task to the shared backlog")
-async def add(request: Request[Any, Any, Any], data: AddRequest) -> AddResponse:
+async def add(request: Request[Any, Any, Any], data: JSONBody[AddRequest]) -> AddResponse:
     task = await services(request).backlog.add(data.description, data.tags)
     return AddResponse(task_id=task.id, description=task.description)
 
@@ -72,21 +73,21 @@ async def add(request: Request[Any, Any, Any], data: AddRequest) -> AddResponse:
 @post("/backlog/{task_id:str}/claim", opt=WRITE, tags=["backlog"], status_code=200,
       responses=problems(404, 409, body=True),
       summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
-async def claim(request: Request[Any, Any, Any], task_id: str, data: AgentRequest) -> ClaimResponse:
+async def claim(request: Request[Any, Any, Any], task_id: FromPath[str], data: JSONBody[AgentRequest]) -> ClaimResponse:
     result = await services(request).backlog.claim(task_id, data.agent)
     return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
 
 @post("/backlog/assign-all", opt=WRITE, tags=["backlog"], status_code=200,
       responses=problems(404, 409, body=True), summary="Assign every backlog task to one agent")
-async def assign_all(request: Request[Any, Any, Any], data: AgentRequest) -> AssignAllResponse:
+async def assign_all(request: Request[Any, Any, Any], data: JSONBody[AgentRequest]) -> AssignAllResponse:
     result = await services(request).backlog.assign_all(data.agent)
     return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
 
 @delete("/backlog/{task_id:str}", opt=WRITE, tags=["backlog"], status_code=200, responses=problems(404, 422),
         summary="Remove a task from the backlog and delete its record")
-async def remove(request: Request[Any, Any, Any], task_id: str) -> RemovedResponse:
+async def remove(request: Request[Any, Any, Any], task_id: FromPath[str]) -> RemovedResponse:
     removed = await services(request).backlog.delete(task_id)
     return RemovedResponse(removed=True, task_id=removed)
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.params import JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -30,7 +31,7 @@ class SendResponse(msgspec.Struct):
 
 @post("/messages/send", opt=WRITE, tags=["messages"], status_code=201, responses=problems(404, 409, body=True),
       summary="Send a message to an agent (urgent: to its urgent inbox)")
-async def send(request: Request[Any, Any, Any], data: SendRequest) -> SendResponse:
+async def send(request: Request[Any, Any, Any], data: JSONBody[SendRequest]) -> SendResponse:
     sent = await services(request).messages.send(
         data.to, data.message, kind=data.kind, sender=data.from_, urgent=data.urgent
     )

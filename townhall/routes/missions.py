@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -74,14 +75,14 @@ def _action(result: MissionAction) -> ActionResponse:
 
 
 @get("/missions", opt=READ, tags=["missions"], responses=problems(422), summary="Missions (active_only=true: the active set)")
-async def list_missions(request: Request[Any, Any, Any], active_only: bool = False) -> MissionList:
+async def list_missions(request: Request[Any, Any, Any], active_only: FromQuery[bool] = False) -> MissionList:
     items = [MissionSummary.of(v) for v in await services(request).missions.list(active_only=active_only)]
     return MissionList(missions=items, count=len(items))
 
 
 @get("/missions/{mission_id:str}", opt=READ, tags=["missions"], responses=problems(404, 422),
      summary="One mission: its stored document and recent events")
-async def get_mission(request: Request[Any, Any, Any], mission_id: str) -> MissionDetail:
+async def get_mission(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> MissionDetail:
     svc = services(request).missions
     view = await svc.get(mission_id)
     return MissionDetail(id=view.mission.id, state=view.mission.state.value, active=view.active,
@@ -91,31 +92,31 @@ async def get_mission(request: Request[Any, Any, Any], mission_id: str) -> Missi
 @post("/missions/{mission_id:str}/stop", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, 409, body=True),
       summary="Stop a mission: blocked (force: failed); a finished mission is a 409")
-async def stop(request: Request[Any, Any, Any], mission_id: str, data: StopRequest | None = None) -> ActionResponse:
+async def stop(request: Request[Any, Any, Any], mission_id: FromPath[str], data: JSONBody[StopRequest | None] = None) -> ActionResponse:
     return _action(await services(request).missions.stop(mission_id, force=bool(data and data.force)))
 
 
 @post("/missions/{mission_id:str}/resume", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, 409, 422), summary="Resume a mission (running); a finished mission is a 409")
-async def resume(request: Request[Any, Any, Any], mission_id: str) -> ActionResponse:
+async def resume(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> ActionResponse:
     return _action(await services(request).missions.resume(mission_id))
 
 
 @post("/missions/{mission_id:str}/complete", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, 422), summary="Mark a mission completed")
-async def complete(request: Request[Any, Any, Any], mission_id: str) -> ActionResponse:
+async def complete(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> ActionResponse:
     return _action(await services(request).missions.complete(mission_id))
 
 
 @post("/missions/{mission_id:str}/fail", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, body=True), summary="Mark a mission failed with a reason")
-async def fail(request: Request[Any, Any, Any], mission_id: str, data: FailRequest | None = None) -> ActionResponse:
+async def fail(request: Request[Any, Any, Any], mission_id: FromPath[str], data: JSONBody[FailRequest | None] = None) -> ActionResponse:
     return _action(await services(request).missions.fail(mission_id, data.reason if data else None))
 
 
 @delete("/missions/{mission_id:str}", opt=MANAGE, tags=["missions"], status_code=200,
         responses=problems(404, 422), summary="Delete a mission and everything keyed by it")
-async def remove(request: Request[Any, Any, Any], mission_id: str) -> DeletedResponse:
+async def remove(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> DeletedResponse:
     return DeletedResponse(id=await services(request).missions.delete(mission_id), deleted=True)
 
 

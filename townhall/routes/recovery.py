@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.params import JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -70,7 +71,7 @@ async def recover(request: Request[Any, Any, Any]) -> RecoverResponse:
 
 @post("/reclaim", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(404, 409, body=True),
       summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
-async def reclaim(request: Request[Any, Any, Any], data: ReclaimRequest) -> ReclaimResponse:
+async def reclaim(request: Request[Any, Any, Any], data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
     report = await services(request).recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
     return ReclaimResponse(
         reclaimed=report.reclaimed, destination=report.destination,
@@ -81,7 +82,7 @@ async def reclaim(request: Request[Any, Any, Any], data: ReclaimRequest) -> Recl
 
 @post("/reclaim/orphan-tasks", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(body=True),
       summary="Open tasks whose assignee is gone or terminal: list, to_backlog, cancel or delete")
-async def orphan_tasks(request: Request[Any, Any, Any], data: OrphanRequest | None = None) -> OrphanResponse:
+async def orphan_tasks(request: Request[Any, Any, Any], data: JSONBody[OrphanRequest | None] = None) -> OrphanResponse:
     report = await services(request).recovery.orphan_tasks(data.action if data else None)
     return OrphanResponse(
         action=report.action.value, count=report.count,

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get, post
+from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
 from townhall.routes.common import problems, services
@@ -46,7 +47,7 @@ class CompleteRequest(msgspec.Struct):
 
 @post("/tasks/assign", opt=WRITE, tags=["tasks"], status_code=201, responses=problems(404, 409, body=True),
       summary="Create a task assigned to an agent and put it in the agent's inbox")
-async def assign(request: Request[Any, Any, Any], data: AssignRequest) -> AssignResponse:
+async def assign(request: Request[Any, Any, Any], data: JSONBody[AssignRequest]) -> AssignResponse:
     result = await services(request).tasks.assign(data.agent, data.task)
     return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
 
@@ -63,14 +64,14 @@ async def pending(request: Request[Any, Any, Any]) -> PendingResponse:
 
 
 @get("/tasks/{task_id:str}", opt=READ, tags=["tasks"], responses=problems(404, 422), summary="One task")
-async def get_task(request: Request[Any, Any, Any], task_id: str) -> TaskView:
+async def get_task(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskView:
     return TaskView.of(await services(request).tasks.get(task_id))
 
 
 @post("/tasks/{task_id:str}/complete", opt=WRITE, tags=["tasks"], status_code=200,
       responses=problems(404, body=True),
       summary="Mark a task completed with a result (counts for its agent, clears its current task)")
-async def complete(request: Request[Any, Any, Any], task_id: str, data: CompleteRequest) -> TaskView:
+async def complete(request: Request[Any, Any, Any], task_id: FromPath[str], data: JSONBody[CompleteRequest]) -> TaskView:
     return TaskView.of(await services(request).tasks.complete(task_id, data.result))
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, get
+from litestar.params import FromQuery
 
 from townhall.auth import Scope
 from townhall.routes.common import context, problems, services
@@ -57,7 +58,7 @@ async def town(request: Request[Any, Any, Any]) -> TownResponse:
 
 @get("/status", opt=READ, tags=["town"], responses=problems(422),
      summary="Town status with every agent; deep=true adds recent activity and the current task")
-async def status(request: Request[Any, Any, Any], deep: bool = False) -> StatusResponse:
+async def status(request: Request[Any, Any, Any], deep: FromQuery[bool] = False) -> StatusResponse:
     result = await services(request).status.status(context(request).endpoint.redacted, deep=deep)
     items = []
     for s in result.agents:
