@@ -16,6 +16,7 @@ class Scripts:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.task_write = redis.register_script(scripts.TASK_WRITE)
         self.task_delete = redis.register_script(scripts.TASK_DELETE)
+        self.task_create_push = redis.register_script(scripts.TASK_CREATE_PUSH)
         self.task_repair = redis.register_script(scripts.TASK_REPAIR)
         self.task_finish = redis.register_script(scripts.TASK_FINISH)
         self.backlog_claim = redis.register_script(scripts.BACKLOG_CLAIM)

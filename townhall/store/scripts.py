@@ -79,6 +79,25 @@ return {1, old or ''}
 """
 
 # ARGV: id. Returns 1 if a record was deleted.
+# A new task and the list entries that announce it, in one step (one round trip, never half done).
+# KEYS[7..]: lists to RPUSH to. ARGV: id, state, value per extra key ×(#KEYS-6), nset, field, value
+# ×nset, fields to delete...
+TASK_CREATE_PUSH = _TASK_PRELUDE + r"""
+local id, new = ARGV[1], ARGV[2]
+local npush = #KEYS - 6
+local at = 3 + npush
+local nset = tonumber(ARGV[at])
+local pairs_ = {}
+for i = at + 1, at + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
+pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new
+local old = current_task_state(KEYS[1])
+redis.call('HSET', KEYS[1], unpack(pairs_))
+for i = at + 1 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+move(id, old, new)
+for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[2 + i]) end
+return 1
+"""
+
 TASK_DELETE = _TASK_PRELUDE + r"""
 local old = current_task_state(KEYS[1])
 if old == nil then return 0 end

@@ -95,14 +95,14 @@ class TaskStore:
     async def create_with_message(self, task: Task, message: Message) -> None:
         """Write a new task and append its ``task_assign`` message to the recipient's inbox in one
         transaction, so an assignment is never half done."""
-        async with self._r.pipeline(transaction=True) as pipe:
-            await self._ctx.scripts.task_write(
-                keys=self._ctx.task_keys(task.id),
-                args=[task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
-                client=pipe,
-            )
-            pipe.rpush(self._k.inbox(message.to), message.to_json())
-            await pipe.execute()
+        await self.create_and_push(task, [(self._k.inbox(message.to), message.to_json())])
+
+    async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]]) -> None:
+        """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip."""
+        await self._ctx.scripts.task_create_push(
+            keys=self._ctx.task_keys(task.id, *(key for key, _ in pushes)),
+            args=[task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
+        )
 
     async def get(self, task_id: str) -> Task | None:
         try:
