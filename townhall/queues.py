@@ -1,8 +1,11 @@
 """The protocol a queue backend implements: how shared (backlog) work reaches workers.
 
-Services call the first group of methods; workers call the second. Both backends keep the upstream
-backlog list ``tt:{town}:backlog`` as the catalogue of queued shared work, so backlog routes and the
-original ``tt`` keep working in either mode.
+Services call the first group of methods; workers call :meth:`QueueBackend.worker` and use the
+:class:`WorkerQueue` it returns. Both backends keep the upstream backlog list ``tt:{town}:backlog`` as
+the catalogue of queued shared work, so backlog routes and the original ``tt`` keep working in either
+mode. Both deliver **at least once**: whatever a worker takes stays recorded as taken (its processing
+list, or the docket group's pending entries) until it is done or handed back, so a worker killed at
+any moment loses nothing; a task may then run twice, and finishing it twice is harmless.
 """
 
 from __future__ import annotations
@@ -10,6 +13,10 @@ from __future__ import annotations
 from typing import Protocol
 
 import msgspec
+import redis.asyncio as aioredis
+
+from townhall.domain import Message
+from townhall.store.processing import Source
 
 
 class QueueDepth(msgspec.Struct, frozen=True):
@@ -17,6 +24,48 @@ class QueueDepth(msgspec.Struct, frozen=True):
 
     unread: int
     in_flight: int
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """One unit of work a worker took. ``raw`` is the processing-list entry (message JSON; empty for
+    docket entries), ``entry_id`` the docket entry of streams shared work."""
+
+    source: Source
+    message: Message | None
+    raw: str = ""
+    task_id: str | None = None
+    entry_id: str | None = None
+
+
+class WorkerQueue(Protocol):
+    """A worker's side of the queue, for one agent. Priority: what this agent already held (a previous
+    life's leftovers), then urgent mail, then its inbox, then shared work."""
+
+    async def take(self) -> Delivery | None:
+        """The next unit of work without waiting, or ``None``."""
+        ...
+
+    async def wait(self, timeout: float) -> Delivery | None:
+        """Wait up to ``timeout`` seconds for work to arrive (blocking reads on Redis, never a polling
+        sleep) and take it. ``None`` on timeout; the blocking reads stay posted for the next call."""
+        ...
+
+    async def done(self, delivery: Delivery) -> None:
+        """The work is over (finished, failed or skipped): forget it for good."""
+        ...
+
+    async def give_back(self, delivery: Delivery) -> None:
+        """Unfinished (stop, shutdown): make it available again — mailbox work to the front of this
+        agent's mailbox, shared work back to the shared queue for any worker."""
+        ...
+
+    async def keep_alive(self, delivery: Delivery) -> None:
+        """A long run is still going: keep the work from being taken over as abandoned."""
+        ...
+
+    async def close(self) -> None:
+        """Cancel posted blocking reads (whatever they took meanwhile is a leftover for next time)."""
+        ...
 
 
 class QueueBackend(Protocol):
@@ -33,4 +82,21 @@ class QueueBackend(Protocol):
 
     async def measure(self) -> QueueDepth:
         """Unread and in-flight shared work, without scanning finished tasks."""
+        ...
+
+    async def requeue_dead(self, agent_id: str) -> int:
+        """Put back what a dead worker of ``agent_id`` had taken: its processing list to the front of
+        its inbox (for its next life or ``reclaim``); streams: its unacknowledged docket entries back
+        to the shared queue at once. Returns the number of units put back."""
+        ...
+
+    async def sweep(self, visibility_timeout_secs: int) -> int:
+        """Periodic upkeep (townhall): requeue the taken work of workers whose liveness key lapsed
+        and, streams, trim acknowledged docket entries. Returns the number of units put back."""
+        ...
+
+    # ---- used by workers -------------------------------------------------------------------
+    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> WorkerQueue:
+        """The worker side for ``agent_id``. ``blocking`` is a client whose ``socket_timeout`` is
+        ``None`` (blocking reads hold a connection each)."""
         ...

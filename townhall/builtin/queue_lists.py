@@ -1,13 +1,195 @@
-"""Queue backend ``lists`` (default): shared work is the upstream backlog list."""
+"""Queue backend ``lists`` (default): shared work is the upstream backlog list.
+
+Workers move everything they take into their processing list (``TownKeys.processing``) atomically and
+remove it only when the work is over, so delivery is at least once (contract §7). Idle workers block on
+their urgent list, their inbox (``BLMOVE`` straight into the processing list) and the shared wake list
+``TownKeys.wake_shared``, to which every enqueue pushes a token.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+import asyncio
+import logging
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.queues import QueueDepth
+from townhall.domain import SUPERVISOR_ID, Message, TaskAssignBody, try_decode_message
+from townhall.queues import Delivery, QueueDepth
 from townhall.registry import QueueBackendSpec
 from townhall.store import TownStore
+from townhall.store.processing import Source
+
+log = logging.getLogger(__name__)
+
+#: Server-side block time of a posted read; it is simply posted again when it lapses.
+POST_SECS = 30
+#: Wake tokens beyond this many are dropped: a token is only a signal that the backlog changed.
+WAKE_CAP = 1000
+
+
+def task_assign_json(task_id: str, agent_id: str) -> str:
+    return Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id)).to_json()
+
+
+def delivery_from(raw: str, source: Source) -> Delivery:
+    message = try_decode_message(raw)
+    body = message.body if message else None
+    task_id = body.task_id if isinstance(body, TaskAssignBody) else None
+    return Delivery(source=source, message=message, raw=raw, task_id=task_id)
+
+
+class MailboxWorker:
+    """The part both backends share: leftovers, urgent and inbox through the processing list, and the
+    machinery of posted blocking reads. Subclasses add the shared queue."""
+
+    def __init__(self, store: TownStore, agent_id: str, blocking: aioredis.Redis) -> None:
+        self.store = store
+        self.agent_id = agent_id
+        self.blocking = blocking
+        self._posted: dict[str, asyncio.Task[Delivery | None]] = {}
+
+    # ---- taking without waiting -----------------------------------------------------------------
+    async def take(self) -> Delivery | None:
+        return await self._take_leftover() or await self._take_mailbox() or await self._take_shared()
+
+    async def _take_leftover(self) -> Delivery | None:
+        # Called only between units of work, so anything in the processing list is unowned: a previous
+        # life's work, or what a cancelled blocking read moved in.
+        entries = await self.store.processing.entries(self.agent_id)
+        return delivery_from(entries[0], Source.LEFTOVER) if entries else None
+
+    async def _take_mailbox(self) -> Delivery | None:
+        taken = await self.store.processing.take_mailbox(self.agent_id)
+        return delivery_from(taken.raw, taken.source) if taken else None
+
+    async def _take_shared(self) -> Delivery | None:
+        raise NotImplementedError
+
+    # ---- waiting ----------------------------------------------------------------------------------
+    def _watchers(self) -> dict[str, Callable[[], Awaitable[Delivery | None]]]:
+        p, a, b = self.store.processing, self.agent_id, self.blocking
+
+        async def urgent() -> Delivery | None:
+            taken = await p.wait_mailbox(b, a, urgent=True, timeout=POST_SECS)
+            return delivery_from(taken.raw, taken.source) if taken else None
+
+        async def inbox() -> Delivery | None:
+            taken = await p.wait_mailbox(b, a, urgent=False, timeout=POST_SECS)
+            return delivery_from(taken.raw, taken.source) if taken else None
+
+        return {"urgent": urgent, "inbox": inbox}
+
+    async def wait(self, timeout: float) -> Delivery | None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        watchers = self._watchers()
+        while True:
+            for name, watch in watchers.items():
+                if name not in self._posted:
+                    self._posted[name] = asyncio.create_task(watch(), name=f"watch-{name}")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            done, _ = await asyncio.wait(self._posted.values(), timeout=remaining,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if not done:
+                return None
+            got: Delivery | None = None
+            try:
+                for name, task in list(self._posted.items()):
+                    if task in done:
+                        del self._posted[name]
+                        result = task.result()  # a Redis error propagates to the worker's retry loop
+                        got = got or result
+            except BaseException:
+                await self.close()
+                raise
+            if got is not None:
+                # Whatever the other reads take before they are cancelled stays in the processing
+                # list (or the docket PEL) and is picked up as a leftover.
+                await self.close()
+                return got
+
+    async def close(self) -> None:
+        tasks = list(self._posted.values())
+        self._posted.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            # Bounded: a cancellation that lands inside redis-py's reconnect logic may be swallowed.
+            done, _ = await asyncio.wait(tasks, timeout=2)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not log it as never retrieved
+
+    # ---- finishing --------------------------------------------------------------------------------
+    async def done(self, delivery: Delivery) -> None:
+        if delivery.raw:
+            await self.store.processing.finish(self.agent_id, delivery.raw)
+
+    async def keep_alive(self, delivery: Delivery) -> None:
+        return None  # the processing list does not expire; liveness is the worker's heartbeat key
+
+    async def give_back(self, delivery: Delivery) -> None:
+        await self.store.processing.give_back(self.agent_id, delivery.raw, delivery.source)
+
+
+class ListsWorker(MailboxWorker):
+    async def _take_shared(self) -> Delivery | None:
+        taken = await self.store.processing.take_backlog(
+            self.agent_id, lambda task_id: task_assign_json(task_id, self.agent_id)
+        )
+        if taken is None:
+            return None
+        return delivery_from(taken[1], Source.SHARED)
+
+    def _watchers(self) -> dict[str, Callable[[], Awaitable[Delivery | None]]]:
+        watchers = super()._watchers()
+        wake = self.store.keys.wake_shared
+
+        async def shared() -> Delivery | None:
+            token = await self.blocking.blpop([wake], timeout=POST_SECS)
+            return await self._take_shared() if token else None
+
+        watchers["shared"] = shared
+        return watchers
+
+    async def give_back(self, delivery: Delivery) -> None:
+        if delivery.source is Source.SHARED and delivery.task_id:
+            await self.store.processing.shared_return(delivery.task_id, self.agent_id, delivery.raw)
+            await wake_workers(self.store)
+            return
+        await super().give_back(delivery)
+
+
+async def wake_workers(store: TownStore) -> None:
+    async with store.redis.pipeline(transaction=False) as pipe:
+        pipe.rpush(store.keys.wake_shared, "1")
+        pipe.ltrim(store.keys.wake_shared, -WAKE_CAP, -1)
+        await pipe.execute()
+
+
+async def sweep_processing(store: TownStore) -> int:
+    """Put back the processing lists of agents whose worker liveness key lapsed."""
+    ids = await store.agents.ids()
+    if not ids:
+        return 0
+    async with store.redis.pipeline(transaction=False) as pipe:
+        for agent_id in ids:
+            pipe.exists(store.keys.worker_alive(agent_id))
+            pipe.llen(store.keys.processing(agent_id))
+        replies = await pipe.execute()
+    restored = 0
+    for i, agent_id in enumerate(ids):
+        alive, held = replies[2 * i], replies[2 * i + 1]
+        if held and not alive:
+            count = await store.processing.restore(agent_id)
+            if count:
+                log.info("put back %d unit(s) of work held by dead worker %s", count, agent_id)
+            restored += count
+    return restored
 
 
 class ListsQueue:
@@ -18,12 +200,22 @@ class ListsQueue:
 
     async def enqueue(self, task_id: str) -> None:
         await self.store.backlog.push(task_id)
+        await wake_workers(self.store)
 
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)
 
     async def measure(self) -> QueueDepth:
         return QueueDepth(unread=await self.store.backlog.length(), in_flight=0)
+
+    async def requeue_dead(self, agent_id: str) -> int:
+        return await self.store.processing.restore(agent_id)
+
+    async def sweep(self, visibility_timeout_secs: int) -> int:
+        return await sweep_processing(self.store)
+
+    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> ListsWorker:
+        return ListsWorker(self.store, agent_id, blocking)
 
 
 @hookimpl

@@ -8,12 +8,110 @@ workers take it with ``XREADGROUP`` in group ``workers``. A task taken out of th
 
 from __future__ import annotations
 
-from typing import Callable
+import logging
+from typing import Awaitable, Callable
+
+import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.queues import QueueDepth
+from townhall.builtin.queue_lists import POST_SECS, MailboxWorker, sweep_processing
+from townhall.domain import SUPERVISOR_ID, Message, TaskAssignBody
+from townhall.queues import Delivery, QueueDepth
 from townhall.registry import QueueBackendSpec
-from townhall.store import TownStore
+from townhall.store import DocketEntry, TownStore
+from townhall.store.processing import Source
+
+log = logging.getLogger(__name__)
+
+
+class StreamsWorker(MailboxWorker):
+    """Shared work through ``XREADGROUP`` (consumer = agent id); ``XACK`` only once the work is over;
+    entries idle longer than the visibility timeout (their consumer died) are taken over."""
+
+    def __init__(self, store: TownStore, agent_id: str, blocking: aioredis.Redis, visibility_ms: int) -> None:
+        super().__init__(store, agent_id, blocking)
+        self.visibility_ms = visibility_ms
+
+    async def take(self) -> Delivery | None:
+        return (
+            await self._take_leftover()
+            or await self._take_own_pending()
+            or await self._take_mailbox()
+            or await self._take_abandoned()
+            or await self._take_shared()
+        )
+
+    async def _take_own_pending(self) -> Delivery | None:
+        # Between units of work nothing of ours is pending: these are a previous life's entries, or
+        # one a cancelled blocking read was given.
+        for entry in await self.store.docket.read_own(self.agent_id):
+            if delivery := await self._accept(entry):
+                return delivery
+        return None
+
+    async def _take_abandoned(self) -> Delivery | None:
+        for entry in await self.store.docket.claim_idle(self.agent_id, self.visibility_ms, count=5):
+            if delivery := await self._accept(entry):
+                log.info("took over docket entry %s (task %s) from %s", entry.entry_id, entry.task_id,
+                         entry.previous_owner)
+                return delivery
+        return None
+
+    async def _take_shared(self) -> Delivery | None:
+        for entry in await self.store.docket.read_new(self.agent_id, block_ms=None):
+            if delivery := await self._accept(entry):
+                return delivery
+        return None
+
+    async def _accept(self, entry: DocketEntry) -> Delivery | None:
+        """The entry's task becomes assigned to this agent, or the entry is stale and retired."""
+        if entry.task_id and await self.store.processing.shared_take(entry.task_id, self.agent_id,
+                                                                      entry.previous_owner):
+            message = Message.new(SUPERVISOR_ID, self.agent_id, TaskAssignBody(task_id=entry.task_id))
+            return Delivery(source=Source.SHARED, message=message, task_id=entry.task_id, entry_id=entry.entry_id)
+        await self.store.docket.ack(entry.entry_id)
+        return None
+
+    def _watchers(self) -> dict[str, Callable[[], Awaitable[Delivery | None]]]:
+        watchers = super()._watchers()
+
+        async def shared() -> Delivery | None:
+            entries = await self.store.docket.read_new(self.agent_id, block_ms=POST_SECS * 1000,
+                                                       client=self.blocking)
+            for entry in entries:
+                if delivery := await self._accept(entry):
+                    return delivery
+            return None
+
+        watchers["shared"] = shared
+        return watchers
+
+    async def done(self, delivery: Delivery) -> None:
+        if delivery.entry_id:
+            await self.store.docket.ack(delivery.entry_id)
+        else:
+            await super().done(delivery)
+
+    async def keep_alive(self, delivery: Delivery) -> None:
+        if delivery.entry_id:
+            await self.store.docket.touch(self.agent_id, delivery.entry_id)
+
+    async def give_back(self, delivery: Delivery) -> None:
+        if delivery.entry_id and delivery.task_id:
+            await reannounce(self.store, delivery.task_id, delivery.entry_id)
+        else:
+            await super().give_back(delivery)
+
+
+async def reannounce(store: TownStore, task_id: str, entry_id: str) -> bool:
+    """Shared work handed back: the task pending and first in the backlog again, a fresh docket entry
+    for it, then the old entry acknowledged (in that order: a crash duplicates, never loses)."""
+    returned = bool(task_id) and await store.processing.shared_return(task_id)
+    if returned:
+        task = await store.tasks.get(task_id)
+        await store.docket.add(task_id, task.description if task else "")
+    await store.docket.ack(entry_id)
+    return returned
 
 
 class StreamsQueue:
@@ -39,6 +137,25 @@ class StreamsQueue:
     async def measure(self) -> QueueDepth:
         depth = await self.store.docket.depth()
         return QueueDepth(unread=depth.unread, in_flight=depth.pending)
+
+    async def requeue_dead(self, agent_id: str) -> int:
+        count = await self.store.processing.restore(agent_id)
+        while entries := await self.store.docket.owned(agent_id):
+            for entry in entries:
+                count += await reannounce(self.store, entry.task_id, entry.entry_id)
+        # Only now that it holds nothing: deleting a consumer drops its pending entries.
+        await self.store.docket.forget_consumer(agent_id)
+        return count
+
+    async def sweep(self, visibility_timeout_secs: int) -> int:
+        # Abandoned docket entries are taken over by live workers (visibility timeout); with none
+        # alive they stay counted as in flight, so an autoscaler starts one.
+        restored = await sweep_processing(self.store)
+        await self.store.docket.trim_delivered()
+        return restored
+
+    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> StreamsWorker:
+        return StreamsWorker(self.store, agent_id, blocking, visibility_timeout_secs * 1000)
 
 
 @hookimpl

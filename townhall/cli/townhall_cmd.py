@@ -74,6 +74,23 @@ def openapi(output: str | None) -> None:
     Path(output).write_text(text, encoding="utf-8")
 
 
+@cli.command()
+@click.argument("name")
+@click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
+@click.option("--cli", "cli_preset", default=None, help="CLI preset when a new agent record is registered.")
+@click.pass_context
+def worker(ctx: click.Context, name: str, agent_id: str | None, cli_preset: str | None) -> None:
+    """Run an agent worker (same as `tt agent-loop NAME`)."""
+    import asyncio
+    import sys
+
+    from townhall.cli.tt_cmd import redis_url_for
+    from townhall.worker import run_worker
+
+    town = load_town_or_exit(ctx.obj["town_dir"])
+    sys.exit(asyncio.run(run_worker(town, redis_url_for(town), name, agent_id, cli_preset)))
+
+
 def _register_plugin_commands() -> None:
     from townhall.cli.tt_cmd import tt
 

@@ -11,7 +11,9 @@ from townhall.store.context import StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
+from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
+from townhall.store.processing import ProcessingStore
 from townhall.store.reconcile import ReconcileReport, escape_glob, reconcile
 from townhall.store.tasks import TaskPatch, TaskStore
 
@@ -24,9 +26,11 @@ __all__ = [
     "EventStore",
     "InboxEntry",
     "InboxLengths",
+    "LivenessStore",
     "MessageStore",
     "MissionStore",
     "Placement",
+    "ProcessingStore",
     "ReconcileReport",
     "TaskPatch",
     "TaskStore",
@@ -48,6 +52,8 @@ class TownStore:
         self.tasks = TaskStore(ctx)
         self.backlog = BacklogStore(ctx)
         self.docket = DocketStore(ctx)
+        self.processing = ProcessingStore(ctx)
+        self.liveness = LivenessStore(ctx)
         self.messages = MessageStore(ctx)
         self.events = EventStore(ctx)
         self.missions = MissionStore(ctx, self.events)

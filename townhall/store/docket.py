@@ -27,6 +27,8 @@ class DocketEntry(msgspec.Struct, frozen=True):
     entry_id: str
     task_id: str
     fields: dict[str, str]
+    #: Set on entries taken over from another consumer (:meth:`DocketStore.claim_idle`).
+    previous_owner: str | None = None
 
 
 class DocketDepth(msgspec.Struct, frozen=True):
@@ -136,24 +138,31 @@ class DocketStore:
         return int(await self._r.xack(self._k.docket, DOCKET_GROUP, entry_id))
 
     async def claim_idle(self, consumer: str, min_idle_ms: int, count: int = 1) -> list[DocketEntry]:
-        """``XAUTOCLAIM`` up to ``count`` entries idle for ``min_idle_ms`` (a dead consumer's) for
-        ``consumer``. Entries deleted from the stream meanwhile are dropped by Redis itself."""
-        start = "0-0"
+        """Take over up to ``count`` entries idle for at least ``min_idle_ms`` (their consumer is dead:
+        live ones touch theirs) for ``consumer``. ``XPENDING … IDLE`` + ``XCLAIM`` rather than
+        ``XAUTOCLAIM``, because the taker must know who held the entry (``previous_owner``); ``XCLAIM``
+        re-checks the idle time, so of two rescuers only one gets an entry."""
+        try:
+            rows = await self._r.xpending_range(
+                self._k.docket, DOCKET_GROUP, min="-", max="+", count=count, idle=min_idle_ms
+            )
+        except ResponseError as exc:
+            if _is_missing(exc):
+                return []
+            raise
         claimed: list[DocketEntry] = []
-        while True:
-            try:
-                reply = await self._r.xautoclaim(
-                    self._k.docket, DOCKET_GROUP, consumer, min_idle_time=min_idle_ms,
-                    start_id=start, count=count,
-                )
-            except ResponseError as exc:
-                if _is_missing(exc):
-                    return claimed
-                raise
-            start = reply[0]
-            claimed += _entries(reply[1])
-            if claimed or start == "0-0":
-                return claimed
+        for row in rows:
+            if row["consumer"] == consumer:
+                continue
+            reply = await self._r.xclaim(
+                self._k.docket, DOCKET_GROUP, consumer, min_idle_time=min_idle_ms, message_ids=[row["message_id"]]
+            )
+            for entry in _entries(reply):
+                claimed.append(msgspec.structs.replace(entry, previous_owner=row["consumer"]))
+            if not reply and not await self._r.xrange(self._k.docket, row["message_id"], row["message_id"]):
+                # Deleted from the stream while pending: nothing left to deliver, so retire it.
+                await self._r.xack(self._k.docket, DOCKET_GROUP, row["message_id"])
+        return claimed
 
     async def touch(self, consumer: str, entry_id: str) -> bool:
         """Reset an owned entry's idle time (``XCLAIM … JUSTID`` to itself) during a long run, so the
@@ -177,6 +186,25 @@ class DocketStore:
                 return None
             raise
         return rows[0]["consumer"] if rows else None
+
+    async def owned(self, consumer: str, count: int = 100) -> list[DocketEntry]:
+        """Entries pending with ``consumer`` (with their fields; deleted ones are retired)."""
+        try:
+            rows = await self._r.xpending_range(self._k.docket, DOCKET_GROUP, min="-", max="+", count=count,
+                                                consumername=consumer)
+        except ResponseError as exc:
+            if _is_missing(exc):
+                return []
+            raise
+        found: list[DocketEntry] = []
+        for row in rows:
+            entry_id = row["message_id"]
+            entries = _entries(await self._r.xrange(self._k.docket, entry_id, entry_id))
+            if entries:
+                found += entries
+            else:
+                await self._r.xack(self._k.docket, DOCKET_GROUP, entry_id)
+        return found
 
     async def forget_consumer(self, consumer: str) -> int:
         """Delete a consumer that has nothing pending (pruned agents); returns entries it held."""

@@ -1,0 +1,84 @@
+"""Worker test helpers: a fake agent CLI and running ``tt agent-loop`` processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from tests.support.towns import write_town
+
+# The fake CLI: records each execution as "<task-id or ->\t<agent id>" in $MARKER (one O_APPEND write),
+# sleeps when the prompt says SLEEP=<secs>, fails with exit 3 when it says FAIL.
+FAKE_CLI = r'''
+import os, re, sys, time
+prompt = sys.stdin.read()
+m = re.search(r"Task ([0-9a-f-]{36}):", prompt)
+task = m.group(1) if m else "-"
+s = re.search(r"SLEEP=([0-9.]+)", prompt)
+if s:
+    time.sleep(float(s.group(1)))
+fd = os.open(os.environ["MARKER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+os.write(fd, f"{task}\t{os.environ['TINYTOWN_AGENT_ID']}\n".encode())
+os.close(fd)
+print(f"did {task}")
+if "FAIL" in prompt:
+    print("boom", file=sys.stderr)
+    sys.exit(3)
+'''
+
+
+def fake_town(root: Path, name: str, redis_url: str, *, streams: bool = False, idle_timeout: int = 0,
+              heartbeat: int = 1, visibility: int = 3, launcher: str = "none") -> Path:
+    script = root / "fake_cli.py"
+    script.write_text(FAKE_CLI, encoding="utf-8")
+    marker = root / "executions.log"
+    extra = "\n".join([
+        "default_cli = \"fake\"",
+        *(["use_streams = true"] if streams else []),
+        "[agent]",
+        f"launcher = \"{launcher}\"",
+        f"idle_timeout_secs = {idle_timeout}",
+        f"heartbeat_secs = {heartbeat}",
+        f"visibility_timeout_secs = {visibility}",
+        "[agent_clis.fake]",
+        "name = \"fake\"",
+        f"command = \"MARKER={marker} {sys.executable} {script}\"",
+    ])
+    return write_town(root, name, redis_url=redis_url, extra=extra)
+
+
+def executions(root: Path) -> list[tuple[str, str]]:
+    path = root / "executions.log"
+    if not path.exists():
+        return []
+    return [tuple(line.split("\t")) for line in path.read_text().splitlines() if line]  # type: ignore[misc]
+
+
+def start_worker(root: Path, name: str, agent_id: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
+    args = [sys.executable, "-X", "faulthandler", "-m", "townhall.cli.tt_cmd", "--town", str(root), "agent-loop", name]
+    if agent_id:
+        args += ["--id", agent_id]
+    log = (root / ".tt" / "logs" / f"test-{name}.log").open("ab")
+    return subprocess.Popen([*args, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def uuid_in(text: str) -> str | None:
+    m = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)
+    return m.group(0) if m else None

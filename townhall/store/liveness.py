@@ -1,0 +1,55 @@
+"""Worker liveness keys ``tt:{town}:alive:{id}``: a String with a TTL that a live worker refreshes.
+
+Only the value's owner may refresh or delete it, so a worker that lost its key to a successor (it was
+presumed dead) learns so instead of overwriting it.
+"""
+
+from __future__ import annotations
+
+from townhall.store.context import StoreContext
+
+# KEYS[1] alive key. ARGV: value, ttl ms, takeover value ('' = none). Take the key if free, if already
+# ours, or if it holds exactly the value we were told is a dead predecessor. Returns {ok, holder}.
+ACQUIRE = r"""
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] or (ARGV[3] ~= '' and cur == ARGV[3]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, ARGV[1]}
+end
+return {0, cur}
+"""
+
+# KEYS[1] alive key. ARGV: value, ttl ms. Refresh only our own key; a lapsed key is taken again.
+REFRESH = r"""
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+RELEASE = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class LivenessStore:
+    def __init__(self, ctx: StoreContext) -> None:
+        self._r = ctx.redis
+        self._k = ctx.keys
+        self._acquire = self._r.register_script(ACQUIRE)
+        self._refresh = self._r.register_script(REFRESH)
+        self._release = self._r.register_script(RELEASE)
+
+    async def acquire(self, agent_id: str, value: str, ttl_ms: int, *, takeover: str = "") -> tuple[bool, str]:
+        ok, holder = await self._acquire(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms, takeover])
+        return bool(ok), holder
+
+    async def refresh(self, agent_id: str, value: str, ttl_ms: int) -> bool:
+        return bool(await self._refresh(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms]))
+
+    async def release(self, agent_id: str, value: str) -> None:
+        await self._release(keys=[self._k.worker_alive(agent_id)], args=[value])
+
+    async def holder(self, agent_id: str) -> str | None:
+        return await self._r.get(self._k.worker_alive(agent_id))

@@ -1,0 +1,180 @@
+"""A worker's processing list ``tt:{town}:processing:{id}``: what it took and has not finished.
+
+Every way work reaches a worker moves it here atomically (``LMOVE``, ``BLMOVE`` or a Lua script), and
+it leaves only when the task finished or was handed back; so a worker killed at any instant loses
+nothing: its processing list is put back (worker restart, ``recover``, the upkeep sweep). Entries are
+message JSON exactly as in the inbox, so putting them back is a plain move.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Callable
+
+import msgspec
+import redis.asyncio as aioredis
+
+from townhall.domain import format_hash_time, utc_now
+from townhall.store.context import StoreContext
+from townhall.store.scripts import _TASK_PRELUDE
+
+
+class Source(str, enum.Enum):
+    """Where an entry came from, so that handing it back returns it to the same place."""
+
+    URGENT = "urgent"
+    INBOX = "inbox"
+    SHARED = "shared"
+    LEFTOVER = "leftover"  # found in the processing list of a previous life of this worker
+
+
+class Taken(msgspec.Struct, frozen=True):
+    source: Source
+    raw: str
+
+
+# KEYS[1] urgent, KEYS[2] inbox, KEYS[3] processing. Urgent mail is LPUSHed by senders, so its oldest
+# entry is on the right (taking from the left, as upstream does, is LIFO: GAP 22). The regular inbox
+# keeps high priority at the front and normal mail in arrival order, so it is taken from the left.
+TAKE_MAILBOX = r"""
+local v = redis.call('LMOVE', KEYS[1], KEYS[3], 'RIGHT', 'RIGHT')
+if v then return {'urgent', v} end
+v = redis.call('LMOVE', KEYS[2], KEYS[3], 'LEFT', 'RIGHT')
+if v then return {'inbox', v} end
+return false
+"""
+
+# KEYS[1] processing, KEYS[2] destination. ARGV: entry, 'left'|'right'. Moves one entry back.
+GIVE_BACK = r"""
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if ARGV[2] == 'right' then redis.call('RPUSH', KEYS[2], ARGV[1]) else redis.call('LPUSH', KEYS[2], ARGV[1]) end
+return 1
+"""
+
+# Streams: take a docket entry's task for an agent. KEYS[7] backlog. ARGV: id, agent, now, previous
+# owner ('' if the entry is fresh). The backlog catalogue loses the id and the task becomes assigned to
+# the agent in one step. An entry whose task left the backlog some other way (claim, assign-all,
+# delete) is stale — unless it is a redelivery of this agent's own work or of a dead owner's.
+# Returns 1 take, 0 stale.
+SHARED_TAKE = _TASK_PRELUDE + r"""
+local id, agent, now, previous = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local from_backlog = redis.call('LREM', KEYS[7], 1, id) == 1
+local old = current_task_state(KEYS[1])
+if old == nil or old == 'completed' or old == 'failed' or old == 'cancelled' then return 0 end
+if not from_backlog then
+  local assignee = redis.call('HGET', KEYS[1], 'assigned_to') or ''
+  if assignee ~= agent and (previous == '' or assignee ~= previous) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'state', 'assigned', 'assigned_to', agent, 'updated_at', now)
+redis.call('HDEL', KEYS[1], 'started_at')
+move(id, old, 'assigned')
+return 1
+"""
+
+# Shared work handed back: KEYS[7] backlog, KEYS[8] processing ('' for streams). ARGV: id, entry ('' if
+# none), now. The task returns to pending and to the front of the backlog (it was first in line).
+SHARED_RETURN = _TASK_PRELUDE + r"""
+local id, entry, now = ARGV[1], ARGV[2], ARGV[3]
+if KEYS[8] ~= '' and entry ~= '' then redis.call('LREM', KEYS[8], 1, entry) end
+local old = current_task_state(KEYS[1])
+if old == nil or old == 'completed' or old == 'failed' or old == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', now)
+redis.call('HDEL', KEYS[1], 'assigned_to', 'started_at')
+move(id, old, 'pending')
+if redis.call('LPOS', KEYS[7], id) == false then redis.call('LPUSH', KEYS[7], id) end
+return 1
+"""
+
+
+class ProcessingStore:
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+        self._r = ctx.redis
+        self._k = ctx.keys
+        self._take_mailbox = self._r.register_script(TAKE_MAILBOX)
+        self._give_back = self._r.register_script(GIVE_BACK)
+        self._shared_take = self._r.register_script(SHARED_TAKE)
+        self._shared_return = self._r.register_script(SHARED_RETURN)
+
+    def key(self, agent_id: str) -> str:
+        return self._k.processing(agent_id)
+
+    async def entries(self, agent_id: str) -> list[str]:
+        return await self._r.lrange(self._k.processing(agent_id), 0, -1)
+
+    async def take_mailbox(self, agent_id: str) -> Taken | None:
+        """Oldest urgent message, else the inbox head, moved into the processing list."""
+        k = self._k
+        reply = await self._take_mailbox(keys=[k.urgent(agent_id), k.inbox(agent_id), k.processing(agent_id)])
+        if not reply:
+            return None
+        return Taken(source=Source(reply[0]), raw=reply[1])
+
+    async def wait_mailbox(self, client: aioredis.Redis, agent_id: str, *, urgent: bool,
+                           timeout: float) -> Taken | None:
+        """Block (on ``client``, whose socket timeout must exceed ``timeout``) until the urgent or the
+        regular inbox has an entry, and move it into the processing list."""
+        k = self._k
+        if urgent:
+            raw = await client.blmove(k.urgent(agent_id), k.processing(agent_id), timeout, "RIGHT", "RIGHT")
+        else:
+            raw = await client.blmove(k.inbox(agent_id), k.processing(agent_id), timeout, "LEFT", "RIGHT")
+        if raw is None:
+            return None
+        return Taken(source=Source.URGENT if urgent else Source.INBOX, raw=raw)
+
+    async def take_backlog(self, agent_id: str, message_for: Callable[[str], str]) -> tuple[str, str] | None:
+        """Lists backend: the first backlog task, assigned to ``agent_id`` with its task_assign message
+        placed in the processing list, in one atomic step (the backlog-claim script). Ids without a
+        record are dropped, as assign-all does. Returns ``(task_id, message JSON)``."""
+        k = self._k
+        while True:
+            head = await self._r.lindex(k.backlog, 0)
+            if head is None:
+                return None
+            raw = message_for(head)
+            code = int(await self._ctx.scripts.backlog_claim(
+                keys=self._ctx.task_keys(head, k.backlog, k.processing(agent_id)),
+                args=[head, agent_id, _now(), raw, "1"],
+            ))
+            if code == 1:
+                return head, raw
+
+    async def finish(self, agent_id: str, raw: str) -> bool:
+        """The entry's work is over (done, failed or skipped): drop it from the processing list."""
+        return bool(await self._r.lrem(self._k.processing(agent_id), 1, raw))
+
+    async def give_back(self, agent_id: str, raw: str, source: Source) -> bool:
+        """Return an unfinished mailbox entry where it will be taken next (urgent or inbox)."""
+        k = self._k
+        if source is Source.URGENT:
+            dest, side = k.urgent(agent_id), "right"
+        else:
+            dest, side = k.inbox(agent_id), "left"
+        return bool(await self._give_back(keys=[k.processing(agent_id), dest], args=[raw, side]))
+
+    async def restore(self, agent_id: str) -> int:
+        """Everything a (dead) worker held goes back to the front of its inbox, order kept."""
+        k = self._k
+        return int(await self._ctx.scripts.processing_restore(keys=[k.processing(agent_id), k.inbox(agent_id)],
+                                                              args=[]))
+
+    async def shared_take(self, task_id: str, agent_id: str, previous_owner: str | None) -> bool:
+        """Streams: accept a docket entry's task (see ``SHARED_TAKE``); ``False`` if it is stale."""
+        return bool(await self._shared_take(
+            keys=self._ctx.task_keys(task_id, self._k.backlog),
+            args=[task_id, agent_id, _now(), previous_owner or ""],
+        ))
+
+    async def shared_return(self, task_id: str, agent_id: str | None = None, raw: str = "") -> bool:
+        """Shared work handed back unfinished: task pending again and first in the backlog (and out of
+        ``agent_id``'s processing list if given). ``False`` if the task is finished or gone."""
+        processing = self._k.processing(agent_id) if agent_id else ""
+        return bool(await self._shared_return(
+            keys=self._ctx.task_keys(task_id, self._k.backlog, processing),
+            args=[task_id, raw, _now()],
+        ))
+
+
+def _now() -> str:
+    return format_hash_time(utc_now())
