@@ -31,7 +31,7 @@ from townhall.registry import ExporterSpec
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import V1_ROUTES
 from townhall.services.town import open_town_services
-from townhall.services.upkeep import reconcile_when_reachable
+from townhall.services.upkeep import reconcile_when_reachable, sweep_forever
 
 log = logging.getLogger("townhall")
 
@@ -85,10 +85,12 @@ def create_app(ctx: AppContext) -> Litestar:
         if start is not None:
             await start()
         reconciler = asyncio.create_task(reconcile_when_reachable(ctx))
+        sweeper = asyncio.create_task(sweep_forever(ctx))
         try:
             yield
         finally:
             reconciler.cancel()
+            sweeper.cancel()
             if close is not None:
                 await close()
             await ctx.redis.aclose()

@@ -1,13 +1,16 @@
 """Launcher ``local`` (default): a detached ``tt agent-loop`` process on this machine.
 
-Its output goes to ``<town>/.tt/logs/<name>.log``; it runs in its own session so it outlives the
-townhall that started it (a townhall restart must not kill the workers doing the work).
+Its output goes to ``<town>/.tt/logs/<name>.log`` (appended: the log of earlier lives stays); it runs in
+its own session with stdin closed, so it outlives the townhall that started it (a townhall restart must
+not kill the workers doing the work). The worker is told its record id (``--id``), so it never registers
+a second agent of the same name.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -24,7 +27,7 @@ class LocalLauncher:
         logs = town_root / ".tt" / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{agent.name}.log").open("ab") as log:
-            subprocess.Popen(
+            process = subprocess.Popen(
                 [sys.executable, "-m", "townhall.cli.tt_cmd", "--town", str(town_root),
                  "agent-loop", agent.name, "--id", agent.id],
                 stdin=subprocess.DEVNULL,
@@ -33,6 +36,8 @@ class LocalLauncher:
                 cwd=town_root,
                 start_new_session=True,
             )
+        # Reap it when it exits, so a long-running townhall does not collect zombie workers.
+        threading.Thread(target=process.wait, name=f"reap-{agent.name}", daemon=True).start()
 
 
 def _factory(config: TownConfig) -> LocalLauncher:

@@ -26,3 +26,16 @@ async def reconcile_when_reachable(ctx: AppContext) -> None:
         log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
                  report.missions)
         return
+
+
+async def sweep_forever(ctx: AppContext) -> None:
+    """Periodically put back work taken by workers whose liveness key lapsed (lists processing lists;
+    streams also trims acknowledged docket entries). Redis being away only postpones a round."""
+    agent = ctx.town.config.agent
+    period = max(1.0, agent.heartbeat_secs)
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await ctx.services.queue.sweep(agent.visibility_timeout_secs)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.debug("queue sweep postponed: %s", exc)
