@@ -17,7 +17,6 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerifyMismatchError
 
 from tests.support.auth import (
-    IssuedKey,
     api_keys_toml,
     append_config,
     make_key,

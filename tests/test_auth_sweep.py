@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from tests.support.auth import (
+    SWEEP_AUDIT_FILE,
+    SWEEP_TOML,
     WRONG_KEY,
     IssuedKey,
     RouteCase,
@@ -30,7 +32,7 @@ from tests.support.auth import (
 from tests.support.process import TownhallProcess
 from townhall.auth import Scope
 
-AUDIT_FILE = "audit.jsonl"
+AUDIT_FILE = SWEEP_AUDIT_FILE
 #: Public by design (reference §5.1, §7.3, plus the OpenAPI document).
 PUBLIC_PREFIXES = ("/health", "/healthz", "/ready", "/readyz", "/metrics", "/api/scaling", "/schema")
 
@@ -64,10 +66,7 @@ def keys() -> dict[Scope, IssuedKey]:
 
 
 def configure(town_dir: Path, keys: dict[Scope, IssuedKey]) -> None:
-    # The sweep sends ~200 requests, half of them with bad credentials, from one address: the rate
-    # limiter is tested on its own (test_auth_http.py) and would only turn the sweep into 429s here.
-    append_config(town_dir, api_keys_toml(list(keys.values()))
-                  + f'[townhall.audit]\nfile = "{AUDIT_FILE}"\n[townhall.rate_limit]\nenabled = false\n')
+    append_config(town_dir, api_keys_toml(list(keys.values())) + SWEEP_TOML)
 
 
 @pytest.fixture

@@ -74,6 +74,12 @@ def scope_keys() -> dict[Scope, IssuedKey]:
     return {scope: make_key(scope.value.replace(".", "-"), scope) for scope in Scope}
 
 
+#: The sweep's extra config: an audit file to check, and no rate limits (the sweep sends ~200 requests,
+#: half with bad credentials, from one address; the limiter is tested on its own in test_auth_http.py).
+SWEEP_AUDIT_FILE = "audit.jsonl"
+SWEEP_TOML = f'[townhall.audit]\nfile = "{SWEEP_AUDIT_FILE}"\n[townhall.rate_limit]\nenabled = false\n'
+
+
 def read_audit(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -329,6 +335,7 @@ def oidc_toml(issuer: LocalIssuer, required_scopes: list[str] | None = None) -> 
 class Pki:
     ca: Path
     server: Path  # key and certificate chain in one PEM
+    client: Path  # a client certificate (and key) issued by the same CA
 
     def client_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca))
@@ -340,9 +347,10 @@ class Pki:
 
 def make_pki(directory: Path) -> Pki:
     ca = trustme.CA()
-    pki = Pki(ca=directory / "ca.pem", server=directory / "server.pem")
+    pki = Pki(ca=directory / "ca.pem", server=directory / "server.pem", client=directory / "client.pem")
     ca.cert_pem.write_to_path(pki.ca)
     ca.issue_cert("localhost", "127.0.0.1", "::1").private_key_and_cert_chain_pem.write_to_path(pki.server)
+    ca.issue_cert("ops@example.com").private_key_and_cert_chain_pem.write_to_path(pki.client)
     return pki
 
 
