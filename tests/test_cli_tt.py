@@ -1,0 +1,57 @@
+"""The ``tt`` commands against a real Redis, through the installed console script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import redis
+
+from tests.support.process import run_cli
+from tests.support.workers import fake_town
+from townhall.keys import TownKeys
+
+
+def tt(town: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
+    result = run_cli("--town", str(town), *args, "--json", program="tt")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_backlog_assign_send_inbox_task_and_prune(tmp_path: Path, town_name: str, redis_url: str,
+                                                  sync_redis: redis.Redis) -> None:
+    fake_town(tmp_path, town_name, redis_url)
+    agent = tt(tmp_path, "spawn", "w1")
+    assert agent["name"] == "w1" and agent["state"] == "starting"
+
+    added = tt(tmp_path, "backlog", "add", "write docs", "--tag", "docs")
+    listed = tt(tmp_path, "backlog", "list")
+    assert listed["total"] == 1 and listed["tasks"][0]["task_id"] == added["task_id"]
+    claimed = tt(tmp_path, "backlog", "claim", added["task_id"], "w1")
+    assert claimed["agent"] == "w1"
+    assert tt(tmp_path, "backlog", "list")["total"] == 0
+
+    assigned = tt(tmp_path, "assign", "w1", "fix bug")
+    sent = tt(tmp_path, "send", "w1", "fyi", "--kind", "info", "--urgent")
+    assert sent["urgent"] is True
+    view = tt(tmp_path, "inbox", "w1")
+    assert view["total"] == 2 and view["urgent"] == 1
+
+    done = tt(tmp_path, "task", "complete", assigned["task_id"], "--result", "fixed")
+    assert done["state"] == "completed" and done["result"] == "fixed"
+    assert tt(tmp_path, "task", "show", assigned["task_id"])["state"] == "completed"
+
+    status = tt(tmp_path, "status")
+    assert [a["agent"]["name"] for a in status["agents"]] == ["w1"]
+    assert tt(tmp_path, "kill", "w1")["stop_requested"] is True
+    assert tt(tmp_path, "reclaim")["reclaimed"] >= 1
+    assert [a["name"] for a in tt(tmp_path, "prune")["removed"]] == ["w1"]
+    assert sync_redis.scard(TownKeys(town_name).agent_index) == 0
+
+
+def test_refusals_exit_1_with_a_message(tmp_path: Path, town_name: str, redis_url: str) -> None:
+    fake_town(tmp_path, town_name, redis_url)
+    result = run_cli("--town", str(tmp_path), "assign", "nobody", "x", program="tt")
+    assert result.returncode == 1 and "nobody" in result.stderr
+    human = run_cli("--town", str(tmp_path), "status", program="tt")
+    assert human.returncode == 0 and "Agents" in human.stdout
