@@ -253,3 +253,29 @@ async def test_a_concurrent_flood_of_wrong_keys_leaves_townhall_responsive(
     # Guesses reach Argon2 only while the address's failure bucket (10) has tokens and a verification
     # slot is free; the rest are refused at once.
     assert set(statuses) <= {401, 429} and statuses.count(429) >= 35, sorted(statuses)
+
+
+def test_requests_without_credentials_are_limited_per_address(town_dir: Path,
+                                                              procs: list[TownhallProcess]) -> None:
+    # Each anonymous 401 is audited: without a limit an anonymous flood is an unbounded audit log.
+    key = make_key("ci", Scope.TOWN_READ)
+    proc = serve(town_dir, procs, api_keys_toml([key]) + TIGHT.format(burst=3) + 'trusted_proxies = ["127.0.0.1"]\n')
+    anonymous = {"X-Forwarded-For": "203.0.113.20"}
+    with httpx.Client(base_url=proc.url, timeout=10) as client:
+        statuses = [client.get("/v1/status", headers=anonymous).status_code for _ in range(5)]
+        assert statuses == [401] * 3 + [429] * 2
+        assert client.get("/v1/status", headers={"X-Forwarded-For": "203.0.113.21", **key.bearer()}).status_code == 200
+
+
+def test_scope_denials_count_against_the_principals_bucket(town_dir: Path, procs: list[TownhallProcess]) -> None:
+    reader = make_key("dashboard", Scope.TOWN_READ)
+    proc = serve(town_dir, procs, api_keys_toml([reader]) + TIGHT.format(burst=3)
+                 + '[townhall.audit]\nfile = "audit.jsonl"\n')
+    with httpx.Client(base_url=proc.url, timeout=10) as client:
+        statuses = [client.post("/v1/backlog", json={"description": "x"}, headers=reader.bearer()).status_code
+                    for _ in range(6)]
+        # Its read bucket is separate and still full.
+        assert client.get("/v1/status", headers=reader.bearer()).status_code == 200
+    assert statuses == [403] * 3 + [429] * 3
+    outcomes = [line["outcome"] for line in read_audit(town_dir / "audit.jsonl") if line["path"] == "/v1/backlog"]
+    assert outcomes == ["denied"] * 3 + ["limited"] * 3

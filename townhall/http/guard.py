@@ -36,13 +36,15 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
         limiter.check_auth_allowed(connection)
     principal = await authenticate(ctx, connection)
     connection.scope["user"] = principal
+    if limiter is not None:
+        # Before the scope check: a principal's denied requests count too (each one writes an audit
+        # line, so unlimited 403s would be an unlimited log).
+        await limiter.check(connection, principal)
     if not principal.has(required):
         raise PermissionDeniedException(
             detail=f"Insufficient permissions: this route needs scope '{required.value}'",
             headers=_bearer("insufficient_scope", "missing scope", required.value),
         )
-    if limiter is not None:
-        await limiter.check(connection, principal)
 
 
 async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
@@ -68,5 +70,9 @@ async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any
             detail=exc.description, headers=_bearer(exc.error, exc.description)
         ) from None
     if principal is None:
+        # Requests without credentials drain the same per-address bucket as bad ones: otherwise an
+        # anonymous flood would get unlimited 401s, each one audited.
+        if ctx.rate_limiter is not None:
+            ctx.rate_limiter.record_auth_failure(connection)
         raise NotAuthorizedException(detail="Authentication required", headers={"WWW-Authenticate": REALM})
     return principal
