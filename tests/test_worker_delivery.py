@@ -13,11 +13,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.workers import executions, fake_town, start_worker
+from tests.support.workers import executions, fake_town, reap_workers, start_worker
 from townhall.config import load_town
 from townhall.domain import TaskState
 from townhall.plugins import collect_registry, make_plugin_manager
@@ -27,6 +28,12 @@ TASKS = 200
 WORKERS = 3
 KILLS = 8
 
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap_workers()
 
 @pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
 async def test_sigkill_chaos_loses_nothing(tmp_path: Path, town_name: str, redis_url: str,

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Iterator
 
+import pytest
 import redis
 
-from tests.support.workers import executions, fake_town, start_worker, wait_for
+from tests.support.workers import executions, fake_town, reap_workers, start_worker, wait_for
 from townhall.domain import Agent, AgentState, Task, TaskState
 from townhall.keys import TownKeys
 
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap_workers()
 
 def agent_hash(r: redis.Redis, town: str, agent_id: str) -> dict[str, str]:
     return r.hgetall(TownKeys(town).agent(agent_id))

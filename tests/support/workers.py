@@ -59,13 +59,27 @@ def executions(root: Path) -> list[tuple[str, str]]:
     return [tuple(line.split("\t")) for line in path.read_text().splitlines() if line]  # type: ignore[misc]
 
 
+_started: list[subprocess.Popen[bytes]] = []
+
+
+def reap_workers() -> None:
+    """Kill workers a test started and left running (a failed assertion must not leak processes)."""
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def start_worker(root: Path, name: str, agent_id: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-X", "faulthandler", "-m", "townhall.cli.tt_cmd", "--town", str(root), "agent-loop", name]
     if agent_id:
         args += ["--id", agent_id]
     log = (root / ".tt" / "logs" / f"test-{name}.log").open("ab")
-    return subprocess.Popen([*args, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=root,
+    proc = subprocess.Popen([*args, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=root,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    _started.append(proc)
+    return proc
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: float = 0.05) -> object:
