@@ -104,6 +104,6 @@ async def test_remove_specific_entries(store, aredis):
 async def test_restore_processing_puts_taken_work_back_in_front(store, aredis):
     await aredis.rpush(store.keys.processing(A), msg("p1").to_json(), msg("p2").to_json())
     await store.messages.send(msg("queued"))
-    assert await store.messages.restore_processing(A) == 2
+    assert await store.processing.restore(A) == 2
     assert await inbox_texts(aredis, store.keys.inbox(A)) == ["p1", "p2", "queued"]
     assert not await aredis.exists(store.keys.processing(A))

@@ -114,7 +114,8 @@ class RecoveryService:
     async def recover(self) -> RecoverReport:
         """Set stale active agents ``Stopped``. Stale: heartbeat older than ``stale_after_secs`` and
         the worker log (``.tt/logs/<name>.log``), if any, not written for as long. What a recovered
-        agent's worker had taken (lists backend) goes back to its inbox, for reclaim."""
+        agent's worker had taken goes back through the queue backend: its inbox (lists) or the shared
+        docket (streams), so nothing waits for a visibility timeout."""
         agents = await self.store.agents.list_all()
         limit = timedelta(seconds=self.town.config.agent.stale_after_secs)
         now = utc_now()
@@ -128,7 +129,7 @@ class RecoveryService:
             if old is None:
                 continue  # it moved meanwhile: somebody is alive
             await self.store.agents.add_activity(agent.id, "🔄 Recovered (orphaned)")
-            await self.store.messages.restore_processing(agent.id)
+            await self.queue.requeue_dead(agent.id)
             recovered.append(agent)
         return RecoverReport(checked=len(agents), recovered=recovered)
 
@@ -159,7 +160,7 @@ class RecoveryService:
         items: list[ReclaimedItem] = []
         for agent in dead:
             if mode is not ReclaimMode.LISTED:
-                await self.store.messages.restore_processing(agent.id)
+                await self.queue.requeue_dead(agent.id)
             for entry in await self._mailbox(agent.id):
                 item = await self._reclaim_entry(agent, entry, mode, target)
                 if item is not None:

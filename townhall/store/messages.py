@@ -134,11 +134,3 @@ class MessageStore:
             for raw in items:
                 pipe.lrem(key, 1, raw)
             return sum(await pipe.execute())
-
-    async def restore_processing(self, agent_id: str) -> int:
-        """Lists backend: move what a dead worker had taken back to the front of its inbox."""
-        return int(
-            await self._ctx.scripts.processing_restore(
-                keys=[self._k.processing(agent_id), self._k.inbox(agent_id)], args=[]
-            )
-        )
