@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
+import os
 from http import HTTPStatus
 from typing import Any, Callable
 
@@ -56,7 +56,7 @@ def request_id_of(scope: Scope) -> str:
                 if _SANE_ID.match(candidate):
                     rid = candidate
                 break
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()  # as random as uuid4().hex, a fraction of the cost
         state["request_id"] = rid
     return rid
 
