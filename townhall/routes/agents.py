@@ -9,7 +9,8 @@ from litestar import Request, get, post, route
 from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import problems, services, strict_body
+from townhall.routes.fields import AgentName, Label, Uuid
 from townhall.routes.views import AgentItem
 
 READ = {"scope": Scope.TOWN_READ}
@@ -37,11 +38,13 @@ class InboxResponse(msgspec.Struct):
 
 
 class SpawnRequest(msgspec.Struct):
-    name: str
+    name: AgentName
+    #: A preset name from ``[agent_clis]`` or a built-in one (or that preset's exact command); which names
+    #: exist depends on the town's configuration, so the document cannot list them. Unknown → 422.
     cli: str | None = None
-    role_id: str | None = None
-    nickname: str | None = None
-    parent_agent_id: str | None = None
+    role_id: Label | None = None
+    nickname: Label | None = None
+    parent_agent_id: Uuid | None = None
 
 
 class SpawnResponse(msgspec.Struct):
@@ -88,6 +91,7 @@ async def inbox(request: Request[Any, Any, Any], agent: FromPath[str]) -> InboxR
 
 
 @post("/agents", opt=MANAGE, tags=["agents"], status_code=201, responses=problems(409, body=True),
+      before_request=strict_body,
       summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
 async def spawn(request: Request[Any, Any, Any], data: JSONBody[SpawnRequest]) -> SpawnResponse:
     agent = await services(request).agents.spawn(
@@ -115,6 +119,7 @@ async def restart(request: Request[Any, Any, Any], agent: FromPath[str]) -> Agen
 
 
 @post("/agents/prune", opt=MANAGE, tags=["agents"], status_code=200, responses=problems(body=True),
+      before_request=strict_body,
       summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
 async def prune(request: Request[Any, Any, Any], data: JSONBody[PruneRequest]) -> PruneResponse:
     removed = await services(request).agents.prune(all_agents=data.all)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import problems, services, strict_body
+from townhall.routes.fields import Tags, Text, uuid_path
 
 READ = {"scope": Scope.TOWN_READ}
 WRITE = {"scope": Scope.TOWN_WRITE}
@@ -27,8 +28,8 @@ class BacklogResponse(msgspec.Struct):
 
 
 class AddRequest(msgspec.Struct):
-    description: str
-    tags: list[str] | None = None
+    description: Text
+    tags: Tags | None = None
 
 
 class AddResponse(msgspec.Struct):
@@ -64,6 +65,7 @@ async def list_backlog(request: Request[Any, Any, Any]) -> BacklogResponse:
 
 
 @post("/backlog", opt=WRITE, tags=["backlog"], status_code=201, responses=problems(body=True),
+      before_request=strict_body,
       summary="Add a pending task to the shared backlog")
 async def add(request: Request[Any, Any, Any], data: JSONBody[AddRequest]) -> AddResponse:
     task = await services(request).backlog.add(data.description, data.tags)
@@ -71,15 +73,17 @@ async def add(request: Request[Any, Any, Any], data: JSONBody[AddRequest]) -> Ad
 
 
 @post("/backlog/{task_id:str}/claim", opt=WRITE, tags=["backlog"], status_code=200,
-      responses=problems(404, 409, body=True),
+      responses=problems(404, 409, body=True), before_request=strict_body,
       summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
-async def claim(request: Request[Any, Any, Any], task_id: FromPath[str], data: JSONBody[AgentRequest]) -> ClaimResponse:
+async def claim(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")],
+                data: JSONBody[AgentRequest]) -> ClaimResponse:
     result = await services(request).backlog.claim(task_id, data.agent)
     return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
 
 @post("/backlog/assign-all", opt=WRITE, tags=["backlog"], status_code=200,
-      responses=problems(404, 409, body=True), summary="Assign every backlog task to one agent")
+      responses=problems(404, 409, body=True), before_request=strict_body,
+      summary="Assign every backlog task to one agent")
 async def assign_all(request: Request[Any, Any, Any], data: JSONBody[AgentRequest]) -> AssignAllResponse:
     result = await services(request).backlog.assign_all(data.agent)
     return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
@@ -87,7 +91,7 @@ async def assign_all(request: Request[Any, Any, Any], data: JSONBody[AgentReques
 
 @delete("/backlog/{task_id:str}", opt=WRITE, tags=["backlog"], status_code=200, responses=problems(404, 422),
         summary="Remove a task from the backlog and delete its record")
-async def remove(request: Request[Any, Any, Any], task_id: FromPath[str]) -> RemovedResponse:
+async def remove(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")]) -> RemovedResponse:
     removed = await services(request).backlog.delete(task_id)
     return RemovedResponse(removed=True, task_id=removed)
 

@@ -3,10 +3,14 @@ responses (so the OpenAPI document lists every error a route can give, in our pr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Request
+from litestar.exceptions import ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 
 from townhall.context import AppContext
 from townhall.problems import PROBLEM_JSON, Problem
@@ -38,6 +42,43 @@ def problems(*codes: int, body: bool = False) -> dict[int, ResponseSpec]:
                            generate_examples=False)
         for code in sorted(wanted)
     }
+
+
+_STRICT_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
+
+
+async def strict_body(request: Request[Any, Any, Any]) -> None:
+    """``before_request`` of every route with a JSON body: the body must have the declared JSON types.
+
+    Litestar converts bodies leniently (``0`` or ``"true"`` pass as booleans), so a value of the wrong
+    type would be accepted where the document says it is invalid; this decodes the body once more with
+    msgspec's strict rules and answers 422 naming the field. Empty and malformed bodies are left to
+    Litestar (a missing body, 400)."""
+    field = request.route_handler.parsed_data_field
+    if field is None:
+        return
+    raw = await request.body()
+    if not raw.strip():
+        return
+    decoder = _STRICT_DECODERS.get(field.annotation)
+    if decoder is None:
+        decoder = _STRICT_DECODERS.setdefault(field.annotation, msgspec.json.Decoder(field.annotation, strict=True))
+    try:
+        decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise ValidationException(detail="Invalid request body",
+                                  extra=[{"message": str(exc), "key": "data", "source": "body"}]) from None
+    except msgspec.DecodeError:
+        return
+
+
+@dataclass
+class OptionalBody(Operation):
+    """The operation of a route whose body may be left out (Litestar always marks a body required)."""
+
+    def __post_init__(self) -> None:
+        if self.request_body is not None:
+            self.request_body.required = False
 
 
 def services(request: Request[Any, Any, Any]) -> TownServices:

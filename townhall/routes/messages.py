@@ -9,16 +9,17 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import problems, services, strict_body
+from townhall.routes.fields import MessageKindName, Text
 
 WRITE = {"scope": Scope.TOWN_WRITE}
 
 
 class SendRequest(msgspec.Struct):
     to: str
-    message: str
+    message: Text
     #: ``task`` (default), ``query``, ``info`` or ``ack``; anything else is a 422.
-    kind: str = "task"
+    kind: MessageKindName = "task"
     from_: str | None = msgspec.field(default=None, name="from")
     urgent: bool = False
 
@@ -30,6 +31,7 @@ class SendResponse(msgspec.Struct):
 
 
 @post("/messages/send", opt=WRITE, tags=["messages"], status_code=201, responses=problems(404, 409, body=True),
+      before_request=strict_body,
       summary="Send a message to an agent (urgent: to its urgent inbox)")
 async def send(request: Request[Any, Any, Any], data: JSONBody[SendRequest]) -> SendResponse:
     sent = await services(request).messages.send(

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromQuery, JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import OptionalBody, problems, services, strict_body
+from townhall.routes.fields import Text, uuid_path
 from townhall.services.missions import MissionAction, MissionView
 
+MissionId = Annotated[str, uuid_path("mission")]
 READ = {"scope": Scope.TOWN_READ}
 MANAGE = {"scope": Scope.AGENT_MANAGE}
 
@@ -62,7 +64,7 @@ class StopRequest(msgspec.Struct):
 
 
 class FailRequest(msgspec.Struct):
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class DeletedResponse(msgspec.Struct):
@@ -82,7 +84,7 @@ async def list_missions(request: Request[Any, Any, Any], active_only: FromQuery[
 
 @get("/missions/{mission_id:str}", opt=READ, tags=["missions"], responses=problems(404, 422),
      summary="One mission: its stored document and recent events")
-async def get_mission(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> MissionDetail:
+async def get_mission(request: Request[Any, Any, Any], mission_id: MissionId) -> MissionDetail:
     svc = services(request).missions
     view = await svc.get(mission_id)
     return MissionDetail(id=view.mission.id, state=view.mission.state.value, active=view.active,
@@ -90,33 +92,34 @@ async def get_mission(request: Request[Any, Any, Any], mission_id: FromPath[str]
 
 
 @post("/missions/{mission_id:str}/stop", opt=MANAGE, tags=["missions"], status_code=200,
-      responses=problems(404, 409, body=True),
+      responses=problems(404, 409, body=True), before_request=strict_body, operation_class=OptionalBody,
       summary="Stop a mission: blocked (force: failed); a finished mission is a 409")
-async def stop(request: Request[Any, Any, Any], mission_id: FromPath[str], data: JSONBody[StopRequest | None] = None) -> ActionResponse:
+async def stop(request: Request[Any, Any, Any], mission_id: MissionId, data: JSONBody[StopRequest | None] = None) -> ActionResponse:
     return _action(await services(request).missions.stop(mission_id, force=bool(data and data.force)))
 
 
 @post("/missions/{mission_id:str}/resume", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, 409, 422), summary="Resume a mission (running); a finished mission is a 409")
-async def resume(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> ActionResponse:
+async def resume(request: Request[Any, Any, Any], mission_id: MissionId) -> ActionResponse:
     return _action(await services(request).missions.resume(mission_id))
 
 
 @post("/missions/{mission_id:str}/complete", opt=MANAGE, tags=["missions"], status_code=200,
       responses=problems(404, 422), summary="Mark a mission completed")
-async def complete(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> ActionResponse:
+async def complete(request: Request[Any, Any, Any], mission_id: MissionId) -> ActionResponse:
     return _action(await services(request).missions.complete(mission_id))
 
 
 @post("/missions/{mission_id:str}/fail", opt=MANAGE, tags=["missions"], status_code=200,
-      responses=problems(404, body=True), summary="Mark a mission failed with a reason")
-async def fail(request: Request[Any, Any, Any], mission_id: FromPath[str], data: JSONBody[FailRequest | None] = None) -> ActionResponse:
+      responses=problems(404, body=True), before_request=strict_body, operation_class=OptionalBody,
+      summary="Mark a mission failed with a reason")
+async def fail(request: Request[Any, Any, Any], mission_id: MissionId, data: JSONBody[FailRequest | None] = None) -> ActionResponse:
     return _action(await services(request).missions.fail(mission_id, data.reason if data else None))
 
 
 @delete("/missions/{mission_id:str}", opt=MANAGE, tags=["missions"], status_code=200,
         responses=problems(404, 422), summary="Delete a mission and everything keyed by it")
-async def remove(request: Request[Any, Any, Any], mission_id: FromPath[str]) -> DeletedResponse:
+async def remove(request: Request[Any, Any, Any], mission_id: MissionId) -> DeletedResponse:
     return DeletedResponse(id=await services(request).missions.delete(mission_id), deleted=True)
 
 

@@ -9,7 +9,8 @@ from litestar import Request, post
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import OptionalBody, problems, services, strict_body
+from townhall.routes.fields import OrphanActionName
 
 MANAGE = {"scope": Scope.AGENT_MANAGE}
 
@@ -44,8 +45,8 @@ class ReclaimResponse(msgspec.Struct):
 
 
 class OrphanRequest(msgspec.Struct):
-    #: ``list`` (default), ``to_backlog`` (alias ``backlog``), ``cancel`` or ``delete``.
-    action: str | None = None
+    #: ``list`` (default; alias ``""``), ``to_backlog`` (alias ``backlog``), ``cancel`` or ``delete``.
+    action: OrphanActionName | None = None
 
 
 class OrphanItem(msgspec.Struct):
@@ -70,6 +71,7 @@ async def recover(request: Request[Any, Any, Any]) -> RecoverResponse:
 
 
 @post("/reclaim", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(404, 409, body=True),
+      before_request=strict_body,
       summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
 async def reclaim(request: Request[Any, Any, Any], data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
     report = await services(request).recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
@@ -81,6 +83,7 @@ async def reclaim(request: Request[Any, Any, Any], data: JSONBody[ReclaimRequest
 
 
 @post("/reclaim/orphan-tasks", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(body=True),
+      before_request=strict_body, operation_class=OptionalBody,
       summary="Open tasks whose assignee is gone or terminal: list, to_backlog, cancel or delete")
 async def orphan_tasks(request: Request[Any, Any, Any], data: JSONBody[OrphanRequest | None] = None) -> OrphanResponse:
     report = await services(request).recovery.orphan_tasks(data.action if data else None)

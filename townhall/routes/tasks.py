@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services
+from townhall.routes.common import problems, services, strict_body
+from townhall.routes.fields import Text, uuid_path
 from townhall.routes.views import TaskView
 
 READ = {"scope": Scope.TOWN_READ}
@@ -18,7 +19,7 @@ WRITE = {"scope": Scope.TOWN_WRITE}
 
 class AssignRequest(msgspec.Struct):
     agent: str
-    task: str
+    task: Text
 
 
 class AssignResponse(msgspec.Struct):
@@ -42,10 +43,11 @@ class PendingResponse(msgspec.Struct):
 
 
 class CompleteRequest(msgspec.Struct):
-    result: str = ""
+    result: Text = ""
 
 
 @post("/tasks/assign", opt=WRITE, tags=["tasks"], status_code=201, responses=problems(404, 409, body=True),
+      before_request=strict_body,
       summary="Create a task assigned to an agent and put it in the agent's inbox")
 async def assign(request: Request[Any, Any, Any], data: JSONBody[AssignRequest]) -> AssignResponse:
     result = await services(request).tasks.assign(data.agent, data.task)
@@ -64,14 +66,15 @@ async def pending(request: Request[Any, Any, Any]) -> PendingResponse:
 
 
 @get("/tasks/{task_id:str}", opt=READ, tags=["tasks"], responses=problems(404, 422), summary="One task")
-async def get_task(request: Request[Any, Any, Any], task_id: FromPath[str]) -> TaskView:
+async def get_task(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")]) -> TaskView:
     return TaskView.of(await services(request).tasks.get(task_id))
 
 
 @post("/tasks/{task_id:str}/complete", opt=WRITE, tags=["tasks"], status_code=200,
-      responses=problems(404, body=True),
+      responses=problems(404, body=True), before_request=strict_body,
       summary="Mark a task completed with a result (counts for its agent, clears its current task)")
-async def complete(request: Request[Any, Any, Any], task_id: FromPath[str], data: JSONBody[CompleteRequest]) -> TaskView:
+async def complete(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")],
+                   data: JSONBody[CompleteRequest]) -> TaskView:
     return TaskView.of(await services(request).tasks.complete(task_id, data.result))
 
 

@@ -10,8 +10,9 @@ import re
 from townhall.domain import is_uuid
 from townhall.domain_errors import InvalidInput
 
-#: Task descriptions, message texts, results and reasons (UTF-8 bytes).
-MAX_TEXT_BYTES = 64 * 1024
+#: Task descriptions, message texts, results and reasons (characters, as JSON Schema's ``maxLength``
+#: counts them, so the OpenAPI document can state the limit exactly).
+MAX_TEXT_CHARS = 64 * 1024
 #: Agent names, nicknames, roles and tags (characters).
 MAX_LABEL_CHARS = 64
 #: Tags per task.
@@ -19,21 +20,27 @@ MAX_TAGS = 32
 
 # Agent names become file names (``.tt/logs/<name>.log``) and CLI arguments, so they are kept to a
 # safe alphabet; everything else about them is upstream's rule (reserved names are checked elsewhere).
-_AGENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+#: The canonical text form (8-4-4-4-12 hex digits, any case): JSON Schema's ``uuid`` format.
+UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
+_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
+_UUID = re.compile(UUID_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def require_uuid(field: str, value: str) -> str:
-    """The canonical lowercase form of a UUID string, else :class:`InvalidInput` naming ``field``."""
+    """The lowercase form of a UUID in its canonical text form (surrounding whitespace ignored), else
+    :class:`InvalidInput` naming ``field``. Braces, ``urn:uuid:`` or missing hyphens are refused: ids are
+    written one way only."""
     text = (value or "").strip()
-    if not is_uuid(text):
+    if not _UUID.match(text):
         raise InvalidInput(field, f"{field} must be a UUID, got '{value}'")
     return text.lower()
 
 
-def check_text(field: str, value: str, *, max_bytes: int = MAX_TEXT_BYTES) -> str:
-    if len(value.encode("utf-8")) > max_bytes:
-        raise InvalidInput(field, f"{field} is longer than the maximum of {max_bytes} bytes")
+def check_text(field: str, value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:
+    if len(value) > max_chars:
+        raise InvalidInput(field, f"{field} is longer than the maximum of {max_chars} characters")
     return value
 
 
@@ -67,7 +74,8 @@ def check_agent_name(value: str) -> str:
 
 
 def check_tags(values: list[str] | None) -> list[str]:
-    tags = list(values or [])
+    # Trimmed like every other label; a trailing newline is also what a ``$``-anchored pattern allows.
+    tags = [tag.strip() for tag in values or []]
     if len(tags) > MAX_TAGS:
         raise InvalidInput("tags", f"at most {MAX_TAGS} tags")
     for tag in tags:

@@ -1,0 +1,49 @@
+"""Constrained request field types: the input limits of :mod:`townhall.services.inputs`, stated so that
+the OpenAPI document declares them and the body decoder enforces them before a service runs.
+
+The services keep their own checks (they have other callers than HTTP); these types only make the
+HTTP contract say what the services accept, so a client (or a fuzzer) can tell valid input from invalid
+input by the schema alone.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from litestar.params import PathParameter
+
+from townhall.services.inputs import AGENT_NAME_PATTERN, MAX_LABEL_CHARS, MAX_TAGS, MAX_TEXT_CHARS, UUID_PATTERN
+
+#: ECMA-262 and Python ``re`` read this the same way: no C0 control character and no DEL.
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
+
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT_CHARS)]
+
+AgentName = Annotated[str, msgspec.Meta(
+    min_length=1, max_length=MAX_LABEL_CHARS, pattern=AGENT_NAME_PATTERN,
+    description="Letters, digits, '.', '_' and '-', starting with a letter or digit. Also refused (422): "
+                "a UUID, and the reserved names `supervisor` and `conductor` (any case).",
+)]
+
+Label = Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CHARS, pattern=NO_CONTROL)]
+
+_TAG_SCHEMA = {"type": "string", "maxLength": MAX_LABEL_CHARS, "pattern": NO_CONTROL}
+Tags = Annotated[
+    list[Annotated[str, msgspec.Meta(max_length=MAX_LABEL_CHARS, pattern=NO_CONTROL)]],
+    # Litestar drops constraints of list items from the document; state them explicitly.
+    msgspec.Meta(max_length=MAX_TAGS, extra_json_schema={"extra": {"items": _TAG_SCHEMA}}),
+]
+
+Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"extra": {"format": "uuid"}})]
+
+MessageKindName = Literal["task", "query", "info", "ack"]
+
+#: ``""`` and ``backlog`` are upstream's aliases of ``list`` and ``to_backlog``.
+OrphanActionName = Literal["list", "", "to_backlog", "backlog", "cancel", "delete"]
+
+
+def uuid_path(what: str) -> PathParameter:
+    """A path parameter that is a UUID; anything else is a 422 naming the parameter (checked by the
+    service, which words the error)."""
+    return PathParameter(format="uuid", description=f"The {what}'s id (a UUID; anything else is a 422)")
