@@ -1,8 +1,10 @@
-"""Redis stopped under load, then started: prompt 503s, /ready follows, everything recovers, nothing lost."""
+"""Redis stopped under load, then started: prompt 503s, /ready follows, townhall and workers recover
+without a restart, and every task created is completed."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import httpx
 from tests.reliability.conftest import bounded
 from tests.support.process import TownhallProcess
 from tests.support.redis_server import RedisServer
-from tests.support.towns import write_town
+from tests.support.workers import fake_town, reap_workers, start_worker
 
 TIMEOUT_MS = 2000
 
@@ -37,9 +39,13 @@ async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
     redis_server = RedisServer(tmp_path / "redis", persistent=True)
     (tmp_path / "redis").mkdir()
     redis_server.start()
-    write_town(tmp_path, town_name, redis_url=redis_server.url,
-               extra=f"[townhall]\nrequest_timeout_ms = {TIMEOUT_MS}\n")
+    fake_town(tmp_path, town_name, redis_server.url)
+    with (tmp_path / "tinytown.toml").open("a") as f:
+        f.write(f"[townhall]\nrequest_timeout_ms = {TIMEOUT_MS}\n")
     proc = TownhallProcess(tmp_path).start()
+    async with httpx.AsyncClient(base_url=proc.url) as http:
+        agents = [(await http.post("/v1/agents", json={"name": f"w{i}"})).json()["agent_id"] for i in range(2)]
+    workers_procs = [start_worker(tmp_path, f"w{i}", agent_id) for i, agent_id in enumerate(agents)]
     stop = asyncio.Event()
     seen: list[tuple[int, float, str]] = []
     created: list[str] = []
@@ -70,9 +76,19 @@ async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
         assert max(elapsed for _, elapsed, _ in during) < TIMEOUT_MS / 1000 + 1.0
         assert {status for status, _, _ in seen[-10:]} <= {200, 201}
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
-            backlog = {item["task_id"] for item in (await http.get("/v1/backlog")).json()["backlog"]}
-        assert set(created) <= backlog
+            deadline = time.monotonic() + 60
+            while True:
+                states = [(await http.get(f"/v1/tasks/{t}")).json()["state"] for t in created]
+                if all(state == "completed" for state in states) or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.5)
+        assert sorted(set(states)) == ["completed"], "a task created around the outage was lost"
+        for worker in workers_procs:
+            assert worker.poll() is None, "a worker died during the outage"
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=20) == 0
     finally:
+        reap_workers()
         stop.set()
         proc.stop()
         redis_server.stop()
