@@ -15,7 +15,7 @@ from typing import Protocol
 import msgspec
 import redis.asyncio as aioredis
 
-from townhall.domain import Message
+from townhall.domain import Message, Task
 from townhall.store.processing import Source
 
 
@@ -72,8 +72,13 @@ class QueueBackend(Protocol):
     name: str
 
     # ---- used by services (REST, CLI) -----------------------------------------------------
+    async def add_task(self, task: Task) -> None:
+        """Write a new ``pending`` task and make it shared work, the record and the backlog entry in
+        one atomic step (backlog add)."""
+        ...
+
     async def enqueue(self, task_id: str) -> None:
-        """Make a pending task available as shared work (backlog add)."""
+        """Make an existing pending task available as shared work again (reclaim, orphans)."""
         ...
 
     async def withdraw(self, task_id: str) -> bool:

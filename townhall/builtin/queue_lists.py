@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.domain import SUPERVISOR_ID, Message, TaskAssignBody, try_decode_message
+from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody, try_decode_message
 from townhall.queues import Delivery, QueueDepth
 from townhall.registry import QueueBackendSpec
 from townhall.store import TownStore
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 #: Server-side block time of a posted read; it is simply posted again when it lapses.
 POST_SECS = 30
 #: Wake tokens beyond this many are dropped: a token is only a signal that the backlog changed.
-WAKE_CAP = 1000
 
 
 def task_assign_json(task_id: str, agent_id: str) -> str:
@@ -159,36 +158,19 @@ class ListsWorker(MailboxWorker):
     async def give_back(self, delivery: Delivery) -> None:
         if delivery.source is Source.SHARED and delivery.task_id:
             await self.store.processing.shared_return(delivery.task_id, self.agent_id, delivery.raw)
-            await wake_workers(self.store)
+            await self.store.processing.wake_shared()
             return
         await super().give_back(delivery)
 
 
-async def wake_workers(store: TownStore) -> None:
-    async with store.redis.pipeline(transaction=False) as pipe:
-        pipe.rpush(store.keys.wake_shared, "1")
-        pipe.ltrim(store.keys.wake_shared, -WAKE_CAP, -1)
-        await pipe.execute()
-
-
 async def sweep_processing(store: TownStore) -> int:
     """Put back the processing lists of agents whose worker liveness key lapsed."""
-    ids = await store.agents.ids()
-    if not ids:
-        return 0
-    async with store.redis.pipeline(transaction=False) as pipe:
-        for agent_id in ids:
-            pipe.exists(store.keys.worker_alive(agent_id))
-            pipe.llen(store.keys.processing(agent_id))
-        replies = await pipe.execute()
     restored = 0
-    for i, agent_id in enumerate(ids):
-        alive, held = replies[2 * i], replies[2 * i + 1]
-        if held and not alive:
-            count = await store.processing.restore(agent_id)
-            if count:
-                log.info("put back %d unit(s) of work held by dead worker %s", count, agent_id)
-            restored += count
+    for agent_id in await store.processing.held_by_dead_workers(await store.agents.ids()):
+        count = await store.processing.restore(agent_id)
+        if count:
+            log.info("put back %d unit(s) of work held by dead worker %s", count, agent_id)
+        restored += count
     return restored
 
 
@@ -198,9 +180,13 @@ class ListsQueue:
     def __init__(self, store: TownStore) -> None:
         self.store = store
 
+    async def add_task(self, task: Task) -> None:
+        await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)])
+        await self.store.processing.wake_shared()
+
     async def enqueue(self, task_id: str) -> None:
         await self.store.backlog.push(task_id)
-        await wake_workers(self.store)
+        await self.store.processing.wake_shared()
 
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)

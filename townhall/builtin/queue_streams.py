@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 
 from townhall import hookimpl
 from townhall.builtin.queue_lists import POST_SECS, MailboxWorker, sweep_processing
-from townhall.domain import SUPERVISOR_ID, Message, TaskAssignBody
+from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
 from townhall.queues import Delivery, QueueDepth
 from townhall.registry import QueueBackendSpec
 from townhall.store import DocketEntry, TownStore
@@ -121,15 +121,22 @@ class StreamsQueue:
         self.store = store
         self._group_ready = False
 
+    async def add_task(self, task: Task) -> None:
+        # Record and catalogue in one step, then the stream entry: a crash in between leaves a listed
+        # task, never a stream entry pointing at a task the backlog does not know.
+        await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)])
+        await self._announce(task.id, task.description)
+
     async def enqueue(self, task_id: str) -> None:
         task = await self.store.tasks.get(task_id)
-        # Catalogue first: a crash between the two leaves a listed task a sweep can re-announce,
-        # never a stream entry pointing at a task the backlog does not know.
         await self.store.backlog.push(task_id)
+        await self._announce(task_id, task.description if task else "")
+
+    async def _announce(self, task_id: str, description: str) -> None:
         if not self._group_ready:
             await self.store.docket.ensure_group()
             self._group_ready = True
-        await self.store.docket.add(task_id, task.description if task else "")
+        await self.store.docket.add(task_id, description)
 
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)

@@ -46,8 +46,7 @@ class BacklogService:
     async def add(self, description: str, tags: list[str] | None = None) -> Task:
         check_text("description", description)
         task = Task.new(description, tags=check_tags(tags))
-        await self.store.tasks.create(task)
-        await self.queue.enqueue(task.id)
+        await self.queue.add_task(task)
         return task
 
     async def list(self) -> list[BacklogItem]:

@@ -19,6 +19,10 @@ from townhall.store.context import StoreContext
 from townhall.store.scripts import _TASK_PRELUDE
 
 
+#: Wake tokens kept at most; one is enough to wake a worker, the cap only bounds an unwatched list.
+WAKE_CAP = 1000
+
+
 class Source(str, enum.Enum):
     """Where an entry came from, so that handing it back returns it to the same place."""
 
@@ -152,6 +156,24 @@ class ProcessingStore:
         else:
             dest, side = k.inbox(agent_id), "left"
         return bool(await self._give_back(keys=[k.processing(agent_id), dest], args=[raw, side]))
+
+    async def wake_shared(self) -> None:
+        """Lists backend: tell blocked workers that shared work arrived (a bounded token list)."""
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.rpush(self._k.wake_shared, "1")
+            pipe.ltrim(self._k.wake_shared, -WAKE_CAP, -1)
+            await pipe.execute()
+
+    async def held_by_dead_workers(self, agent_ids: list[str]) -> list[str]:
+        """The agents whose processing list holds work while their worker's liveness key lapsed."""
+        if not agent_ids:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for agent_id in agent_ids:
+                pipe.exists(self._k.worker_alive(agent_id))
+                pipe.llen(self._k.processing(agent_id))
+            replies = await pipe.execute()
+        return [a for i, a in enumerate(agent_ids) if replies[2 * i + 1] and not replies[2 * i]]
 
     async def restore(self, agent_id: str) -> int:
         """Everything a (dead) worker held goes back to the front of its inbox, order kept."""
