@@ -8,12 +8,13 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator, Callable, Iterator
 
 import pytest
 import redis
 import redis.asyncio as aioredis
 
+from tests.support.process import TownhallProcess
 from tests.support.redis_server import RedisServer
 from tests.support.towns import write_town
 
@@ -68,10 +69,23 @@ def _no_machine_redis_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def townhall(town_dir: Path) -> Iterator["TownhallProcess"]:
+def townhall(town_dir: Path) -> Iterator[TownhallProcess]:
     """A real townhall process serving ``town_dir`` (which points at the session's Redis)."""
-    from tests.support.process import TownhallProcess
-
     proc = TownhallProcess(town_dir).start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture
+def serve(tmp_path: Path, town_name: str, redis_url: str) -> Iterator[Callable[..., TownhallProcess]]:
+    """``serve(extra_toml="")`` starts a real townhall on this test's (already seeded) town."""
+    started: list[TownhallProcess] = []
+
+    def start(extra: str = "") -> TownhallProcess:
+        write_town(tmp_path, town_name, redis_url=redis_url, extra=extra)
+        started.append(TownhallProcess(tmp_path).start())
+        return started[-1]
+
+    yield start
+    for proc in started:
+        proc.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import httpx
 import pytest
@@ -46,20 +46,6 @@ TOWN_METRICS = [
 @pytest.fixture
 def seed(aredis: aioredis.Redis, town_name: str) -> TownSeed:
     return TownSeed(aredis, town_name)
-
-
-@pytest.fixture
-def serve(tmp_path: Path, town_name: str, redis_url: str) -> Iterator[Callable[..., TownhallProcess]]:
-    started: list[TownhallProcess] = []
-
-    def start(extra: str = "") -> TownhallProcess:
-        write_town(tmp_path, town_name, redis_url=redis_url, extra=extra)
-        started.append(TownhallProcess(tmp_path).start())
-        return started[-1]
-
-    yield start
-    for proc in started:
-        proc.stop()
 
 
 def scrape(proc: TownhallProcess, status: int = 200, **kwargs: Any) -> str:

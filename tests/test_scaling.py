@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator
 
 import httpx
 import pytest
@@ -29,21 +29,6 @@ FIELDS = ["town", "timestamp", "queue_depth", "pending_tasks", "in_flight_tasks"
 @pytest.fixture
 def seed(aredis: aioredis.Redis, town_name: str) -> TownSeed:
     return TownSeed(aredis, town_name)
-
-
-@pytest.fixture
-def serve(tmp_path: Path, town_name: str, redis_url: str) -> Iterator[Any]:
-    """Start a real townhall on the (already seeded) town, optionally with extra TOML."""
-    started: list[TownhallProcess] = []
-
-    def start(extra: str = "") -> TownhallProcess:
-        write_town(tmp_path, town_name, redis_url=redis_url, extra=extra)
-        started.append(TownhallProcess(tmp_path).start())
-        return started[-1]
-
-    yield start
-    for proc in started:
-        proc.stop()
 
 
 def get_scaling(proc: TownhallProcess) -> dict[str, Any]:

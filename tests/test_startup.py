@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from tests.support.process import BIN, TownhallProcess, run_cli
-from tests.support.towns import write_town
 
 FATAL_NONE = (
     "❌ FATAL: Binding to non-loopback address 0.0.0.0:{port} with auth.mode=none is not allowed. "

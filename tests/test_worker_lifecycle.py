@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.support.workers import executions, fake_town, reap_workers, start_worker, wait_for
-from townhall.domain import Agent, AgentState, Task, TaskState
+from townhall.domain import Agent, Task, TaskState
 from townhall.keys import TownKeys
 
 
