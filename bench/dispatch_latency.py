@@ -18,32 +18,16 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
+from bench.report import Row
+from tests.support.redis_server import RedisServer
 from townhall.config import load_town
 from townhall.domain import TaskState, utc_now
 from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.redis_endpoint import ping, server_binary
 from townhall.services.town import open_town_services
-
-
-def start_redis(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    sock = directory / "redis.sock"
-    proc = subprocess.Popen(
-        [server_binary(), "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"unix://{sock}"
-    deadline = time.monotonic() + 10
-    while not (sock.exists() and ping(url)):
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis did not start")
-        time.sleep(0.02)
-    return proc, url
 
 
 def write_town(root: Path, name: str, url: str, streams: bool) -> None:
@@ -95,28 +79,47 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=50)
-    args = parser.parse_args()
+TARGET_P50_MS = 10.0
+
+
+def collect(tasks: int) -> list[tuple[str, str, float, float, int]]:
+    """(queue, via, median ms, p99 ms, n) for lists/streams × assign/backlog."""
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        server, url = start_redis(base)
+        (base / "redis").mkdir()
+        server = RedisServer(base / "redis")
+        server.start()
         try:
             rows = []
             for streams in (False, True):
                 for via_backlog in (False, True):
                     root = base / f"town-{int(streams)}{int(via_backlog)}"
                     root.mkdir()
-                    write_town(root, f"bench{os.getpid()}{int(streams)}{int(via_backlog)}", url, streams)
-                    lat = asyncio.run(measure(root, url, args.tasks, via_backlog))
+                    write_town(root, f"bench{os.getpid()}{int(streams)}{int(via_backlog)}", server.url, streams)
+                    lat = asyncio.run(measure(root, server.url, tasks, via_backlog))
                     rows.append(("streams" if streams else "lists", "backlog" if via_backlog else "assign",
                                  statistics.median(lat), percentile(lat, 99), len(lat)))
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=10)
+            server.stop()
+    return rows
+
+
+def rows(quick: bool = False) -> list[Row]:
+    """The section of ``python -m bench``: p50 against the 10 ms target, p99 in the detail."""
+    return [
+        Row(section="assign -> worker start (ms)", name=f"{queue}, via {via}", reference="target",
+            reference_value=TARGET_P50_MS, value=med, unit="ms", ratio=med / TARGET_P50_MS,
+            target="p50 < 10 ms", met=med < TARGET_P50_MS, detail=f"p99 {p99:.1f} ms, n={n}")
+        for queue, via, med, p99, n in collect(15 if quick else 50)
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=50)
+    args = parser.parse_args()
     print(f"{'queue':<8} {'via':<8} {'median ms':>10} {'p99 ms':>10} {'n':>5}")
-    for queue, via, med, p99, n in rows:
+    for queue, via, med, p99, n in collect(args.tasks):
         print(f"{queue:<8} {via:<8} {med:>10.2f} {p99:>10.2f} {n:>5}")
 
 
