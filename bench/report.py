@@ -26,7 +26,7 @@ class Row(msgspec.Struct):
 
 def print_table(rows: list[Row]) -> None:
     section = None
-    header = f"{'':<34}{'reference':>16}{'townhall':>14}{'ratio':>8}  {"target":<13}"
+    header = f"{'':<34}{'reference':>16}{'townhall':>14}{'ratio':>8}  {'target':<13}"
     for row in rows:
         if row.section != section:
             section = row.section
