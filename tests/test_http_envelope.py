@@ -31,6 +31,11 @@ async def slow() -> str:
     return "late"
 
 
+@get("/test/boom", sync_to_thread=False)
+def boom() -> str:
+    raise RuntimeError("secret internals")
+
+
 @get("/v1/test/private", opt={"scope": Scope.ADMIN}, sync_to_thread=False)
 def private() -> str:
     return "secret"
@@ -41,7 +46,7 @@ class TestRoutes:
 
     @hookimpl
     def townhall_setup_app(self, app_config, context) -> None:  # type: ignore[no-untyped-def]
-        app_config.route_handlers.extend([echo, slow, private])
+        app_config.route_handlers.extend([echo, slow, private, boom])
 
 
 def _town(tmp_path: Path, redis_url: str, extra: str = "") -> Path:
@@ -77,6 +82,8 @@ async def test_framework_errors_are_problems(tmp_path: Path, redis_url: str) -> 
         assert body["errors"][0]["field"] == "name"
         body = _assert_problem(await client.post("/test/echo", json={"name": "a", "bogus": 1}), 422)
         assert body["errors"][0]["field"] == "bogus"
+        crash = _assert_problem(await client.get("/test/boom"), 500)
+        assert "secret internals" not in crash["detail"]  # internals are logged, not shown
         ok = await client.post("/test/echo", json={"name": "a"})
         assert ok.status_code == 201 and ok.json() == {"name": "a", "count": 0}
 
