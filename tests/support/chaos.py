@@ -15,7 +15,7 @@ from tests.support.workers import executions, fake_town, start_worker
 from townhall.config import load_town
 from townhall.domain import TaskState
 from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.services.town import open_town_services
+from townhall.services.town import TownServices, open_town_services
 
 
 async def sigkill_chaos(root: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, *,
@@ -49,6 +49,10 @@ async def sigkill_chaos(root: Path, town_name: str, redis_url: str, aredis: aior
                 break
             await asyncio.sleep(0.2)
     finally:
+        # A SIGTERM that lands while a just-restarted interpreter is still importing kills it by
+        # signal before the worker exists; the exit-0 promise is about a running worker.
+        for agent_id, proc in procs.items():
+            await _wait_running(services, agent_id, proc)
         for proc in procs.values():
             proc.send_signal(signal.SIGTERM)
         for proc in procs.values():
@@ -71,3 +75,15 @@ async def sigkill_chaos(root: Path, town_name: str, redis_url: str, aredis: aior
     assert await services.store.backlog.length() == 0
     if streams:
         assert await services.store.docket.pending_count() == 0
+
+
+
+async def _wait_running(services: TownServices, agent_id: str, proc: subprocess.Popen[bytes],
+                        timeout: float = 30.0) -> None:
+    """Until ``proc`` holds its agent's liveness key (``host:pid:token``): the worker is up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        holder = await services.store.liveness.holder(agent_id)
+        if holder and holder.split(":")[1:2] == [str(proc.pid)]:
+            return
+        await asyncio.sleep(0.05)
