@@ -89,3 +89,18 @@ def serve(tmp_path: Path, town_name: str, redis_url: str) -> Iterator[Callable[.
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def own_redis_townhall(tmp_path: Path, town_name: str) -> Iterator[tuple[RedisServer, TownhallProcess]]:
+    """A townhall on a Redis of its own, for tests that kill and restart that Redis."""
+    server = RedisServer(tmp_path / "redis-own")
+    server.directory.mkdir()
+    server.start()
+    town_dir = tmp_path / "town"
+    town_dir.mkdir()
+    write_town(town_dir, town_name, redis_url=server.url)
+    proc = TownhallProcess(town_dir).start()
+    yield server, proc
+    proc.stop()
+    server.stop()

@@ -179,32 +179,22 @@ async def test_completed_counter_survives_a_restart_after_deletes(
 # ---- the 503 variant ---------------------------------------------------------------------------------
 
 
-def test_unreachable_redis_gives_the_zero_variant_with_the_error(tmp_path: Path, town_name: str) -> None:
-    server = RedisServer(tmp_path / "redis-own")
-    server.directory.mkdir()
+def test_unreachable_redis_gives_the_zero_variant_with_the_error(own_redis_townhall: tuple[RedisServer, TownhallProcess]) -> None:
+    server, proc = own_redis_townhall
+    scrape(proc)
+    server.kill()
+    text = scrape(proc, status=503)
+    fams = families(text)
+    assert [(n, f.documentation, f.type) for n, f in list(fams.items())[: len(TOWN_METRICS)]] == TOWN_METRICS
+    assert fams["tinytown_agents_total"].samples == []
+    assert value(fams, "tinytown_up") == 1
+    assert all(value(fams, name) == 0 for name, _, _ in TOWN_METRICS[1:] if name != "tinytown_agents_total")
+    assert "tinytown_redis_latency_seconds 0.0\n" in text
+    last = text.rstrip("\n").splitlines()[-1]
+    assert last.startswith("# tinytown_metrics_error Redis ping failed: ")
+    assert text.endswith("\n")
     server.start()
-    town_dir = tmp_path / "town"
-    town_dir.mkdir()
-    write_town(town_dir, town_name, redis_url=server.url)
-    proc = TownhallProcess(town_dir).start()
-    try:
-        scrape(proc)
-        server.kill()
-        text = scrape(proc, status=503)
-        fams = families(text)
-        assert [(n, f.documentation, f.type) for n, f in list(fams.items())[: len(TOWN_METRICS)]] == TOWN_METRICS
-        assert fams["tinytown_agents_total"].samples == []
-        assert value(fams, "tinytown_up") == 1
-        assert all(value(fams, name) == 0 for name, _, _ in TOWN_METRICS[1:] if name != "tinytown_agents_total")
-        assert "tinytown_redis_latency_seconds 0.0\n" in text
-        last = text.rstrip("\n").splitlines()[-1]
-        assert last.startswith("# tinytown_metrics_error Redis ping failed: ")
-        assert text.endswith("\n")
-        server.start()
-        assert value(families(scrape(proc)), "tinytown_ready") == 1
-    finally:
-        proc.stop()
-        server.stop()
+    assert value(families(scrape(proc)), "tinytown_ready") == 1
 
 
 # ---- HTTP and OpenMetrics --------------------------------------------------------------------------------

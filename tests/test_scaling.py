@@ -198,27 +198,17 @@ async def test_streams_mode_counts_direct_work_in_flight(seed: TownSeed, measure
 # ---- Redis unreachable ------------------------------------------------------------------------------
 
 
-def test_unreachable_redis_is_a_503_problem(tmp_path: Path, town_name: str) -> None:
-    server = RedisServer(tmp_path / "redis-own")
-    server.directory.mkdir()
+def test_unreachable_redis_is_a_503_problem(own_redis_townhall: tuple[RedisServer, TownhallProcess]) -> None:
+    server, proc = own_redis_townhall
+    assert httpx.get(f"{proc.url}/api/scaling", timeout=10).status_code == 200
+    server.kill()
+    response = httpx.get(f"{proc.url}/api/scaling", timeout=10)
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    problem = response.json()
+    assert (problem["status"], problem["title"], problem["instance"]) == (503, "Service Unavailable",
+                                                                           "/api/scaling")
+    assert problem["detail"].startswith("Failed to ")
+    assert response.headers["retry-after"] == "1"
     server.start()
-    town_dir = tmp_path / "town"
-    town_dir.mkdir()
-    write_town(town_dir, town_name, redis_url=server.url)
-    proc = TownhallProcess(town_dir).start()
-    try:
-        assert httpx.get(f"{proc.url}/api/scaling", timeout=10).status_code == 200
-        server.kill()
-        response = httpx.get(f"{proc.url}/api/scaling", timeout=10)
-        assert response.status_code == 503
-        assert response.headers["content-type"].startswith("application/problem+json")
-        problem = response.json()
-        assert (problem["status"], problem["title"], problem["instance"]) == (503, "Service Unavailable",
-                                                                               "/api/scaling")
-        assert problem["detail"].startswith("Failed to ")
-        assert response.headers["retry-after"] == "1"
-        server.start()
-        assert httpx.get(f"{proc.url}/api/scaling", timeout=10).status_code == 200
-    finally:
-        proc.stop()
-        server.stop()
+    assert httpx.get(f"{proc.url}/api/scaling", timeout=10).status_code == 200
