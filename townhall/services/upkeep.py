@@ -1,4 +1,4 @@
-"""Background upkeep of a running townhall: index reconciliation at startup."""
+"""Upkeep of a running townhall: index reconciliation at startup, and the sweep of dead workers' work."""
 
 from __future__ import annotations
 
@@ -14,18 +14,22 @@ log = logging.getLogger("townhall")
 RETRY_SECS = 1.0
 
 
+async def reconcile_once(ctx: AppContext) -> bool:
+    """Rebuild townhall's own indexes from the records; ``False`` when Redis is unreachable."""
+    try:
+        report = await ctx.store.reconcile()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+        log.warning("index reconcile postponed, Redis unreachable: %s", exc)
+        return False
+    log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
+             report.missions)
+    return True
+
+
 async def reconcile_when_reachable(ctx: AppContext) -> None:
-    """Rebuild townhall's own indexes once Redis answers (it may be down at startup: keep trying)."""
-    while True:
-        try:
-            report = await ctx.store.reconcile()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            log.debug("reconcile postponed, Redis unreachable: %s", exc)
-            await asyncio.sleep(RETRY_SECS)
-            continue
-        log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
-                 report.missions)
-        return
+    """Keep trying until Redis answers (townhall serves 503s meanwhile)."""
+    while not await reconcile_once(ctx):
+        await asyncio.sleep(RETRY_SECS)
 
 
 async def sweep_forever(ctx: AppContext) -> None:
