@@ -48,10 +48,6 @@ class TownKeys:
         return f"{self.prefix}docket:tasks"
 
     @property
-    def docket_events(self) -> str:
-        return f"{self.prefix}docket:events"
-
-    @property
     def events(self) -> str:
         return f"{self.prefix}events"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any
 
 import msgspec
@@ -105,6 +104,3 @@ def describe_plugins(pm: pluggy.PluginManager) -> list[PluginInfo]:
                                 hooks=sorted(c.name for c in callers)))
     return sorted(infos, key=lambda info: info.name)
 
-
-def installed_entry_point_names() -> list[str]:
-    return sorted(ep.name for ep in entry_points(group=GROUP))

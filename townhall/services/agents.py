@@ -47,10 +47,6 @@ class AgentRef(msgspec.Struct, frozen=True):
     agent: Agent | None = None
 
     @property
-    def is_supervisor(self) -> bool:
-        return self.id == SUPERVISOR_ID
-
-    @property
     def name(self) -> str:
         return self.agent.name if self.agent else "supervisor"
 
@@ -124,13 +120,6 @@ class AgentService:
         if len(matches) > 1:
             raise AmbiguousAgent(ref, [candidate_label(a) for a in matches])
         return AgentRef(id=matches[0].id, agent=matches[0])
-
-    async def resolve_agent(self, ref: str) -> Agent:
-        """Like :meth:`resolve`, but the reference must be a registered agent (not the supervisor)."""
-        resolved = await self.resolve(ref)
-        if resolved.agent is None:
-            raise AgentNotFound(ref)
-        return resolved.agent
 
     async def get(self, agent_id: str) -> Agent | None:
         return await self.store.agents.get(agent_id)

@@ -122,14 +122,6 @@ class TaskStore:
             replies = await pipe.execute(raise_on_error=False)
         return [task_from_hash(r) if isinstance(r, dict) else None for r in replies]
 
-    async def exists_many(self, task_ids: Sequence[str]) -> list[bool]:
-        if not task_ids:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                pipe.exists(self._k.task(task_id))
-            return [bool(x) for x in await pipe.execute()]
-
     async def delete(self, task_id: str) -> bool:
         return bool(await self._ctx.scripts.task_delete(keys=self._ctx.task_keys(task_id), args=[task_id]))
 

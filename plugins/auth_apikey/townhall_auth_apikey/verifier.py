@@ -111,8 +111,3 @@ class KeyVerifier:
     def cache_sizes(self) -> tuple[int, int]:
         """(known-good, known-bad) entries currently held; both are bounded."""
         return len(self._known), len(self._rejected)
-
-    def forget(self) -> None:
-        """Drop every cached verdict (call after the key set changes)."""
-        self._known.clear()
-        self._rejected.clear()
