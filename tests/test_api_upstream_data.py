@@ -175,3 +175,28 @@ async def test_status_and_pending_with_1000_agents_and_100000_finished_tasks(
         assert (await c.get("/v1/backlog")).json()["count"] == 0
         orphans = (await c.post("/v1/reclaim/orphan-tasks")).json()
         assert orphans["count"] == 0
+
+
+def test_agents_written_by_another_tool_while_running_are_listed(
+    tmp_path: Path, town_name: str, redis_url: str, sync_redis: redis.Redis
+) -> None:
+    """The original `tt spawn` writes an agent hash without our index: the periodic refresh lists it."""
+    write_town(tmp_path, town_name, redis_url=redis_url, extra="[townhall]\nindex_refresh_secs = 1\n")
+    proc = TownhallProcess(tmp_path).start()
+    try:
+        agent_id = "3b2a7c1e-1111-4222-8333-444455556666"
+        sync_redis.hset(f"tt:{town_name}:agent:{agent_id}", mapping={
+            "id": agent_id, "name": "late-upstream", "state": "idle", "cli": "claude",
+            "agent_type": "worker", "spawn_mode": "fresh", "created_at": "2026-04-04T18:00:00.123456789+00:00",
+            "last_heartbeat": "2026-04-04T18:00:00+00:00", "last_active_at": "2026-04-04T18:00:00+00:00",
+            "tasks_completed": "0", "rounds_completed": "0"})
+        deadline = time.monotonic() + 15
+        names: list[str] = []
+        while time.monotonic() < deadline:
+            names = [a["name"] for a in httpx.get(f"{proc.url}/v1/agents").json()["agents"]]
+            if "late-upstream" in names:
+                break
+            time.sleep(0.2)
+        assert "late-upstream" in names
+    finally:
+        proc.stop()

@@ -31,7 +31,7 @@ from townhall.registry import ExporterSpec
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import V1_ROUTES
 from townhall.services.town import open_town_services
-from townhall.services.upkeep import reconcile_once, reconcile_when_reachable, sweep_forever
+from townhall.services.upkeep import discover_forever, reconcile_once, reconcile_when_reachable, sweep_forever
 
 log = logging.getLogger("townhall")
 
@@ -88,12 +88,14 @@ def create_app(ctx: AppContext) -> Litestar:
         # down, serve 503s and rebuild as soon as it answers.
         reconciler = None if await reconcile_once(ctx) else asyncio.create_task(reconcile_when_reachable(ctx))
         sweeper = asyncio.create_task(sweep_forever(ctx))
+        discoverer = asyncio.create_task(discover_forever(ctx))
         try:
             yield
         finally:
             if reconciler is not None:
                 reconciler.cancel()
             sweeper.cancel()
+            discoverer.cancel()
             if close is not None:
                 await close()
             await ctx.redis.aclose()

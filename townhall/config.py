@@ -112,6 +112,8 @@ class TownhallConfig(msgspec.Struct, kw_only=True):
     request_timeout_ms: Positive = 30000
     max_body_bytes: Positive = 1024 * 1024
     queue_backend: str | None = None
+    #: How often agents and missions written by other tools are added to the listings (0 = only at start).
+    index_refresh_secs: NonNegative = 60
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     tls: TlsConfig = msgspec.field(default_factory=TlsConfig)
     mtls: MtlsConfig = msgspec.field(default_factory=MtlsConfig)

@@ -43,3 +43,17 @@ async def sweep_forever(ctx: AppContext) -> None:
             await ctx.services.queue.sweep(agent.visibility_timeout_secs)
         except (redis.exceptions.RedisError, OSError) as exc:
             log.debug("queue sweep postponed: %s", exc)
+
+
+async def discover_forever(ctx: AppContext) -> None:
+    """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,
+    the dispatcher) created since startup. A background SCAN, never on a request's path."""
+    period = ctx.town.config.townhall.index_refresh_secs
+    if period == 0:
+        return
+    while True:
+        await asyncio.sleep(period)
+        try:
+            await ctx.store.discover()
+        except (redis.exceptions.RedisError, OSError) as exc:
+            log.debug("index refresh postponed: %s", exc)

@@ -14,7 +14,7 @@ from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Plac
 from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
 from townhall.store.processing import ProcessingStore
-from townhall.store.reconcile import ReconcileReport, escape_glob, reconcile
+from townhall.store.reconcile import ReconcileReport, discover, escape_glob, reconcile
 from townhall.store.tasks import TaskPatch, TaskStore
 
 __all__ = [
@@ -57,6 +57,10 @@ class TownStore:
         self.messages = MessageStore(ctx)
         self.events = EventStore(ctx)
         self.missions = MissionStore(ctx, self.events)
+
+    async def discover(self) -> tuple[int, int]:
+        """Add agents and missions written by other tools since startup to the listing indexes."""
+        return await discover(self._ctx)
 
     async def reconcile(self) -> ReconcileReport:
         """Rebuild indexes and counters from the records (startup only; the one SCAN we do)."""

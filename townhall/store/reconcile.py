@@ -44,12 +44,13 @@ def _chunks(items: list[str], size: int = _BATCH) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-async def reconcile(ctx: StoreContext) -> ReconcileReport:
-    r, k = ctx.redis, ctx.keys
+async def _scan_ids(ctx: StoreContext) -> tuple[list[str], list[str], list[str]]:
+    """Agent, task and mission ids of the town's record keys (one SCAN pass)."""
+    k = ctx.keys
     agent_ids: list[str] = []
     task_ids: list[str] = []
     mission_ids: list[str] = []
-    async for key in r.scan_iter(match=escape_glob(k.prefix) + "*", count=SCAN_COUNT):
+    async for key in ctx.redis.scan_iter(match=escape_glob(k.prefix) + "*", count=SCAN_COUNT):
         kind, _, ident = key[len(k.prefix) :].partition(":")
         if not ident or ":" in ident:
             continue  # sub-keys (mission:{id}:work …) and keys of other towns whose name extends ours
@@ -59,7 +60,25 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
             task_ids.append(ident)
         elif kind == "mission" and is_uuid(ident):
             mission_ids.append(ident)
+    return agent_ids, task_ids, mission_ids
 
+
+async def discover(ctx: StoreContext) -> tuple[int, int]:
+    """Bring the agent and mission listing indexes up to date with records other tools wrote since
+    startup (a periodic background pass; the task indexes are left to the startup reconcile, whose
+    swap must not race live writers). Returns (agents, missions) listed."""
+    agent_ids, _, mission_ids = await _scan_ids(ctx)
+    skipped: list[str] = []
+    live_agents = await _agents(ctx, agent_ids, skipped)
+    live_missions = await _missions(ctx, mission_ids, skipped)
+    await _merge_index(ctx, ctx.keys.agent_index, live_agents, ctx.keys.agent)
+    await _merge_index(ctx, ctx.keys.mission_index, live_missions, ctx.keys.mission)
+    return len(live_agents), len(live_missions)
+
+
+async def reconcile(ctx: StoreContext) -> ReconcileReport:
+    r, k = ctx.redis, ctx.keys
+    agent_ids, task_ids, mission_ids = await _scan_ids(ctx)
     skipped: list[str] = []
     live_agents = await _agents(ctx, agent_ids, skipped)
     states = await _task_states(ctx, task_ids, skipped)
