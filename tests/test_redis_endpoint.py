@@ -76,3 +76,25 @@ def test_unreachable_explicit_url_never_starts_a_server_and_answers_503(tmp_path
         assert "private Redis" not in proc.output()
     finally:
         assert proc.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("info", "problem"),
+    [
+        ({"redis_version": "7.0.15"}, False),
+        ({"redis_version": "6.2.0"}, False),
+        ({"redis_version": "6.0.9"}, True),
+        ({"redis_version": "5.0.7"}, True),
+        ({"redis_version": "7.2.4", "server_name": "valkey", "valkey_version": "9.1.2"}, False),
+    ],
+)
+def test_server_version_rule(info: dict[str, object], problem: bool) -> None:
+    from townhall.redis_endpoint import version_problem
+
+    assert (version_problem(info) is not None) is problem
+
+
+def test_the_test_server_passes_the_version_check(redis_url: str) -> None:
+    from townhall.redis_endpoint import RedisEndpoint, check_server_version
+
+    check_server_version(RedisEndpoint(url=redis_url, explicit=True))  # raises if too old

