@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Awaitable, Callable
 
 import redis.exceptions
 
@@ -36,24 +37,23 @@ async def sweep_forever(ctx: AppContext) -> None:
     """Periodically put back work taken by workers whose liveness key lapsed (lists processing lists;
     streams also trims acknowledged docket entries). Redis being away only postpones a round."""
     agent = ctx.town.config.agent
-    period = max(1.0, agent.heartbeat_secs)
-    while True:
-        await asyncio.sleep(period)
-        try:
-            await ctx.services.queue.sweep(agent.visibility_timeout_secs)
-        except (redis.exceptions.RedisError, OSError) as exc:
-            log.debug("queue sweep postponed: %s", exc)
+    await _every(max(1.0, agent.heartbeat_secs), lambda: ctx.services.queue.sweep(agent.visibility_timeout_secs),
+                 "queue sweep")
 
 
 async def discover_forever(ctx: AppContext) -> None:
     """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,
     the dispatcher) created since startup. A background SCAN, never on a request's path."""
     period = ctx.town.config.townhall.index_refresh_secs
-    if period == 0:
-        return
+    if period:
+        await _every(period, ctx.store.discover, "index refresh")
+
+
+async def _every(period: float, job: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``job`` every ``period`` seconds forever; Redis being away only postpones a round."""
     while True:
         await asyncio.sleep(period)
         try:
-            await ctx.store.discover()
+            await job()
         except (redis.exceptions.RedisError, OSError) as exc:
-            log.debug("index refresh postponed: %s", exc)
+            log.debug("%s postponed: %s", what, exc)
