@@ -26,12 +26,13 @@ _WHY = {
     415: "Request body is not JSON",
     422: "Invalid input; `errors[].field` names the field",
     429: "Rate limit exceeded (see Retry-After)",
-    503: "Redis unavailable or the request timed out",
+    503: "Redis unavailable (see Retry-After)",
+    504: "The request did not complete within `request_timeout_ms`",
 }
 
-#: Every /v1 route can answer these (malformed request, auth, rate limit, Redis outage). 400 is
-#: listed everywhere so that Litestar's own 400 schema never shows up in the document.
-COMMON = (400, 401, 403, 429, 503)
+#: Every /v1 route can answer these (malformed request, auth, rate limit, Redis outage, deadline). 400
+#: is listed everywhere so that Litestar's own 400 schema never shows up in the document.
+COMMON = (400, 401, 403, 429, 503, 504)
 
 
 def problems(*codes: int, body: bool = False) -> dict[int, ResponseSpec]:
