@@ -26,8 +26,8 @@ from bench.report import Row
 from tests.support.redis_server import RedisServer
 from townhall.config import load_town
 from townhall.domain import TaskState, utc_now
-from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.services.town import open_town_services
+from townhall.plugins import load_plugins
+from townhall.runtime import build_services
 
 
 def write_town(root: Path, name: str, url: str, streams: bool) -> None:
@@ -44,7 +44,7 @@ def write_town(root: Path, name: str, url: str, streams: bool) -> None:
 
 async def measure(root: Path, url: str, tasks: int, via_backlog: bool) -> list[float]:
     redis = aioredis.Redis.from_url(url, decode_responses=True)
-    services = open_town_services(load_town(root), redis, collect_registry(make_plugin_manager()))
+    services = build_services(load_town(root), redis, load_plugins().registry)
     agent = await services.agents.spawn("bench", launch=False)
     worker = subprocess.Popen(
         [sys.executable, "-m", "townhall.cli.tt_cmd", "--town", str(root), "agent-loop", "bench", "--id", agent.id],

@@ -60,15 +60,17 @@ def count_round_trips(town_dir: Path) -> dict[str, int]:
     """Round trips per route, measured on an in-process townhall over the same town."""
     from litestar.testing import AsyncTestClient
 
-    from townhall.app import build_context, create_app
+    from townhall.app import create_app
     from townhall.config import load_town
+    from townhall.plugins import load_plugins
+    from townhall.runtime import build_runtime
 
     async def run() -> dict[str, int]:
         counts: dict[str, int] = {}
         town = load_town(town_dir)
         probe = redis.Redis.from_url(town.config.redis.url or "")
         probe.delete(TownKeys(town.name).reconciled_at)
-        app = create_app(build_context(town))
+        app = create_app(build_runtime(town, load_plugins()))
         async with AsyncTestClient(app=app) as client:
             while not probe.exists(TownKeys(town.name).reconciled_at):  # background startup work first
                 time.sleep(0.02)

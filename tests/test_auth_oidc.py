@@ -26,7 +26,7 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from townhall.auth import AuthRequest, InvalidCredentials, Scope
 from townhall.config import AuthConfig, TownConfig, TownhallConfig
-from townhall.plugins import collect_registry, make_plugin_manager
+from townhall.plugins import load_plugins
 from townhall_auth_oidc import OidcAuth
 from townhall_auth_oidc.jwks import cache_ttl
 
@@ -505,7 +505,7 @@ def http_issuer(keys: dict) -> Iterator[Issuer]:
 
 
 async def test_oidc_mode_from_the_entry_point_against_a_real_issuer(http_issuer: Issuer) -> None:
-    registry = collect_registry(make_plugin_manager())
+    registry = load_plugins().registry
     assert "oidc" in registry.auth_modes.names()
     config = town_config(issuer=http_issuer.issuer, required_scopes=["town:read"])
     mode = registry.auth_modes.get("oidc").factory(config)

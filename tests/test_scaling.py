@@ -17,9 +17,9 @@ from tests.support.towns import write_town
 from townhall.config import load_town
 from townhall.domain import AgentState, TaskState
 from townhall.keys import DOCKET_GROUP, TownKeys
-from townhall.plugins import collect_registry, make_plugin_manager
+from townhall.plugins import load_plugins
 from townhall.services.scaling import ScalingRecommendation, ScalingSignal, scaling_signal
-from townhall.services.town import open_town_services
+from townhall.runtime import build_services
 from townhall.store import AgentPatch
 
 FIELDS = ["town", "timestamp", "queue_depth", "pending_tasks", "in_flight_tasks", "active_agents",
@@ -109,7 +109,7 @@ async def measure(town_dir: Path, aredis: aioredis.Redis) -> AsyncIterator[Any]:
             write_town(town_dir, load_town(town_dir).name, redis_url=load_town(town_dir).config.redis.url,
                        extra=extra)
         town = load_town(town_dir)
-        services = open_town_services(town, aredis, collect_registry(make_plugin_manager()))
+        services = build_services(town, aredis, load_plugins().registry)
         return await scaling_signal(services.store, services.queue, town=town.name,
                                     max_agents=town.config.max_agents,
                                     idle_timeout_secs=town.config.agent.idle_timeout_secs)

@@ -11,8 +11,9 @@ from tests.support.towns import write_town
 from townhall.config import load_town
 from townhall.domain import SUPERVISOR_ID, AgentState, TaskState
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, InvalidInput, TaskNotFound
-from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.services.town import TownServices, open_town_services
+from townhall.plugins import load_plugins
+from townhall.runtime import build_services
+from townhall.services.town import TownServices
 
 CLIS = """
 [agent_clis.test-cli]
@@ -25,7 +26,7 @@ command = "cat"
 async def services(tmp_path: Path, town_name: str, redis_url: str, aredis) -> TownServices:
     write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
     town = load_town(tmp_path)
-    return open_town_services(town, aredis, collect_registry(make_plugin_manager()))
+    return build_services(town, aredis, load_plugins().registry)
 
 
 async def test_spawn_record(services: TownServices, sync_redis, town_name: str) -> None:
@@ -62,7 +63,7 @@ async def test_max_agents_enforced(tmp_path: Path, town_name: str, redis_url: st
     write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
     toml = tmp_path / "tinytown.toml"
     toml.write_text(toml.read_text().replace("max_agents = 10", "max_agents = 2"))
-    svc = open_town_services(load_town(tmp_path), aredis, collect_registry(make_plugin_manager()))
+    svc = build_services(load_town(tmp_path), aredis, load_plugins().registry)
     a = await svc.agents.spawn("w1", cli="test-cli")
     await svc.agents.spawn("w2", cli="test-cli")
     with pytest.raises(Conflict, match="max_agents"):

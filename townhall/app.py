@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-import pluggy
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.config.app import AppConfig
@@ -17,56 +15,28 @@ from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from townhall import __version__
+from townhall.auth import AuthMode
 from townhall.config import Town
-from townhall.context import AppContext, make_redis_client
+from townhall.context import AppContext
 from townhall.http.audit import attach_audit_file, audit_response
 from townhall.http.envelope import RequestEnvelope
-from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.http.guard import authorize
-from townhall.auth import AuthMode
-from townhall.plugins import PluginRegistry, collect_registry, make_plugin_manager
+from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.problems import add_request_id_header, handle_exception
-from townhall.redis_endpoint import RedisEndpoint, configured_endpoint
-from townhall.registry import ExporterSpec
+from townhall.registry import ExporterSpec, PluginRegistry
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import V1_ROUTES
-from townhall.services.town import open_town_services
-from townhall.services.upkeep import discover_forever, reconcile_once, reconcile_when_reachable, sweep_forever
+from townhall.runtime import Runtime
+from townhall.services.upkeep import Upkeep
 
 log = logging.getLogger("townhall")
 
 SECURITY = [{"bearer": []}, {"apiKey": []}]
 
 
-def build_context(
-    town: Town,
-    endpoint: RedisEndpoint | None = None,
-    pm: pluggy.PluginManager | None = None,
-    auth: AuthMode | None = None,
-) -> AppContext:
-    """Everything the app needs, resolved from config; raises ``UnknownPluginName``/``ConfigError``."""
-    pm = pm or make_plugin_manager()
-    registry = collect_registry(pm)
-    endpoint = endpoint or configured_endpoint(town)
-    enabled_exporters(town, registry)  # an unknown exporter name must stop startup here
-    limits = town.config.townhall.rate_limit
-    redis = make_redis_client(endpoint.url, town.config.townhall.request_timeout_ms)
-    return AppContext(
-        town=town,
-        endpoint=endpoint,
-        redis=redis,
-        pm=pm,
-        registry=registry,
-        auth=auth or load_auth_mode(town, registry),
-        services=open_town_services(town, redis, registry),
-        rate_limiter=RequestRateLimiter(limits)
-        if rate_limit_enabled(limits, town.config.townhall.auth.mode)
-        else None,
-    )
-
-
 def enabled_exporters(town: Town, registry: PluginRegistry) -> list[ExporterSpec]:
-    """``[townhall.metrics] exporters`` (``None``: every installed exporter)."""
+    """``[townhall.metrics] exporters`` (``None``: every installed exporter); an unknown name raises
+    :class:`townhall.registry.UnknownPluginName`."""
     names = town.config.townhall.metrics.exporters
     return [registry.exporters.get(name) for name in (registry.exporters.names() if names is None else names)]
 
@@ -75,7 +45,23 @@ def load_auth_mode(town: Town, registry: PluginRegistry) -> AuthMode:
     return registry.auth_modes.get(town.config.townhall.auth.mode).factory(town.config)
 
 
-def create_app(ctx: AppContext) -> Litestar:
+def app_context(runtime: Runtime, auth: AuthMode | None = None) -> AppContext:
+    """The HTTP side of ``runtime``: the auth mode (``auth``, if already loaded) and the rate limiter.
+    Raises ``UnknownPluginName``/``ConfigError`` for a config that names what is not installed."""
+    town = runtime.town
+    limits = town.config.townhall.rate_limit
+    return AppContext(
+        runtime=runtime,
+        auth=auth or load_auth_mode(town, runtime.registry),
+        rate_limiter=RequestRateLimiter(limits) if rate_limit_enabled(limits, town.config.townhall.auth.mode)
+        else None,
+    )
+
+
+def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
+    """The app serving ``runtime``'s town; it closes the runtime when its lifespan ends."""
+    ctx = app_context(runtime, auth)
+    exporters = enabled_exporters(ctx.town, ctx.registry)
     config = ctx.town.config.townhall
 
     @asynccontextmanager
@@ -84,21 +70,13 @@ def create_app(ctx: AppContext) -> Litestar:
         start, close = getattr(ctx.auth, "start", None), getattr(ctx.auth, "aclose", None)
         if start is not None:
             await start()
-        # Rebuild the indexes before serving, so no request of ours races the rebuild; if Redis is
-        # down, serve 503s and rebuild as soon as it answers.
-        reconciler = None if await reconcile_once(ctx) else asyncio.create_task(reconcile_when_reachable(ctx))
-        sweeper = asyncio.create_task(sweep_forever(ctx))
-        discoverer = asyncio.create_task(discover_forever(ctx))
         try:
-            yield
+            async with Upkeep(runtime.services).running():
+                yield
         finally:
-            if reconciler is not None:
-                reconciler.cancel()
-            sweeper.cancel()
-            discoverer.cancel()
             if close is not None:
                 await close()
-            await ctx.redis.aclose()
+            await runtime.aclose()
 
     before_send = [add_request_id_header]
     if config.audit.enabled:
@@ -141,7 +119,7 @@ def create_app(ctx: AppContext) -> Litestar:
             ),
         ),
         state=State({"ctx": ctx}),
-        plugins=[spec.factory(ctx) for spec in enabled_exporters(ctx.town, ctx.registry)],
+        plugins=[spec.factory(ctx) for spec in exporters],
     )
     ctx.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
     return Litestar.from_config(app_config)

@@ -7,20 +7,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 import pluggy
 
 from townhall import hookspecs
-from townhall.registry import (
-    AuthModeSpec,
-    ExporterSpec,
-    LauncherSpec,
-    NamedRegistry,
-    QueueBackendSpec,
-)
+from townhall.registry import LoadedPlugins, NamedRegistry, PluginRegistry
 
 GROUP = "townhall"
 
@@ -47,20 +40,15 @@ def make_plugin_manager(
     return pm
 
 
+def load_plugins(only: list[str] | None = None, extra: list[tuple[str, object]] | None = None) -> LoadedPlugins:
+    """The plugin manager and the registry of what its plugins registered: built once per process
+    (the composition root, :mod:`townhall.runtime`, takes it from here)."""
+    pm = make_plugin_manager(only, extra)
+    return LoadedPlugins(pm=pm, registry=collect_registry(pm))
+
+
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
-
-
-@dataclass
-class PluginRegistry:
-    auth_modes: NamedRegistry[AuthModeSpec] = field(default_factory=lambda: NamedRegistry("auth mode"))
-    queue_backends: NamedRegistry[QueueBackendSpec] = field(
-        default_factory=lambda: NamedRegistry("queue backend")
-    )
-    exporters: NamedRegistry[ExporterSpec] = field(
-        default_factory=lambda: NamedRegistry("metrics exporter")
-    )
-    launchers: NamedRegistry[LauncherSpec] = field(default_factory=lambda: NamedRegistry("launcher"))
 
 
 def collect_registry(pm: pluggy.PluginManager) -> PluginRegistry:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, TypeVar
 
 import msgspec
+import pluggy
 
 
 class AuthModeSpec(msgspec.Struct, frozen=True):
@@ -91,3 +93,25 @@ class NamedRegistry(Generic[S]):
 
     def entries(self) -> list[Registered[S]]:
         return [self._items[n] for n in self.names()]
+
+
+@dataclass
+class PluginRegistry:
+    """What the installed plugins registered, by kind and name."""
+
+    auth_modes: NamedRegistry[AuthModeSpec] = field(default_factory=lambda: NamedRegistry("auth mode"))
+    queue_backends: NamedRegistry[QueueBackendSpec] = field(
+        default_factory=lambda: NamedRegistry("queue backend")
+    )
+    exporters: NamedRegistry[ExporterSpec] = field(
+        default_factory=lambda: NamedRegistry("metrics exporter")
+    )
+    launchers: NamedRegistry[LauncherSpec] = field(default_factory=lambda: NamedRegistry("launcher"))
+
+
+@dataclass(frozen=True)
+class LoadedPlugins:
+    """A process's plugin manager and its registry, built together once (``load_plugins``)."""
+
+    pm: pluggy.PluginManager
+    registry: PluginRegistry

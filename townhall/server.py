@@ -10,22 +10,20 @@ from typing import Iterator
 
 import uvicorn
 
-from townhall.app import build_context, create_app, load_auth_mode
+from townhall.app import create_app, load_auth_mode
 from townhall.config import ConfigError, Town
-from townhall.plugins import collect_registry, make_plugin_manager
 from townhall.redis_endpoint import check_server_version, resolve_endpoint
-from townhall.registry import UnknownPluginName
+from townhall.registry import LoadedPlugins, UnknownPluginName
+from townhall.runtime import Role, build_runtime
 from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
 
 log = logging.getLogger("townhall")
 
 
-def serve(town: Town, bind: str, port: int) -> None:
+def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
     """Run until SIGINT/SIGTERM. Raises ``StartupError`` for anything that must stop startup."""
-    pm = make_plugin_manager()
-    registry = collect_registry(pm)
     try:
-        auth = load_auth_mode(town, registry)
+        auth = load_auth_mode(town, plugins.registry)
     except (UnknownPluginName, ConfigError) as exc:
         raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
     check_bind_safety(town.config, bind, port)
@@ -37,10 +35,9 @@ def serve(town: Town, bind: str, port: int) -> None:
         raise StartupError(str(exc)) from None
     try:
         try:
-            ctx = build_context(town, endpoint, pm=pm, auth=auth)
+            app = create_app(build_runtime(town, plugins, role=Role.SERVER, endpoint=endpoint), auth=auth)
         except (UnknownPluginName, ConfigError) as exc:
             raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
-        app = create_app(ctx)
         log.info("🏛️  Townhall starting for town: %s", town.name)
         log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if embedded else "")
         log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)

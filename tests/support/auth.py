@@ -26,7 +26,9 @@ from argon2 import Parameters, Type
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
-from townhall.app import build_context, create_app
+from townhall.app import create_app
+from townhall.plugins import load_plugins
+from townhall.runtime import build_runtime
 from townhall.auth import Scope
 from townhall.config import load_town
 from townhall_auth_apikey import generate_api_key
@@ -110,15 +112,15 @@ class RouteCase:
 
 def app_routes(town_dir: Path) -> list[RouteCase]:
     """Every (method, path template, declared scope) of the app townhall builds for ``town_dir``."""
-    ctx = build_context(load_town(town_dir))
-    app = create_app(ctx)
+    runtime = build_runtime(load_town(town_dir), load_plugins())
+    app = create_app(runtime)
     cases = [
         RouteCase(method, route.path, handler.opt.get("scope"))
         for route in app.routes
         for handler in getattr(route, "route_handlers", [])
         for method in sorted(getattr(handler, "http_methods", ()))
     ]
-    asyncio.run(ctx.redis.aclose())
+    asyncio.run(runtime.aclose())
     return sorted(set(cases), key=lambda c: (c.template, c.method))
 
 

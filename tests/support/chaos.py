@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 from tests.support.workers import executions, fake_town, start_worker
 from townhall.config import load_town
 from townhall.domain import TaskState
-from townhall.plugins import collect_registry, make_plugin_manager
-from townhall.services.town import TownServices, open_town_services
+from townhall.plugins import load_plugins
+from townhall.runtime import build_services
+from townhall.services.town import TownServices
 
 
 async def sigkill_chaos(root: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, *,
@@ -24,7 +25,7 @@ async def sigkill_chaos(root: Path, town_name: str, redis_url: str, aredis: aior
     """Half the tasks through the backlog, half assigned directly; ``kills`` random SIGKILLs; then
     every task must be completed, recorded and counted exactly once, and no taken work left over."""
     fake_town(root, town_name, redis_url, streams=streams, heartbeat=1, visibility=2)
-    services = open_town_services(load_town(root), aredis, collect_registry(make_plugin_manager()))
+    services = build_services(load_town(root), aredis, load_plugins().registry)
     agents = [await services.agents.spawn(f"w{i}", launch=False) for i in range(workers)]
     task_ids: list[str] = []
     for i in range(tasks // 2):

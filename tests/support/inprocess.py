@@ -8,14 +8,15 @@ from typing import AsyncIterator
 
 from litestar.testing import AsyncTestClient
 
-from townhall.app import build_context, create_app
+from townhall.app import create_app
 from townhall.config import load_town
-from townhall.plugins import make_plugin_manager
+from townhall.plugins import load_plugins
+from townhall.runtime import build_runtime
 
 
 @asynccontextmanager
 async def app_client(town_dir: Path, extra: list[tuple[str, object]] | None = None) -> AsyncIterator[AsyncTestClient]:
     town = load_town(town_dir)
-    ctx = build_context(town, pm=make_plugin_manager(extra=extra))
-    async with AsyncTestClient(app=create_app(ctx), raise_server_exceptions=False) as client:
+    app = create_app(build_runtime(town, load_plugins(extra=extra)))
+    async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
         yield client

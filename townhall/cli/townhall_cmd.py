@@ -3,32 +3,20 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 import msgspec
-from click_default_group import DefaultGroup
 
-from townhall import __version__
-from townhall.cli.common import EXIT_STARTUP, fail, load_town_or_exit, setup_logging
-from townhall.plugins import describe_plugins, make_plugin_manager
+from townhall.cli.common import EXIT_STARTUP, cli_plugins, fail, load_town_or_exit, run_in_town
+from townhall.cli.groups import register_plugin_commands, townhall
+from townhall.plugins import describe_plugins
+from townhall.runtime import Role
+from townhall.worker import run_worker
 from townhall.startup_checks import StartupError
 
 
-@click.group(cls=DefaultGroup, default="rest", default_if_no_args=True, invoke_without_command=True)
-@click.option("-t", "--town", "town_dir", default=".", show_default=True,
-              help="Town directory containing tinytown.toml.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.version_option(__version__, prog_name="townhall")
-@click.pass_context
-def cli(ctx: click.Context, town_dir: str, verbose: bool) -> None:
-    """Townhall: the REST control plane of a Tinytown town."""
-    setup_logging(verbose)
-    ctx.obj = {"town_dir": town_dir}
-    if ctx.invoked_subcommand is None:  # `townhall --town X` with no command: serve
-        ctx.invoke(rest)
-
-
-@cli.command()
+@townhall.command()
 @click.option("-b", "--bind", default=None, help="Bind address (default: [townhall].bind).")
 @click.option("-p", "--port", type=click.IntRange(0, 65535), default=None,
               help="Port (default: [townhall].rest_port).")
@@ -39,16 +27,16 @@ def rest(ctx: click.Context, bind: str | None, port: int | None) -> None:
 
     town = load_town_or_exit(ctx.obj["town_dir"])
     try:
-        serve(town, bind or town.config.townhall.bind, town.config.townhall.rest_port if port is None else port)
+        serve(town, cli_plugins(), bind or town.config.townhall.bind, town.config.townhall.rest_port if port is None else port)
     except StartupError as exc:
         fail(str(exc), EXIT_STARTUP)
 
 
-@cli.command()
+@townhall.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
     """List installed plugins: name, distribution, version and hooks."""
-    infos = describe_plugins(make_plugin_manager())
+    infos = describe_plugins(cli_plugins().pm)
     if as_json:
         click.echo(json.dumps(msgspec.to_builtins(infos), indent=2))
         return
@@ -57,7 +45,7 @@ def plugins(as_json: bool) -> None:
         click.echo(f"{info.name:<18} {origin:<28} {', '.join(info.hooks) or '-'}")
 
 
-@cli.command()
+@townhall.command()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write the YAML here instead of standard output.")
 def openapi(output: str | None) -> None:
@@ -74,29 +62,17 @@ def openapi(output: str | None) -> None:
     Path(output).write_text(text, encoding="utf-8")
 
 
-@cli.command()
+@townhall.command()
 @click.argument("name")
 @click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
 @click.option("--cli", "cli_preset", default=None, help="CLI preset when a new agent record is registered.")
 @click.pass_context
 def worker(ctx: click.Context, name: str, agent_id: str | None, cli_preset: str | None) -> None:
     """Run an agent worker (same as `tt agent-loop NAME`)."""
-    import asyncio
-    import sys
-
-    from townhall.cli.tt_cmd import redis_url_for
-    from townhall.worker import run_worker
-
-    town = load_town_or_exit(ctx.obj["town_dir"])
-    sys.exit(asyncio.run(run_worker(town, redis_url_for(town), name, agent_id, cli_preset)))
-
-
-def _register_plugin_commands() -> None:
-    from townhall.cli.tt_cmd import tt
-
-    make_plugin_manager().hook.townhall_register_commands(tt=tt, townhall=cli)
+    sys.exit(run_in_town(ctx.obj["town_dir"], lambda runtime: run_worker(runtime, name, agent_id, cli_preset),
+                         role=Role.WORKER))
 
 
 def main() -> None:
-    _register_plugin_commands()
-    cli()
+    register_plugin_commands()
+    townhall()

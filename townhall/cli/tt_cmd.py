@@ -8,7 +8,6 @@ the same data as JSON. Exit codes: 0 ok, 1 a refused operation (not found, confl
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import sys
@@ -20,26 +19,15 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
-from townhall import __version__
-from townhall.cli.common import EXIT_CONFIG, fail, load_town_or_exit, setup_logging
-from townhall.config import CONFIG_FILE, ConfigError, Town, starter_config
+from townhall.cli.common import run_in_town
+from townhall.cli.groups import register_plugin_commands, tt
+from townhall.config import CONFIG_FILE, starter_config
+from townhall.runtime import Role, Runtime
+from townhall.worker import run_worker
 
 T = TypeVar("T")
-EXIT_REFUSED = 1
 
 console = Console()
-
-
-@click.group()
-@click.option("-t", "--town", "town_dir", default=".", show_default=True,
-              help="Town directory containing tinytown.toml.")
-@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-@click.version_option(__version__, prog_name="tt")
-@click.pass_context
-def tt(ctx: click.Context, town_dir: str, verbose: bool) -> None:
-    """Tinytown command line."""
-    setup_logging(verbose)
-    ctx.obj = {"town_dir": town_dir}
 
 
 @tt.command()
@@ -61,40 +49,14 @@ def init(ctx: click.Context, name: str | None, force: bool) -> None:
 
 
 # ---- plumbing ------------------------------------------------------------------------------------
-def redis_url_for(town: Town) -> str:
-    from townhall.redis_endpoint import resolve_endpoint
-
-    try:
-        endpoint, _ = resolve_endpoint(town, detached=True)
-    except ConfigError as exc:
-        fail(str(exc), EXIT_CONFIG)
-    return endpoint.url
-
-
 def with_services(ctx: click.Context, action: Callable[[Any], Awaitable[T]]) -> T:
-    """Load the town, open its services and run ``action(services)``; domain errors exit 1."""
-    town = load_town_or_exit(ctx.obj["town_dir"])
-    url = redis_url_for(town)
-    ctx.obj["redis_url"] = url
-    return asyncio.run(_with_services(town, url, action))
+    """Open the town and run ``action(services)``; domain errors exit 1."""
 
+    async def run(runtime: Runtime) -> T:
+        ctx.obj["redis_url"] = runtime.endpoint.url
+        return await action(runtime.services)
 
-async def _with_services(town: Town, url: str, action: Callable[[Any], Awaitable[T]]) -> T:
-    import redis.asyncio as aioredis
-
-    from townhall.domain_errors import DomainError
-    from townhall.plugins import collect_registry, make_plugin_manager
-    from townhall.services.town import open_town_services
-
-    redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0)
-    try:
-        services = open_town_services(town, redis, collect_registry(make_plugin_manager()))
-        try:
-            return await action(services)
-        except DomainError as exc:
-            fail(f"error: {exc}", EXIT_REFUSED)
-    finally:
-        await redis.aclose()
+    return run_in_town(ctx.obj["town_dir"], run)
 
 
 def json_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,10 +149,8 @@ def spawn(ctx: click.Context, name: str, cli: str | None, role: str | None, nick
 @click.pass_context
 def agent_loop(ctx: click.Context, name: str, agent_id: str | None, cli: str | None) -> None:
     """Run the worker for agent NAME until it stops (idle timeout, kill, prune, SIGTERM)."""
-    from townhall.worker import run_worker
-
-    town = load_town_or_exit(ctx.obj["town_dir"])
-    sys.exit(asyncio.run(run_worker(town, redis_url_for(town), name, agent_id, cli)))
+    sys.exit(run_in_town(ctx.obj["town_dir"], lambda runtime: run_worker(runtime, name, agent_id, cli),
+                         role=Role.WORKER))
 
 
 @tt.command()
@@ -387,10 +347,7 @@ def _say(as_json: bool, data: Any, text: str) -> None:
 
 
 def main() -> None:
-    from townhall.plugins import make_plugin_manager
-    from townhall.cli.townhall_cmd import cli
-
-    make_plugin_manager().hook.townhall_register_commands(tt=tt, townhall=cli)
+    register_plugin_commands()
     tt()
 
 

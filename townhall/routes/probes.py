@@ -43,7 +43,7 @@ def health(request: Request[Any, Any, Any]) -> Health:
 )
 async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
     ctx: AppContext = request.app.state.ctx
-    result: Readiness = await check_readiness(ctx)
+    result: Readiness = await check_readiness(ctx.store)
     body = Ready(
         status="ready" if result.ok else "not_ready",
         redis="connected" if result.ok else "disconnected",

@@ -1,14 +1,11 @@
-"""One town's services, wired once and shared by the REST app, the CLI and the worker."""
+"""One town's services, shared by the REST app, the CLI and the worker (built by :mod:`townhall.runtime`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
-
 from townhall.config import Town
 from townhall.launchers import Launcher
-from townhall.plugins import PluginRegistry
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
@@ -43,11 +40,3 @@ class TownServices:
         self.missions = MissionService(self.store)
         self.status = StatusService(self.town, self.store)
 
-
-def open_town_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:
-    """Build the services for ``town``; unknown queue backend or launcher names raise
-    :class:`townhall.registry.UnknownPluginName`."""
-    store = TownStore(redis, town.name)
-    queue = registry.queue_backends.get(town.config.queue_backend_name).factory(store)
-    launcher = registry.launchers.get(town.config.agent.launcher).factory(town.config)
-    return TownServices(town=town, store=store, queue=queue, launcher=launcher)

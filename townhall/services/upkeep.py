@@ -1,52 +1,71 @@
-"""Upkeep of a running townhall: index reconciliation at startup, and the sweep of dead workers' work."""
+"""Upkeep of a running townhall: index reconciliation at startup, and the periodic background jobs
+(the sweep of dead workers' work, the discovery of records other tools wrote)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Awaitable, Callable
 
 import redis.exceptions
 
-from townhall.context import AppContext
+from townhall.services.town import TownServices
 
 log = logging.getLogger("townhall")
 
 RETRY_SECS = 1.0
 
 
-async def reconcile_once(ctx: AppContext) -> bool:
-    """Rebuild townhall's own indexes from the records; ``False`` when Redis is unreachable."""
-    try:
-        report = await ctx.store.reconcile()
-    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-        log.warning("index reconcile postponed, Redis unreachable: %s", exc)
-        return False
-    log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
-             report.missions)
-    return True
+class Upkeep:
+    def __init__(self, services: TownServices) -> None:
+        self.services = services
+        self.town = services.town
+        self.store = services.store
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Reconcile before serving, so no request races the rebuild (if Redis is down, serve 503s and
+        reconcile as soon as it answers); run the periodic jobs until the block ends."""
+        jobs = [] if await self.reconcile_once() else [self.reconcile_when_reachable()]
+        jobs += [self.sweep_forever(), self.discover_forever()]
+        tasks = [asyncio.create_task(job) for job in jobs]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
 
-async def reconcile_when_reachable(ctx: AppContext) -> None:
-    """Keep trying until Redis answers (townhall serves 503s meanwhile)."""
-    while not await reconcile_once(ctx):
-        await asyncio.sleep(RETRY_SECS)
+    async def reconcile_once(self) -> bool:
+        """Rebuild townhall's own indexes from the records; ``False`` when Redis is unreachable."""
+        try:
+            report = await self.store.reconcile()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            log.warning("index reconcile postponed, Redis unreachable: %s", exc)
+            return False
+        log.info("indexes reconciled: %d agents, %d tasks, %d missions", report.agents, report.tasks,
+                 report.missions)
+        return True
 
+    async def reconcile_when_reachable(self) -> None:
+        """Keep trying until Redis answers (townhall serves 503s meanwhile)."""
+        while not await self.reconcile_once():
+            await asyncio.sleep(RETRY_SECS)
 
-async def sweep_forever(ctx: AppContext) -> None:
-    """Periodically put back work taken by workers whose liveness key lapsed (lists processing lists;
-    streams also trims acknowledged docket entries). Redis being away only postpones a round."""
-    agent = ctx.town.config.agent
-    await _every(max(1.0, agent.heartbeat_secs), lambda: ctx.services.queue.sweep(agent.visibility_timeout_secs),
-                 "queue sweep")
+    async def sweep_forever(self) -> None:
+        """Periodically put back work taken by workers whose liveness key lapsed (lists processing
+        lists; streams also trims acknowledged docket entries)."""
+        agent = self.town.config.agent
+        queue = self.services.queue
+        await _every(max(1.0, agent.heartbeat_secs), lambda: queue.sweep(agent.visibility_timeout_secs),
+                     "queue sweep")
 
-
-async def discover_forever(ctx: AppContext) -> None:
-    """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,
-    the dispatcher) created since startup. A background SCAN, never on a request's path."""
-    period = ctx.town.config.townhall.index_refresh_secs
-    if period:
-        await _every(period, ctx.store.discover, "index refresh")
+    async def discover_forever(self) -> None:
+        """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,
+        the dispatcher) created since startup. A background SCAN, never on a request's path."""
+        period = self.town.config.townhall.index_refresh_secs
+        if period:
+            await _every(period, self.store.discover, "index refresh")
 
 
 async def _every(period: float, job: Callable[[], Awaitable[object]], what: str) -> None:

@@ -36,9 +36,9 @@ from townhall.domain import (
     utc_now,
 )
 from townhall.domain_errors import Conflict, DomainError, TaskNotFound
-from townhall.plugins import collect_registry, make_plugin_manager
 from townhall.queues import Delivery, WorkerQueue
-from townhall.services.town import TownServices, open_town_services
+from townhall.runtime import Runtime
+from townhall.services.town import TownServices
 from townhall.store import AgentPatch
 from townhall.store.processing import Source
 from townhall.worker.identity import IdentityError, Liveness, register
@@ -75,24 +75,13 @@ class Stop(str, enum.Enum):
     REPLACED = "another worker took over this agent"
 
 
-def _redis_clients(url: str) -> tuple[aioredis.Redis, aioredis.Redis]:
-    common = dict(decode_responses=True, socket_connect_timeout=2.0, health_check_interval=30)
-    # Blocking reads hold their connection for up to the post time: no socket timeout there.
-    return (aioredis.Redis.from_url(url, socket_timeout=10.0, **common),
-            aioredis.Redis.from_url(url, socket_timeout=None, **common))
-
-
-async def run_worker(town: Town, redis_url: str, name: str, agent_id: str | None = None,
-                     cli: str | None = None) -> int:
-    """Run the worker for agent ``name`` (record ``agent_id`` if given) until it stops; the exit code."""
-    redis, blocking = _redis_clients(redis_url)
-    try:
-        services = open_town_services(town, redis, collect_registry(make_plugin_manager()))
-        worker = Worker(town, services, blocking, name=name, agent_id=agent_id, cli=cli)
-        return await worker.run()
-    finally:
-        await blocking.aclose()
-        await redis.aclose()
+async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, cli: str | None = None) -> int:
+    """Run the worker for agent ``name`` (record ``agent_id`` if given) until it stops; the exit code.
+    ``runtime`` is a :attr:`Role.WORKER` runtime (it has the client for blocking reads)."""
+    if runtime.blocking is None:
+        raise ValueError("a worker needs a Role.WORKER runtime")
+    worker = Worker(runtime.town, runtime.services, runtime.blocking, name=name, agent_id=agent_id, cli=cli)
+    return await worker.run()
 
 
 class Worker:

@@ -1,0 +1,133 @@
+"""The composition root: everything one process of a town needs, built in one place and closed once.
+
+``townhall rest``, every ``tt`` command, the worker, the OpenAPI export and the tests all get their Redis
+clients, queue backend, launcher and services here, from a :class:`townhall.config.Town` and the loaded
+plugins (:func:`townhall.plugins.load_plugins`, called once per process by the caller). Nothing below this
+module builds a client or looks a plugin up by name.
+
+This module never imports the plugin manager (``townhall.plugins`` → ``hookspecs`` mentions the types
+built here), which keeps the import graph free of cycles.
+"""
+
+from __future__ import annotations
+
+import enum
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import AsyncIterator
+
+import pluggy
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+
+from townhall.config import Town
+from townhall.redis_endpoint import RedisEndpoint, configured_endpoint, resolve_endpoint
+from townhall.registry import LoadedPlugins, PluginRegistry
+from townhall.services.town import TownServices
+from townhall.store import TownStore
+
+
+class Role(enum.Enum):
+    """Who the runtime is for; it decides how the Redis clients wait."""
+
+    #: townhall serving requests: fail fast when Redis is gone, so callers get a prompt 503.
+    SERVER = "server"
+    #: a ``tt`` command: one short conversation with Redis.
+    COMMAND = "command"
+    #: an agent worker: also a client for blocking reads, which hold their connection for the wait.
+    WORKER = "worker"
+
+
+def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000) -> aioredis.Redis:
+    """The client a process of ``role`` uses for ordinary calls."""
+    if role is Role.SERVER:
+        timeout = min(request_timeout_ms / 1000, 10.0)
+        return aioredis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=min(2.0, timeout),
+            socket_timeout=timeout,
+            retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+            max_connections=256,
+            health_check_interval=30,
+        )
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0,
+                                   health_check_interval=30)
+
+
+def blocking_redis_client(url: str) -> aioredis.Redis:
+    """A client for ``BLMOVE``/``XREADGROUP BLOCK``: no socket timeout, since redis-py's default 5 s
+    would cut every longer wait (ecosystem notes §3)."""
+    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=None,
+                                   health_check_interval=30)
+
+
+def build_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:
+    """The town's services on ``redis``, with the queue backend and launcher the config names; unknown
+    names raise :class:`townhall.registry.UnknownPluginName`."""
+    store = TownStore(redis, town.name)
+    queue = registry.queue_backends.get(town.config.queue_backend_name).factory(store)
+    launcher = registry.launchers.get(town.config.agent.launcher).factory(town.config)
+    return TownServices(town=town, store=store, queue=queue, launcher=launcher)
+
+
+@dataclass
+class Runtime:
+    """One town as seen by one process: config, plugins, Redis clients and services."""
+
+    town: Town
+    endpoint: RedisEndpoint
+    plugins: LoadedPlugins
+    redis: aioredis.Redis
+    services: TownServices
+    #: Only for :attr:`Role.WORKER`: the client for blocking reads.
+    blocking: aioredis.Redis | None = None
+
+    @property
+    def pm(self) -> pluggy.PluginManager:
+        return self.plugins.pm
+
+    @property
+    def registry(self) -> PluginRegistry:
+        return self.plugins.registry
+
+    @property
+    def store(self) -> TownStore:
+        return self.services.store
+
+    async def aclose(self) -> None:
+        if self.blocking is not None:
+            await self.blocking.aclose()
+        await self.redis.aclose()
+
+
+def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVER,
+                  endpoint: RedisEndpoint | None = None) -> Runtime:
+    """Build without touching Redis (clients connect lazily), so a server can start while Redis is down.
+    ``endpoint`` defaults to the configured one; nothing is started here."""
+    endpoint = endpoint or configured_endpoint(town)
+    redis = redis_client(endpoint.url, role, request_timeout_ms=town.config.townhall.request_timeout_ms)
+    return Runtime(
+        town=town,
+        endpoint=endpoint,
+        plugins=plugins,
+        redis=redis,
+        services=build_services(town, redis, plugins.registry),
+        blocking=blocking_redis_client(endpoint.url) if role is Role.WORKER else None,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.COMMAND,
+                       endpoint: RedisEndpoint | None = None) -> AsyncIterator[Runtime]:
+    """:func:`build_runtime` for a command or a worker, closed on exit. Without ``endpoint`` the town's
+    Redis is found, and its private server started detached when nothing answers (it outlives this
+    process, for the next command and the town's other processes)."""
+    if endpoint is None:
+        endpoint, _ = resolve_endpoint(town, detached=True)
+    runtime = build_runtime(town, plugins, role=role, endpoint=endpoint)
+    try:
+        yield runtime
+    finally:
+        await runtime.aclose()
