@@ -7,8 +7,9 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody, TaskState, decode_message
+from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody, TaskState
 from townhall.store import TownStore
+from townhall.store.json_codec import decode_message
 
 AGENT_A = "aaaa0000-0000-4000-8000-00000000000a"
 AGENT_B = "bbbb0000-0000-4000-8000-00000000000b"

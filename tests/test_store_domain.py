@@ -31,13 +31,16 @@ from townhall.domain import (
     TaskFailedBody,
     TaskState,
     ack_from_text,
-    decode_message,
-    decode_mission,
-    encode_mission,
     format_hash_time,
     format_json_time,
     nickname_for,
     parse_time,
+)
+from townhall.store.json_codec import (
+    decode_message,
+    decode_mission,
+    encode_message,
+    encode_mission,
     readdress_message,
     try_decode_message,
 )
@@ -112,7 +115,7 @@ def test_decode_upstream_task_assign():
 
 def test_encode_matches_upstream_shape():
     msg = decode_message(UPSTREAM_ASSIGN)
-    out = msgspec.json.decode(msg.to_json())
+    out = msgspec.json.decode(encode_message(msg))
     assert list(out) == ["id", "from", "to", "type", "task_id", "priority", "created_at", "correlation_id"]
     assert out["correlation_id"] is None
     assert out["created_at"].endswith("Z")
@@ -143,18 +146,18 @@ def test_unknown_fields_ignored_and_unknown_types_rejected():
 )
 def test_round_trip_labels_and_summaries(body, label, summary):
     msg = Message.new(SUPERVISOR_ID, "a", body, priority=Priority.HIGH)
-    back = decode_message(msg.to_json())
+    back = decode_message(encode_message(msg))
     assert (back.id, back.from_, back.to, back.body, back.priority) == (msg.id, msg.from_, msg.to, body, Priority.HIGH)
     assert back.type_label() == label
     assert back.summary() == summary
 
 
 def test_wire_shapes_of_nested_and_renamed_fields():
-    ack = msgspec.json.decode(Message.new("a", "b", ConfirmationBody(ack_type=AckRejected(reason="r"))).to_json())
+    ack = msgspec.json.decode(encode_message(Message.new("a", "b", ConfirmationBody(ack_type=AckRejected(reason="r")))))
     assert ack["ack_type"] == {"type": "rejected", "reason": "r"}
-    info = msgspec.json.decode(Message.new("a", "b", InformationalBody(summary_text="s")).to_json())
+    info = msgspec.json.decode(encode_message(Message.new("a", "b", InformationalBody(summary_text="s"))))
     assert info["type"] == "informational" and info["summary"] == "s"
-    status = msgspec.json.decode(Message.new("a", "b", StatusResponseBody(state="Idle")).to_json())
+    status = msgspec.json.decode(encode_message(Message.new("a", "b", StatusResponseBody(state="Idle"))))
     assert "current_task" in status and status["current_task"] is None
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from townhall.domain import SUPERVISOR_ID, Message, Priority, QueryBody, TaskBody, decode_message
+from townhall.domain import SUPERVISOR_ID, Message, Priority, QueryBody, TaskBody
 from townhall.store import Placement, TownStore
+from townhall.store.json_codec import decode_message, encode_message
 
 A = "aaaa0000-0000-4000-8000-00000000000a"
 B = "bbbb0000-0000-4000-8000-00000000000b"
@@ -81,7 +82,7 @@ async def test_requeue_goes_ahead_of_newer_mail(store, aredis):
 
 
 async def test_reroute_rewrites_recipient_and_keeps_unknown_fields(store, aredis):
-    doc = msgspec.json.decode(msg("move me", Priority.HIGH).to_json())
+    doc = msgspec.json.decode(encode_message(msg("move me", Priority.HIGH)))
     doc["upstream_extra"] = True
     await aredis.rpush(store.keys.inbox(A), msgspec.json.encode(doc).decode())
     await store.messages.send(msg("already there", to=B), urgent=False)
@@ -102,7 +103,7 @@ async def test_remove_specific_entries(store, aredis):
 
 
 async def test_restore_processing_puts_taken_work_back_in_front(store, aredis):
-    await aredis.rpush(store.keys.processing(A), msg("p1").to_json(), msg("p2").to_json())
+    await aredis.rpush(store.keys.processing(A), encode_message(msg("p1")), encode_message(msg("p2")))
     await store.messages.send(msg("queued"))
     assert await store.processing.restore(A) == 2
     assert await inbox_texts(aredis, store.keys.inbox(A)) == ["p1", "p2", "queued"]

@@ -86,6 +86,7 @@ def test_runs_an_assigned_task_and_a_failing_one(tmp_path: Path, town_name: str,
 def test_informational_messages_do_not_run_the_cli_or_keep_it_alive(
         tmp_path: Path, town_name: str, redis_url: str, sync_redis: redis.Redis) -> None:
     from townhall.domain import InformationalBody, Message, SUPERVISOR_ID
+    from townhall.store.json_codec import encode_message
 
     fake_town(tmp_path, town_name, redis_url, idle_timeout=2)
     agent_id = seed_agent(sync_redis, town_name, "w1")
@@ -93,8 +94,8 @@ def test_informational_messages_do_not_run_the_cli_or_keep_it_alive(
     keys = TownKeys(town_name)
     wait_for(lambda: agent_hash(sync_redis, town_name, agent_id).get("state") == "idle")
     for _ in range(3):  # informational traffic, spread over more than the idle timeout
-        sync_redis.rpush(keys.inbox(agent_id), Message.new(SUPERVISOR_ID, agent_id,
-                                                           InformationalBody(summary_text="fyi")).to_json())
+        sync_redis.rpush(keys.inbox(agent_id), encode_message(Message.new(SUPERVISOR_ID, agent_id,
+                                                                          InformationalBody(summary_text="fyi"))))
         wait_for(lambda: sync_redis.llen(keys.inbox(agent_id)) == 0)
         wait_for(lambda: True, timeout=0.8)
     assert proc.wait(timeout=10) == 0
@@ -147,6 +148,7 @@ def test_sigterm_hands_back_and_prune_ends_the_worker(tmp_path: Path, town_name:
 def _assign(r: redis.Redis, keys: TownKeys, task: Task, agent_id: str) -> None:
     from townhall.services.tasks import task_assign_message
     from townhall.store.codec import task_to_hash
+    from townhall.store.json_codec import encode_message
 
     r.hset(keys.task(task.id), mapping=task_to_hash(task).set)
-    r.rpush(keys.inbox(agent_id), task_assign_message(task.id, agent_id).to_json())
+    r.rpush(keys.inbox(agent_id), encode_message(task_assign_message(task.id, agent_id)))

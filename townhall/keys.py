@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-SUPERVISOR_ID = "00000000-0000-0000-0000-000000000001"
-
 DOCKET_GROUP = "workers"
 
 

@@ -15,10 +15,11 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody, try_decode_message
+from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
 from townhall.queues import Delivery, QueueDepth
 from townhall.registry import QueueBackendSpec
 from townhall.store import TownStore
+from townhall.store.json_codec import encode_message, try_decode_message
 from townhall.store.processing import Source
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ POST_SECS = 30
 
 
 def task_assign_json(task_id: str, agent_id: str) -> str:
-    return Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id)).to_json()
+    return encode_message(Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id)))
 
 
 def delivery_from(raw: str, source: Source) -> Delivery:

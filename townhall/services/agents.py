@@ -25,6 +25,7 @@ from townhall.domain import (
     nickname_for,
     utc_now,
 )
+from townhall.domain.agents import RESERVED_AGENT_NAMES, TERMINAL_AGENT_STATES
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput
 from townhall.launchers import Launcher
 from townhall.services.inputs import check_agent_name, check_label, require_uuid
@@ -32,8 +33,6 @@ from townhall.store import AgentPatch, TownStore
 
 log = logging.getLogger(__name__)
 
-SUPERVISOR_ALIASES = frozenset({"supervisor", "conductor"})
-TERMINAL_AGENT_STATES = (AgentState.STOPPED, AgentState.ERROR, AgentState.COLD)
 #: States prune removes without ``all`` (upstream: not Cold).
 PRUNABLE_STATES = (AgentState.STOPPED, AgentState.ERROR)
 SPAWN_LOCK_WAIT_SECS = 3.0
@@ -102,7 +101,7 @@ class AgentService:
         """Resolve an agent reference exactly as reference §3.1; raises :class:`AgentNotFound` or
         :class:`AmbiguousAgent`."""
         text = (ref or "").strip()
-        if text.lower() in SUPERVISOR_ALIASES:
+        if text.lower() in RESERVED_AGENT_NAMES:
             return AgentRef(id=SUPERVISOR_ID)
         if not text:
             raise AgentNotFound(ref)

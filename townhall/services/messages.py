@@ -5,8 +5,6 @@ Unlike upstream, an unknown ``kind`` is refused (422) instead of silently becomi
 
 from __future__ import annotations
 
-import enum
-
 import msgspec
 
 from townhall.domain import (
@@ -20,26 +18,18 @@ from townhall.domain import (
     ack_from_text,
     is_uuid,
 )
-from townhall.domain_errors import InvalidInput
+from townhall.domain.lenient import LenientEnum
 from townhall.services.agents import AgentService
 from townhall.services.inputs import check_text
 from townhall.store import Placement, TownStore
 from townhall.store.messages import PEEK_LIMIT
 
 
-class MessageKind(str, enum.Enum):
+class MessageKind(LenientEnum, invalid=("kind", "unknown message kind '{value}': expected task, query, info or ack")):
     TASK = "task"
     QUERY = "query"
     INFO = "info"
     ACK = "ack"
-
-    @classmethod
-    def parse(cls, value: str | None) -> MessageKind:
-        text = (value or "task").strip().lower()
-        try:
-            return cls(text)
-        except ValueError:
-            raise InvalidInput("kind", f"unknown message kind '{value}': expected task, query, info or ack") from None
 
     def body(self, text: str) -> MessageBody:
         if self is MessageKind.QUERY:
@@ -88,7 +78,7 @@ class MessageService:
         """Send ``text`` as a message of ``kind`` to an agent reference. ``sender``: any UUID (not
         checked, as upstream), an agent reference, or ``None`` for the supervisor. ``urgent`` puts it
         on the urgent inbox; otherwise it goes to the back of the regular inbox (priority normal)."""
-        message_kind = kind if isinstance(kind, MessageKind) else MessageKind.parse(kind)
+        message_kind = kind if isinstance(kind, MessageKind) else MessageKind.parse(kind or MessageKind.TASK.value)
         check_text("message", text)
         recipient = await self.agents.resolve(to)
         from_id = await self.sender_id(sender)

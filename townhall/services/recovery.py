@@ -28,7 +28,7 @@ from townhall.domain import (
     is_uuid,
     utc_now,
 )
-from townhall.domain_errors import InvalidInput
+from townhall.domain.lenient import LenientEnum
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentRef, AgentService
 from townhall.store import InboxEntry, TaskPatch, TownStore
@@ -64,24 +64,15 @@ class ReclaimReport(msgspec.Struct, frozen=True):
     items: list[ReclaimedItem]
 
 
-class OrphanAction(str, enum.Enum):
+class OrphanAction(
+    LenientEnum,
+    aliases={"": "list", "backlog": "to_backlog"},
+    invalid=("action", "unknown action '{value}': expected one of list|to_backlog|cancel|delete"),
+):
     LIST = "list"
     TO_BACKLOG = "to_backlog"
     CANCEL = "cancel"
     DELETE = "delete"
-
-    @classmethod
-    def parse(cls, value: str | None) -> OrphanAction:
-        text = (value or "").strip().lower()
-        aliases = {"": cls.LIST, "backlog": cls.TO_BACKLOG}
-        if text in aliases:
-            return aliases[text]
-        try:
-            return cls(text)
-        except ValueError:
-            raise InvalidInput(
-                "action", f"unknown action '{value}': expected one of list|to_backlog|cancel|delete"
-            ) from None
 
 
 class Orphan(msgspec.Struct, frozen=True):

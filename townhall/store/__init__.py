@@ -52,7 +52,7 @@ class TownStore:
         self.tasks = TaskStore(ctx)
         self.backlog = BacklogStore(ctx)
         self.docket = DocketStore(ctx)
-        self.processing = ProcessingStore(ctx)
+        self.processing = ProcessingStore(ctx, self.backlog)
         self.liveness = LivenessStore(ctx)
         self.messages = MessageStore(ctx)
         self.events = EventStore(ctx)

@@ -2,23 +2,82 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Iterable, Sequence
 
 import msgspec
-from redis.exceptions import ResponseError
 
-from townhall.domain import Agent, AgentState, AgentType, SpawnMode
-from townhall.store.codec import agent_from_hash, agent_to_hash
-from townhall.store.context import StoreContext, csv, hash_write, patch_values, write_args
-
-log = logging.getLogger(__name__)
+from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
+from townhall.store.context import LUA_ALLOWED, StoreContext, SubStore, csv, lua_set, patch_values, write_args
+from townhall.store.codec import agent_from_hash, agent_to_hash, split_fields
 
 ACTIVITY_KEEP = 10
 ACTIVITY_TTL_SECS = 3600
 STOP_TTL_SECS = 3600
 SPAWN_LOCK_TTL_MS = 5000
+
+
+# States are read as AgentState.parse reads them.
+_AGENT_PRELUDE = (
+    f"local KNOWN = {lua_set(AgentState)}\n"
+    + f"local FALLBACK = '{AgentState._fallback}'\n"
+    + LUA_ALLOWED
+    + r"""
+local function agent_state(key)
+  local raw = redis.call('HGET', key, 'state')
+  if not raw then return FALLBACK end
+  local s = string.lower(string.match(raw, '^%s*(.-)%s*$'))
+  if KNOWN[s] then return s end
+  return FALLBACK
+end
+"""
+)
+
+# KEYS[1] agent hash. ARGV: allowed csv ('' = any), nset, field, value ×nset, fields to delete...
+# Never creates a record: a pruned agent must not come back as a partial hash.
+AGENT_WRITE = _AGENT_PRELUDE + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
+local old = agent_state(KEYS[1])
+if not allowed(ARGV[1], old) then return {0, old} end
+local nset = tonumber(ARGV[2])
+if nset > 0 then
+  local pairs_ = {}
+  for i = 3, 2 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
+  redis.call('HSET', KEYS[1], unpack(pairs_))
+end
+for i = 3 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return {1, old}
+"""
+
+# KEYS[1] agent hash. ARGV: field, increment. Returns the new value, or false if no record.
+AGENT_INCR = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+"""
+
+# KEYS[1] agent hash. ARGV: task id. Clears current_task only if it still points at that task.
+AGENT_CLEAR_CURRENT_TASK = r"""
+if redis.call('HGET', KEYS[1], 'current_task') == ARGV[1] then
+  redis.call('HDEL', KEYS[1], 'current_task')
+  return 1
+end
+return 0
+"""
+
+# KEYS[1] agent hash, KEYS[2] agent index set, KEYS[3..] keys owned by the agent (inbox, urgent, ...).
+# ARGV: agent id, allowed states csv ('' = any). Deletes everything only if the state is allowed, so a
+# prune never removes an agent that was restarted meanwhile. Returns 1 if deleted.
+AGENT_DELETE = _AGENT_PRELUDE + r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[1])
+  return 0
+end
+if not allowed(ARGV[2], agent_state(KEYS[1])) then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
 
 
 class AgentPatch(msgspec.Struct, kw_only=True):
@@ -39,11 +98,13 @@ class AgentPatch(msgspec.Struct, kw_only=True):
     rounds_completed: int | msgspec.UnsetType = msgspec.UNSET
 
 
-class AgentStore:
+class AgentStore(SubStore):
     def __init__(self, ctx: StoreContext) -> None:
-        self._ctx = ctx
-        self._r = ctx.redis
-        self._k = ctx.keys
+        super().__init__(ctx)
+        self._write = self._r.register_script(AGENT_WRITE)
+        self._incr = self._r.register_script(AGENT_INCR)
+        self._clear_current_task = self._r.register_script(AGENT_CLEAR_CURRENT_TASK)
+        self._delete_if_state = self._r.register_script(AGENT_DELETE)
 
     async def create(self, agent: Agent) -> Agent:
         await self.save(agent)
@@ -61,22 +122,11 @@ class AgentStore:
             await pipe.execute()
 
     async def get(self, agent_id: str) -> Agent | None:
-        try:
-            raw = await self._r.hgetall(self._k.agent(agent_id))
-        except ResponseError as exc:
-            log.warning("agent %s unreadable: %s", agent_id, exc)
-            return None
-        return agent_from_hash(raw)
+        return await self._ctx.hash_record(self._k.agent(agent_id), agent_from_hash, f"agent {agent_id}")
 
     async def get_many(self, agent_ids: Sequence[str]) -> list[Agent | None]:
         """Records in the order asked, ``None`` where missing or unreadable; one round trip."""
-        if not agent_ids:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for agent_id in agent_ids:
-                pipe.hgetall(self._k.agent(agent_id))
-            replies = await pipe.execute(raise_on_error=False)
-        return [agent_from_hash(r) if isinstance(r, dict) else None for r in replies]
+        return await self._ctx.hash_records([self._k.agent(a) for a in agent_ids], agent_from_hash)
 
     async def ids(self) -> list[str]:
         return sorted(await self._r.smembers(self._k.agent_index))
@@ -99,10 +149,7 @@ class AgentStore:
         return agents
 
     async def _forget_missing(self, ids: list[str]) -> None:
-        async with self._r.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.exists(self._k.agent(agent_id))
-            exists = await pipe.execute()
+        exists = await self._ctx.read_each("exists", [self._k.agent(a) for a in ids])
         missing = [i for i, e in zip(ids, exists) if not e]
         if missing:
             await self._r.srem(self._k.agent_index, *missing)
@@ -120,8 +167,8 @@ class AgentStore:
         """Compare-and-set: apply ``patch`` only if the current state is in ``allowed_from`` (any state
         if ``None``). Returns the state before the change, or ``None`` if the record is missing or its
         state was not allowed."""
-        write = hash_write(patch_values(patch))
-        applied, old = await self._ctx.scripts.agent_write(
+        write = split_fields(patch_values(patch))
+        applied, old = await self._write(
             keys=[self._k.agent(agent_id)], args=[csv(allowed_from), *write_args(write)]
         )
         return AgentState.parse(old) if applied else None
@@ -131,44 +178,35 @@ class AgentStore:
     ) -> AgentState | None:
         return await self.transition(agent_id, allowed_from, AgentPatch(state=state))
 
+    def _owned_keys(self, agent_id: str) -> list[str]:
+        """The keys that belong to an agent besides its record (deleted with it)."""
+        k = self._k
+        return [k.inbox(agent_id), k.urgent(agent_id), k.activity(agent_id), k.stop(agent_id),
+                k.processing(agent_id), k.worker_alive(agent_id)]
+
     async def delete(self, agent_id: str) -> bool:
         """Remove the record and everything keyed by the agent. ``True`` if a record existed."""
-        k = self._k
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(k.agent(agent_id))
-            pipe.delete(
-                k.inbox(agent_id),
-                k.urgent(agent_id),
-                k.activity(agent_id),
-                k.stop(agent_id),
-                k.processing(agent_id),
-                k.worker_alive(agent_id),
-            )
-            pipe.srem(k.agent_index, agent_id)
-            removed, _, _ = await pipe.execute()
-        return bool(removed)
+        return await self._ctx.delete_record(
+            self._k.agent(agent_id), self._owned_keys(agent_id), member=agent_id, indexes=[self._k.agent_index]
+        )
 
     async def delete_if_state(self, agent_id: str, states: Iterable[AgentState] | None) -> bool:
         """Like :meth:`delete`, but only while the agent's state is in ``states`` (any if ``None``)."""
-        k = self._k
         return bool(
-            await self._ctx.scripts.agent_delete(
-                keys=[k.agent(agent_id), k.agent_index, k.inbox(agent_id), k.urgent(agent_id),
-                      k.activity(agent_id), k.stop(agent_id), k.processing(agent_id), k.worker_alive(agent_id)],
+            await self._delete_if_state(
+                keys=[self._k.agent(agent_id), self._k.agent_index, *self._owned_keys(agent_id)],
                 args=[agent_id, csv(states)],
             )
         )
 
     async def incr_tasks_completed(self, agent_id: str, by: int = 1) -> int | None:
         """``HINCRBY tasks_completed`` without resurrecting a deleted record; ``None`` if missing."""
-        return await self._ctx.scripts.agent_incr(
-            keys=[self._k.agent(agent_id)], args=["tasks_completed", by]
-        )
+        return await self._incr(keys=[self._k.agent(agent_id)], args=["tasks_completed", by])
 
     async def clear_current_task(self, agent_id: str, task_id: str) -> bool:
         """Drop ``current_task`` only if it still points at ``task_id``."""
         return bool(
-            await self._ctx.scripts.agent_clear_current_task(keys=[self._k.agent(agent_id)], args=[task_id])
+            await self._clear_current_task(keys=[self._k.agent(agent_id)], args=[task_id])
         )
 
     # ---- spawn lock: spawns check "name unused" and "below max_agents" before they write -------
@@ -176,7 +214,7 @@ class AgentStore:
         return bool(await self._r.set(self._k.spawn_lock, token, nx=True, px=ttl_ms))
 
     async def release_spawn_lock(self, token: str) -> None:
-        await self._ctx.scripts.lock_release(keys=[self._k.spawn_lock], args=[token])
+        await self._ctx.release_if_held(self._k.spawn_lock, token)
 
     # ---- activity log and stop flag ---------------------------------------------------------
     async def add_activity(self, agent_id: str, text: str) -> None:
@@ -192,12 +230,7 @@ class AgentStore:
 
     async def activity_many(self, agent_ids: Sequence[str], limit: int = 5) -> dict[str, list[str]]:
         """Newest ``limit`` activity lines of many agents, one round trip."""
-        if not agent_ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for agent_id in agent_ids:
-                pipe.lrange(self._k.activity(agent_id), 0, limit - 1)
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await self._ctx.read_each("lrange", [self._k.activity(a) for a in agent_ids], 0, limit - 1)
         return {a: r if isinstance(r, list) else [] for a, r in zip(agent_ids, replies)}
 
     async def request_stop(self, agent_id: str) -> None:

@@ -12,22 +12,13 @@ from typing import Mapping
 
 import msgspec
 
-from townhall.domain import (
-    Agent,
-    AgentState,
-    AgentType,
-    SpawnMode,
-    Task,
-    TaskState,
-    format_hash_time,
-    parse_time,
-    utc_now,
-)
+from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
+from townhall.domain.lenient import LenientEnum
+from townhall.domain.tasks import Task, TaskState
+from townhall.domain.timestamps import format_hash_time, parse_time, utc_now
 
 log = logging.getLogger(__name__)
 
-AGENT_OPTIONAL = ("nickname", "role_id", "parent_agent_id", "current_task")
-TASK_OPTIONAL = ("assigned_to", "started_at", "completed_at", "result", "parent_id")
 # Ids read back as "none" when empty, so an empty string is written as an absent field.
 _EMPTY_IS_ABSENT = frozenset({"nickname", "role_id", "parent_agent_id", "current_task", "assigned_to", "parent_id"})
 
@@ -45,7 +36,7 @@ def encode_value(value: object) -> str | None:
         return None
     if isinstance(value, datetime):
         return format_hash_time(value)
-    if isinstance(value, (AgentState, TaskState, AgentType, SpawnMode)):
+    if isinstance(value, LenientEnum):
         return value.value
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -86,13 +77,21 @@ def _uint(h: Mapping[str, str], name: str) -> int:
         return 0
 
 
-def agent_from_hash(h: Mapping[str, str]) -> Agent | None:
-    """``None`` when the hash is empty or lacks an id (upstream cannot parse such a record either)."""
-    agent_id = h.get("id")
-    if not agent_id:
+def _record_head(h: Mapping[str, str]) -> tuple[str, datetime, datetime] | None:
+    """``(id, created_at, now)`` of a record hash (a missing ``created_at`` reads as now); ``None``
+    when the hash is empty or lacks an id (upstream cannot parse such a record either)."""
+    record_id = h.get("id")
+    if not record_id:
         return None
     now = utc_now()
-    created = parse_time(h.get("created_at")) or now
+    return record_id, parse_time(h.get("created_at")) or now, now
+
+
+def agent_from_hash(h: Mapping[str, str]) -> Agent | None:
+    head = _record_head(h)
+    if head is None:
+        return None
+    agent_id, created, now = head
     return Agent(
         id=agent_id,
         name=h.get("name", ""),
@@ -113,11 +112,10 @@ def agent_from_hash(h: Mapping[str, str]) -> Agent | None:
 
 
 def task_from_hash(h: Mapping[str, str]) -> Task | None:
-    task_id = h.get("id")
-    if not task_id:
+    head = _record_head(h)
+    if head is None:
         return None
-    now = utc_now()
-    created = parse_time(h.get("created_at")) or now
+    task_id, created, _ = head
     return Task(
         id=task_id,
         description=h.get("description", ""),

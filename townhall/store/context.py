@@ -1,54 +1,108 @@
-"""What every sub-store shares: the client, the key names and the loaded Lua scripts."""
+"""What every sub-store shares: the client, the key names, and small helpers for reads and scripts."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import enum
+import logging
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
 
 from townhall.keys import TownKeys
-from townhall.store import scripts
-from townhall.store.codec import HashWrite, split_fields
+from townhall.store.codec import HashWrite
 
+log = logging.getLogger(__name__)
 
-class Scripts:
-    def __init__(self, redis: aioredis.Redis) -> None:
-        self.task_write = redis.register_script(scripts.TASK_WRITE)
-        self.task_delete = redis.register_script(scripts.TASK_DELETE)
-        self.task_create_push = redis.register_script(scripts.TASK_CREATE_PUSH)
-        self.task_repair = redis.register_script(scripts.TASK_REPAIR)
-        self.task_finish = redis.register_script(scripts.TASK_FINISH)
-        self.backlog_claim = redis.register_script(scripts.BACKLOG_CLAIM)
-        self.backlog_discard = redis.register_script(scripts.BACKLOG_DISCARD)
-        self.agent_write = redis.register_script(scripts.AGENT_WRITE)
-        self.agent_incr = redis.register_script(scripts.AGENT_INCR)
-        self.agent_clear_current_task = redis.register_script(scripts.AGENT_CLEAR_CURRENT_TASK)
-        self.inbox_drain = redis.register_script(scripts.INBOX_DRAIN)
-        self.processing_restore = redis.register_script(scripts.PROCESSING_RESTORE)
-        self.counter_floor = redis.register_script(scripts.COUNTER_FLOOR)
-        self.lock_release = redis.register_script(scripts.LOCK_RELEASE)
-        self.agent_delete = redis.register_script(scripts.AGENT_DELETE)
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Lua: is `state` in the comma-separated `csv`? '' allows every state (see :func:`csv`).
+LUA_ALLOWED = r"""
+local function allowed(csv, state)
+  if csv == '' then return true end
+  for s in string.gmatch(csv, '[^,]+') do
+    if s == state then return true end
+  end
+  return false
+end
+"""
+
+# KEYS[1] a lock or liveness key. ARGV: owner token. Deletes the key only if this owner still holds it.
+RELEASE_IF_HELD = r"""
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 
 
 class StoreContext:
     def __init__(self, redis: aioredis.Redis, keys: TownKeys) -> None:
         self.redis = redis
         self.keys = keys
-        self.scripts = Scripts(redis)
+        self._release_if_held = redis.register_script(RELEASE_IF_HELD)
 
-    def task_keys(self, task_id: str, *extra: str) -> list[str]:
-        """The fixed key layout of the task scripts (see :mod:`townhall.store.scripts`)."""
-        k = self.keys
-        return [
-            k.task(task_id),
-            k.task_counts,
-            k.tasks_completed_total,
-            k.tasks_in_state("pending"),
-            k.tasks_in_state("assigned"),
-            k.tasks_in_state("running"),
-            *extra,
-        ]
+    async def release_if_held(self, key: str, token: str) -> None:
+        await self._release_if_held(keys=[key], args=[token])
+
+    async def delete_record(self, record: str, owned: Sequence[str], *, member: str, indexes: Sequence[str]) -> bool:
+        """Delete a record, the keys it owns and its id ``member`` from the index sets, in one
+        transaction. ``True`` if the record existed."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(record)
+            pipe.delete(*owned)
+            for index in indexes:
+                pipe.srem(index, member)
+            replies = await pipe.execute()
+        return bool(replies[0])
+
+    async def read_or_none(self, read: Awaitable[T], what: str) -> T | None:
+        """One read of a key another tool may have written as another type (``WRONGTYPE``): the
+        record is logged as unreadable and reads as absent."""
+        try:
+            return await read
+        except ResponseError as exc:
+            log.warning("%s unreadable: %s", what, exc)
+            return None
+
+    async def read_each(self, command: str, keys: Sequence[str], *args: Any) -> list[Any]:
+        """``command key *args`` for each key in one non-transactional round trip. A failed read (a
+        key of another type) is its exception object in the list, so callers keep the others."""
+        if not keys:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                getattr(pipe, command)(key, *args)
+            return await pipe.execute(raise_on_error=False)
+
+
+    async def hash_record(self, key: str, decode: Callable[[Mapping[str, str]], R | None], what: str) -> R | None:
+        """One record hash, decoded; missing or unreadable (logged as ``what``) reads as ``None``."""
+        raw = await self.read_or_none(self.redis.hgetall(key), what)
+        return decode(raw) if raw else None
+
+    async def hash_records(
+        self, keys: Sequence[str], decode: Callable[[Mapping[str, str]], R | None]
+    ) -> list[R | None]:
+        """Record hashes in the order asked, ``None`` where missing or unreadable; one round trip."""
+        return [decode(r) if isinstance(r, dict) else None for r in await self.read_each("hgetall", keys)]
+
+
+class SubStore:
+    """Base of the per-record stores. A subclass registers the Lua scripts it calls in its own
+    ``__init__``, so each script sits beside its caller."""
+
+    def __init__(self, ctx: StoreContext) -> None:
+        self._ctx = ctx
+        self._r = ctx.redis
+        self._k = ctx.keys
+
+
+def lua_set(members: Iterable[enum.Enum]) -> str:
+    """A Lua table literal ``{a = true, …}`` of enum values, so scripts test membership in the very
+    sets :mod:`townhall.domain` defines. Sorted: the script text (and so its SHA) must not depend on
+    set iteration order, which differs between processes."""
+    return "{" + ", ".join(f"{value} = true" for value in sorted(m.value for m in members)) + "}"
 
 
 def patch_values(patch: msgspec.Struct) -> dict[str, Any]:
@@ -67,10 +121,6 @@ def write_args(write: HashWrite) -> list[str]:
         args += [name, value]
     args += list(write.delete)
     return args
-
-
-def hash_write(values: Mapping[str, object]) -> HashWrite:
-    return split_fields(values)
 
 
 def csv(states: Iterable[Any] | None) -> str:

@@ -9,14 +9,19 @@ default of 5 s would otherwise abort a long ``BLOCK``).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Awaitable, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from townhall.domain import SUPERVISOR_ID, Priority, format_json_time, utc_now
+from townhall.domain.agents import SUPERVISOR_ID
+from townhall.domain.messages import Priority
+from townhall.domain.timestamps import format_json_time, utc_now
 from townhall.keys import DOCKET_GROUP
-from townhall.store.context import StoreContext
+from townhall.store.context import SubStore
+
+T = TypeVar("T")
 
 SHARED_RECIPIENT = DOCKET_GROUP
 
@@ -43,6 +48,16 @@ def _is_missing(exc: ResponseError) -> bool:
     return "NOGROUP" in text or "no such key" in text
 
 
+async def _unless_missing(reply: Awaitable[T], missing: T) -> T:
+    """A stream or group command whose stream or group does not exist (yet) answers ``missing``."""
+    try:
+        return await reply
+    except ResponseError as exc:
+        if _is_missing(exc):
+            return missing
+        raise
+
+
 def _entries(reply: object) -> list[DocketEntry]:
     """Parse ``[[stream, [(id, fields)...]]]`` (XREADGROUP) or ``[(id, fields)...]``."""
     found: list[DocketEntry] = []
@@ -59,11 +74,7 @@ def _entries(reply: object) -> list[DocketEntry]:
     return found
 
 
-class DocketStore:
-    def __init__(self, ctx: StoreContext) -> None:
-        self._r = ctx.redis
-        self._k = ctx.keys
-
+class DocketStore(SubStore):
     @property
     def key(self) -> str:
         return self._k.docket
@@ -125,12 +136,9 @@ class DocketStore:
 
     async def read_own(self, consumer: str, count: int = 10) -> list[DocketEntry]:
         """What ``consumer`` was delivered and has not acknowledged (its PEL), oldest first."""
-        try:
-            reply = await self._r.xreadgroup(DOCKET_GROUP, consumer, {self._k.docket: "0"}, count=count)
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return []
-            raise
+        reply = await _unless_missing(
+            self._r.xreadgroup(DOCKET_GROUP, consumer, {self._k.docket: "0"}, count=count), []
+        )
         return _entries(reply)
 
     async def ack(self, entry_id: str) -> int:
@@ -142,14 +150,10 @@ class DocketStore:
         live ones touch theirs) for ``consumer``. ``XPENDING … IDLE`` + ``XCLAIM`` rather than
         ``XAUTOCLAIM``, because the taker must know who held the entry (``previous_owner``); ``XCLAIM``
         re-checks the idle time, so of two rescuers only one gets an entry."""
-        try:
-            rows = await self._r.xpending_range(
-                self._k.docket, DOCKET_GROUP, min="-", max="+", count=count, idle=min_idle_ms
-            )
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return []
-            raise
+        rows = await _unless_missing(
+            self._r.xpending_range(self._k.docket, DOCKET_GROUP, min="-", max="+", count=count, idle=min_idle_ms),
+            [],
+        )
         claimed: list[DocketEntry] = []
         for row in rows:
             if row["consumer"] == consumer:
@@ -167,35 +171,27 @@ class DocketStore:
     async def touch(self, consumer: str, entry_id: str) -> bool:
         """Reset an owned entry's idle time (``XCLAIM … JUSTID`` to itself) during a long run, so the
         visibility timeout only takes work from dead consumers. ``False`` if it is not pending."""
-        try:
-            ids = await self._r.xclaim(
-                self._k.docket, DOCKET_GROUP, consumer, min_idle_time=0, message_ids=[entry_id], justid=True
-            )
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return False
-            raise
+        ids = await _unless_missing(
+            self._r.xclaim(self._k.docket, DOCKET_GROUP, consumer, min_idle_time=0, message_ids=[entry_id],
+                           justid=True),
+            [],
+        )
         return bool(ids)
 
     async def owner(self, entry_id: str) -> str | None:
         """The consumer an entry is pending with, or ``None`` if acknowledged/unknown."""
-        try:
-            rows = await self._r.xpending_range(self._k.docket, DOCKET_GROUP, min=entry_id, max=entry_id, count=1)
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return None
-            raise
+        rows = await _unless_missing(
+            self._r.xpending_range(self._k.docket, DOCKET_GROUP, min=entry_id, max=entry_id, count=1), []
+        )
         return rows[0]["consumer"] if rows else None
 
     async def owned(self, consumer: str, count: int = 100) -> list[DocketEntry]:
         """Entries pending with ``consumer`` (with their fields; deleted ones are retired)."""
-        try:
-            rows = await self._r.xpending_range(self._k.docket, DOCKET_GROUP, min="-", max="+", count=count,
-                                                consumername=consumer)
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return []
-            raise
+        rows = await _unless_missing(
+            self._r.xpending_range(self._k.docket, DOCKET_GROUP, min="-", max="+", count=count,
+                                   consumername=consumer),
+            [],
+        )
         found: list[DocketEntry] = []
         for row in rows:
             entry_id = row["message_id"]
@@ -208,12 +204,7 @@ class DocketStore:
 
     async def forget_consumer(self, consumer: str) -> int:
         """Delete a consumer that has nothing pending (pruned agents); returns entries it held."""
-        try:
-            return int(await self._r.xgroup_delconsumer(self._k.docket, DOCKET_GROUP, consumer))
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return 0
-            raise
+        return int(await _unless_missing(self._r.xgroup_delconsumer(self._k.docket, DOCKET_GROUP, consumer), 0))
 
     # ---- measuring and trimming -----------------------------------------------------------------
     async def length(self) -> int:
@@ -221,12 +212,7 @@ class DocketStore:
 
     async def pending_count(self) -> int:
         """First element of the ``XPENDING`` summary; a missing group or stream is 0."""
-        try:
-            summary = await self._r.xpending(self._k.docket, DOCKET_GROUP)
-        except ResponseError as exc:
-            if _is_missing(exc):
-                return 0
-            raise
+        summary = await _unless_missing(self._r.xpending(self._k.docket, DOCKET_GROUP), {})
         return int(summary.get("pending") or 0)
 
     async def unread(self) -> int:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import msgspec
 from redis.asyncio.client import Pipeline
 
-from townhall.domain import TownEvent
-from townhall.store.context import StoreContext
+from townhall.domain.events import TownEvent
+from townhall.store.context import SubStore
 
 TOWN_STREAM_MAXLEN = 1000
 AGENT_STREAM_MAXLEN = 100
 MISSION_STREAM_MAXLEN = 500
 
 
-class EventStore:
-    def __init__(self, ctx: StoreContext) -> None:
-        self._r = ctx.redis
-        self._k = ctx.keys
-
+class EventStore(SubStore):
     async def emit(self, event: TownEvent) -> None:
         async with self._r.pipeline(transaction=True) as pipe:
             self.queue(pipe, event)

@@ -6,7 +6,7 @@ presumed dead) learns so instead of overwriting it.
 
 from __future__ import annotations
 
-from townhall.store.context import StoreContext
+from townhall.store.context import StoreContext, SubStore
 
 # KEYS[1] alive key. ARGV: value, ttl ms, takeover value ('' = none). Take the key if free, if already
 # ours, or if it holds exactly the value we were told is a dead predecessor. Returns {ok, holder}.
@@ -27,19 +27,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
-RELEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
-
-class LivenessStore:
+class LivenessStore(SubStore):
     def __init__(self, ctx: StoreContext) -> None:
-        self._r = ctx.redis
-        self._k = ctx.keys
+        super().__init__(ctx)
         self._acquire = self._r.register_script(ACQUIRE)
         self._refresh = self._r.register_script(REFRESH)
-        self._release = self._r.register_script(RELEASE)
 
     async def acquire(self, agent_id: str, value: str, ttl_ms: int, *, takeover: str = "") -> tuple[bool, str]:
         ok, holder = await self._acquire(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms, takeover])
@@ -49,7 +42,7 @@ class LivenessStore:
         return bool(await self._refresh(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms]))
 
     async def release(self, agent_id: str, value: str) -> None:
-        await self._release(keys=[self._k.worker_alive(agent_id)], args=[value])
+        await self._ctx.release_if_held(self._k.worker_alive(agent_id), value)
 
     async def holder(self, agent_id: str) -> str | None:
         return await self._r.get(self._k.worker_alive(agent_id))

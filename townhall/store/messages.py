@@ -7,10 +7,19 @@ from typing import Iterable, Sequence
 
 import msgspec
 
-from townhall.domain import Message, readdress_message, try_decode_message
-from townhall.store.context import StoreContext
+from townhall.domain.messages import Message
+from townhall.store.context import StoreContext, SubStore
+from townhall.store.json_codec import encode_message, readdress_message, try_decode_message
 
 PEEK_LIMIT = 100
+
+# KEYS[1] urgent list, KEYS[2] inbox. Returns {urgent entries, inbox entries} and empties both.
+INBOX_DRAIN = r"""
+local urgent = redis.call('LRANGE', KEYS[1], 0, -1)
+local regular = redis.call('LRANGE', KEYS[2], 0, -1)
+redis.call('DEL', KEYS[1], KEYS[2])
+return {urgent, regular}
+"""
 
 
 class Placement(enum.Enum):
@@ -43,15 +52,14 @@ def _entry(raw: str, urgent: bool = False) -> InboxEntry:
     return InboxEntry(raw=raw, message=try_decode_message(raw), urgent=urgent)
 
 
-class MessageStore:
+class MessageStore(SubStore):
     def __init__(self, ctx: StoreContext) -> None:
-        self._ctx = ctx
-        self._r = ctx.redis
-        self._k = ctx.keys
+        super().__init__(ctx)
+        self._drain = self._r.register_script(INBOX_DRAIN)
 
     async def send(self, message: Message, *, urgent: bool = False) -> Placement:
         placement = placement_for(message, urgent=urgent)
-        await self.push_raw(message.to, message.to_json(), placement)
+        await self.push_raw(message.to, encode_message(message), placement)
         return placement
 
     async def push_raw(self, agent_id: str, raw: str, placement: Placement) -> None:
@@ -87,12 +95,7 @@ class MessageStore:
 
     async def peek_many(self, agent_ids: Sequence[str], limit: int = PEEK_LIMIT) -> dict[str, list[InboxEntry]]:
         """First ``limit`` regular-inbox entries of each agent, one round trip."""
-        if not agent_ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for agent_id in agent_ids:
-                pipe.lrange(self._k.inbox(agent_id), 0, limit - 1)
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await self._ctx.read_each("lrange", [self._k.inbox(a) for a in agent_ids], 0, limit - 1)
         return {
             agent_id: [_entry(raw) for raw in reply] if isinstance(reply, list) else []
             for agent_id, reply in zip(agent_ids, replies)
@@ -107,19 +110,13 @@ class MessageStore:
     async def lengths(self, agent_ids: Iterable[str]) -> dict[str, InboxLengths]:
         """Inbox and urgent lengths of many agents in one round trip; unreadable lists count 0."""
         ids = list(agent_ids)
-        if not ids:
-            return {}
-        async with self._r.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.llen(self._k.inbox(agent_id))
-                pipe.llen(self._k.urgent(agent_id))
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await self._ctx.read_each("llen", [key for a in ids for key in (self._k.inbox(a), self._k.urgent(a))])
         counts = [r if isinstance(r, int) else 0 for r in replies]
         return {a: InboxLengths(inbox=counts[2 * i], urgent=counts[2 * i + 1]) for i, a in enumerate(ids)}
 
     async def drain(self, agent_id: str) -> list[InboxEntry]:
         """Take every entry of both lists at once (urgent first, each in list order)."""
-        urgent, regular = await self._ctx.scripts.inbox_drain(
+        urgent, regular = await self._drain(
             keys=[self._k.urgent(agent_id), self._k.inbox(agent_id)], args=[]
         )
         return [_entry(raw, True) for raw in urgent] + [_entry(raw) for raw in regular]

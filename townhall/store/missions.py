@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 
 import msgspec
-from redis.exceptions import ResponseError
 
-from townhall.domain import Mission, TownEvent, decode_mission, encode_mission, is_uuid, utc_now
-from townhall.store.context import StoreContext
+from townhall.domain.events import TownEvent
+from townhall.domain.ids import is_uuid
+from townhall.domain.missions import Mission
+from townhall.domain.timestamps import utc_now
+from townhall.store.context import StoreContext, SubStore
 from townhall.store.events import EventStore
+from townhall.store.json_codec import decode_mission, encode_mission
 
 log = logging.getLogger(__name__)
 
@@ -17,18 +20,13 @@ MISSION_SUBKEYS = ("work", "watch", "events", "control", "dispatch_lock")
 EVENT_LOG_KEEP = 100
 
 
-class MissionStore:
+class MissionStore(SubStore):
     def __init__(self, ctx: StoreContext, events: EventStore) -> None:
-        self._r = ctx.redis
-        self._k = ctx.keys
+        super().__init__(ctx)
         self._events = events
 
     async def get(self, mission_id: str) -> Mission | None:
-        try:
-            raw = await self._r.get(self._k.mission(mission_id))
-        except ResponseError as exc:
-            log.warning("mission %s unreadable: %s", mission_id, exc)
-            return None
+        raw = await self._ctx.read_or_none(self._r.get(self._k.mission(mission_id)), f"mission {mission_id}")
         return self._decode(mission_id, raw)
 
     def _decode(self, mission_id: str, raw: str | None) -> Mission | None:
@@ -54,12 +52,7 @@ class MissionStore:
 
     async def list(self) -> list[Mission]:
         ids = await self.ids()
-        if not ids:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for mission_id in ids:
-                pipe.get(self._k.mission(mission_id))
-            replies = await pipe.execute(raise_on_error=False)
+        replies = await self._ctx.read_each("get", [self._k.mission(m) for m in ids])
         missions = []
         for mission_id, raw in zip(ids, replies):
             mission = self._decode(mission_id, raw) if isinstance(raw, str) else None
@@ -80,16 +73,10 @@ class MissionStore:
     async def delete(self, mission_id: str) -> bool:
         """Delete the record and everything keyed by the mission. ``True`` if the record existed."""
         k = self._k
-        async with self._r.pipeline(transaction=True) as pipe:
-            pipe.delete(k.mission(mission_id))
-            pipe.delete(
-                *(k.mission_sub(mission_id, part) for part in MISSION_SUBKEYS),
-                k.mission_events_stream(mission_id),
-            )
-            pipe.srem(k.missions_active, mission_id)
-            pipe.srem(k.mission_index, mission_id)
-            removed = (await pipe.execute())[0]
-        return bool(removed)
+        owned = [*(k.mission_sub(mission_id, part) for part in MISSION_SUBKEYS), k.mission_events_stream(mission_id)]
+        return await self._ctx.delete_record(
+            k.mission(mission_id), owned, member=mission_id, indexes=[k.missions_active, k.mission_index]
+        )
 
     async def log_event(self, mission_id: str, text: str) -> None:
         """Append to the mission's event list (newest first, 100 kept) and emit a ``mission_event``."""

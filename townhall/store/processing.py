@@ -14,10 +14,10 @@ from typing import Callable
 import msgspec
 import redis.asyncio as aioredis
 
-from townhall.domain import format_hash_time, utc_now
-from townhall.store.context import StoreContext
-from townhall.store.scripts import _TASK_PRELUDE
-
+from townhall.domain.timestamps import format_hash_time, utc_now
+from townhall.store.backlog import BacklogStore
+from townhall.store.context import StoreContext, SubStore
+from townhall.store.tasks import TASK_PRELUDE, task_script_keys
 
 #: Wake tokens kept at most; one is enough to wake a worker, the cap only bounds an unwatched list.
 WAKE_CAP = 1000
@@ -60,11 +60,11 @@ return 1
 # the agent in one step. An entry whose task left the backlog some other way (claim, assign-all,
 # delete) is stale — unless it is a redelivery of this agent's own work or of a dead owner's.
 # Returns 1 take, 0 stale.
-SHARED_TAKE = _TASK_PRELUDE + r"""
+SHARED_TAKE = TASK_PRELUDE + r"""
 local id, agent, now, previous = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local from_backlog = redis.call('LREM', KEYS[7], 1, id) == 1
 local old = current_task_state(KEYS[1])
-if old == nil or old == 'completed' or old == 'failed' or old == 'cancelled' then return 0 end
+if old == nil or TERMINAL[old] then return 0 end
 if not from_backlog then
   local assignee = redis.call('HGET', KEYS[1], 'assigned_to') or ''
   if assignee ~= agent and (previous == '' or assignee ~= previous) then return 0 end
@@ -77,11 +77,11 @@ return 1
 
 # Shared work handed back: KEYS[7] backlog, KEYS[8] processing ('' for streams). ARGV: id, entry ('' if
 # none), now. The task returns to pending and to the front of the backlog (it was first in line).
-SHARED_RETURN = _TASK_PRELUDE + r"""
+SHARED_RETURN = TASK_PRELUDE + r"""
 local id, entry, now = ARGV[1], ARGV[2], ARGV[3]
 if KEYS[8] ~= '' and entry ~= '' then redis.call('LREM', KEYS[8], 1, entry) end
 local old = current_task_state(KEYS[1])
-if old == nil or old == 'completed' or old == 'failed' or old == 'cancelled' then return 0 end
+if old == nil or TERMINAL[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', now)
 redis.call('HDEL', KEYS[1], 'assigned_to', 'started_at')
 move(id, old, 'pending')
@@ -89,19 +89,23 @@ if redis.call('LPOS', KEYS[7], id) == false then redis.call('LPUSH', KEYS[7], id
 return 1
 """
 
+# KEYS[1] processing list, KEYS[2] inbox. Moves everything back to the inbox front, order kept.
+PROCESSING_RESTORE = r"""
+local n = 0
+while redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) do n = n + 1 end
+return n
+"""
 
-class ProcessingStore:
-    def __init__(self, ctx: StoreContext) -> None:
-        self._ctx = ctx
-        self._r = ctx.redis
-        self._k = ctx.keys
+
+class ProcessingStore(SubStore):
+    def __init__(self, ctx: StoreContext, backlog: BacklogStore) -> None:
+        super().__init__(ctx)
+        self._backlog = backlog
+        self._restore = self._r.register_script(PROCESSING_RESTORE)
         self._take_mailbox = self._r.register_script(TAKE_MAILBOX)
         self._give_back = self._r.register_script(GIVE_BACK)
         self._shared_take = self._r.register_script(SHARED_TAKE)
         self._shared_return = self._r.register_script(SHARED_RETURN)
-
-    def key(self, agent_id: str) -> str:
-        return self._k.processing(agent_id)
 
     async def entries(self, agent_id: str) -> list[str]:
         return await self._r.lrange(self._k.processing(agent_id), 0, -1)
@@ -131,18 +135,7 @@ class ProcessingStore:
         """Lists backend: the first backlog task, assigned to ``agent_id`` with its task_assign message
         placed in the processing list, in one atomic step (the backlog-claim script). Ids without a
         record are dropped, as assign-all does. Returns ``(task_id, message JSON)``."""
-        k = self._k
-        while True:
-            head = await self._r.lindex(k.backlog, 0)
-            if head is None:
-                return None
-            raw = message_for(head)
-            code = int(await self._ctx.scripts.backlog_claim(
-                keys=self._ctx.task_keys(head, k.backlog, k.processing(agent_id)),
-                args=[head, agent_id, _now(), raw, "1"],
-            ))
-            if code == 1:
-                return head, raw
+        return await self._backlog.claim_next(agent_id, self._k.processing(agent_id), message_for)
 
     async def finish(self, agent_id: str, raw: str) -> bool:
         """The entry's work is over (done, failed or skipped): drop it from the processing list."""
@@ -178,13 +171,12 @@ class ProcessingStore:
     async def restore(self, agent_id: str) -> int:
         """Everything a (dead) worker held goes back to the front of its inbox, order kept."""
         k = self._k
-        return int(await self._ctx.scripts.processing_restore(keys=[k.processing(agent_id), k.inbox(agent_id)],
-                                                              args=[]))
+        return int(await self._restore(keys=[k.processing(agent_id), k.inbox(agent_id)], args=[]))
 
     async def shared_take(self, task_id: str, agent_id: str, previous_owner: str | None) -> bool:
         """Streams: accept a docket entry's task (see ``SHARED_TAKE``); ``False`` if it is stale."""
         return bool(await self._shared_take(
-            keys=self._ctx.task_keys(task_id, self._k.backlog),
+            keys=task_script_keys(self._k, task_id, self._k.backlog),
             args=[task_id, agent_id, _now(), previous_owner or ""],
         ))
 
@@ -193,7 +185,7 @@ class ProcessingStore:
         ``agent_id``'s processing list if given). ``False`` if the task is finished or gone."""
         processing = self._k.processing(agent_id) if agent_id else ""
         return bool(await self._shared_return(
-            keys=self._ctx.task_keys(task_id, self._k.backlog, processing),
+            keys=task_script_keys(self._k, task_id, self._k.backlog, processing),
             args=[task_id, raw, _now()],
         ))
 

@@ -15,7 +15,9 @@ from typing import Callable, Iterable
 
 import msgspec
 
-from townhall.domain import OPEN_TASK_STATES, TaskState, format_hash_time, is_uuid, utc_now
+from townhall.domain.ids import is_uuid
+from townhall.domain.tasks import OPEN_TASK_STATES, TaskState
+from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.store.context import StoreContext
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,14 @@ log = logging.getLogger(__name__)
 SCAN_COUNT = 1000
 _BATCH = 1000
 _GLOB_SPECIAL = "\\*?[]"
+
+# KEYS[1] counter. ARGV: floor. Raises the counter to at least `floor`; never lowers it.
+COUNTER_FLOOR = r"""
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+local floor = tonumber(ARGV[1])
+if floor > cur then redis.call('SET', KEYS[1], floor); return floor end
+return cur
+"""
 
 
 class ReconcileReport(msgspec.Struct, frozen=True):
@@ -88,7 +98,7 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     await _merge_index(ctx, k.mission_index, live_missions, k.mission)
     counts = await _swap_task_indexes(ctx, states)
     total = int(
-        await ctx.scripts.counter_floor(keys=[k.tasks_completed_total], args=[counts[TaskState.COMPLETED.value]])
+        await r.register_script(COUNTER_FLOOR)(keys=[k.tasks_completed_total], args=[counts[TaskState.COMPLETED.value]])
     )
     await r.set(k.reconciled_at, format_hash_time(utc_now()))
     for key in skipped:

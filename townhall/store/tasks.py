@@ -1,23 +1,170 @@
 """Task records (``tt:{town}:task:{id}`` hashes) with our state indexes and counters.
 
 Every write that may change a task's state goes through one Lua script, so the open-state sets, the
-per-state counts and the completed-total counter always move together with the record.
+per-state counts and the completed-total counter always move together with the record. The task
+scripts (here, in :mod:`~townhall.store.backlog` and :mod:`~townhall.store.processing`) share one key
+layout, :func:`task_script_keys`, and one prelude, :data:`TASK_PRELUDE`: KEYS[1] task hash, KEYS[2]
+counts hash, KEYS[3] completed-total counter, KEYS[4..6] open-state index sets (pending, assigned,
+running); extra keys follow.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Iterable, Sequence
 
 import msgspec
-from redis.exceptions import ResponseError
 
-from townhall.domain import OPEN_TASK_STATES, Message, Task, TaskState, format_hash_time, utc_now
-from townhall.store.codec import task_from_hash, task_to_hash
-from townhall.store.context import StoreContext, csv, hash_write, patch_values, write_args
+from townhall.domain.messages import Message
+from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, Task, TaskState
+from townhall.domain.timestamps import format_hash_time, utc_now
+from townhall.keys import TownKeys
+from townhall.store.context import LUA_ALLOWED, StoreContext, SubStore, csv, lua_set, patch_values, write_args
+from townhall.store.codec import split_fields, task_from_hash, task_to_hash
+from townhall.store.json_codec import encode_message
 
-log = logging.getLogger(__name__)
+
+def task_script_keys(keys: TownKeys, task_id: str, *extra: str) -> list[str]:
+    """The fixed key layout of the task scripts."""
+    return [
+        keys.task(task_id),
+        keys.task_counts,
+        keys.tasks_completed_total,
+        *(keys.tasks_in_state(state.value) for state in OPEN_TASK_STATES),
+        *extra,
+    ]
+
+
+# Bookkeeping shared by all task scripts. `old == nil` means "no record before"; a record written by
+# a tool that does not maintain our indexes is recognised by its id missing from the open-state set,
+# in which case it was never counted and must not be decremented. States are read as TaskState.parse
+# reads them.
+TASK_PRELUDE = (
+    "local IDX = {"
+    + ", ".join(f"{state.value} = KEYS[{4 + i}]" for i, state in enumerate(OPEN_TASK_STATES))
+    + "}\n"
+    + f"local KNOWN = {lua_set(TaskState)}\n"
+    + f"local TERMINAL = {lua_set(TERMINAL_TASK_STATES)}\n"
+    + "local ALIASES = {"
+    + ", ".join(f"{alias} = '{value}'" for alias, value in TaskState._aliases.items())
+    + "}\n"
+    + f"local FALLBACK = '{TaskState._fallback}'\n"
+    + LUA_ALLOWED
+    + r"""
+local function norm_task_state(raw)
+  if not raw then return FALLBACK end
+  local s = string.lower(string.match(raw, '^%s*(.-)%s*$'))
+  s = ALIASES[s] or s
+  if KNOWN[s] then return s end
+  return FALLBACK
+end
+
+local function current_task_state(key)
+  if redis.call('EXISTS', key) == 0 then return nil end
+  return norm_task_state(redis.call('HGET', key, 'state'))
+end
+
+local function adjust(state, delta)
+  local n = redis.call('HINCRBY', KEYS[2], state, delta)
+  if n < 0 then redis.call('HSET', KEYS[2], state, 0) end
+end
+
+local function move(id, old, new)
+  if old == new then
+    if new and IDX[new] and redis.call('SADD', IDX[new], id) == 1 then adjust(new, 1) end
+    return
+  end
+  if old then
+    local counted = true
+    if IDX[old] then counted = redis.call('SREM', IDX[old], id) == 1 end
+    if counted then adjust(old, -1) end
+  end
+  if new then
+    adjust(new, 1)
+    if IDX[new] then redis.call('SADD', IDX[new], id) end
+    if new == 'completed' then redis.call('INCR', KEYS[3]) end
+  end
+end
+"""
+)
+
+# ARGV: id, new_state ('' keeps it), allowed_from csv ('' = any), must_exist (1/0), nset,
+#       field, value ×nset, fields to delete...
+# Returns {applied, old_state or ''}.
+TASK_WRITE = TASK_PRELUDE + r"""
+local id, new, allow, must_exist = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local old = current_task_state(KEYS[1])
+if old == nil and must_exist == '1' then return {0, ''} end
+if not allowed(allow, old or '') then return {0, old or ''} end
+if new == '' then new = old end
+local nset = tonumber(ARGV[5])
+local pairs_ = {}
+for i = 6, 5 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
+if new then pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new end
+if #pairs_ > 0 then redis.call('HSET', KEYS[1], unpack(pairs_)) end
+for i = 6 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+move(id, old, new)
+return {1, old or ''}
+"""
+
+# A new task and the list entries that announce it, in one step (one round trip, never half done).
+# KEYS[7..]: lists to RPUSH to. ARGV: id, state, value per extra key ×(#KEYS-6), nset, field, value
+# ×nset, fields to delete...
+TASK_CREATE_PUSH = TASK_PRELUDE + r"""
+local id, new = ARGV[1], ARGV[2]
+local npush = #KEYS - 6
+local at = 3 + npush
+local nset = tonumber(ARGV[at])
+local pairs_ = {}
+for i = at + 1, at + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
+pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new
+local old = current_task_state(KEYS[1])
+redis.call('HSET', KEYS[1], unpack(pairs_))
+for i = at + 1 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+move(id, old, new)
+for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[2 + i]) end
+return 1
+"""
+
+# ARGV: id. Returns 1 if a record was deleted.
+TASK_DELETE = TASK_PRELUDE + r"""
+local old = current_task_state(KEYS[1])
+if old == nil then return 0 end
+redis.call('DEL', KEYS[1])
+move(ARGV[1], old, nil)
+return 1
+"""
+
+# An id found in an open-state set whose record says otherwise was changed by another tool: move
+# it (and its count) to where it belongs. ARGV: id, the state whose set it was found in.
+TASK_REPAIR = TASK_PRELUDE + r"""
+local id, believed = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', IDX[believed], id) == 0 then return 0 end
+local actual = current_task_state(KEYS[1])
+if actual == believed then return 0 end
+redis.call('SREM', IDX[believed], id)
+adjust(believed, -1)
+if actual then move(id, nil, actual) end
+return 1
+"""
+
+# KEYS[7] agent hash ('' when no agent). Finish a task (completed/failed) together with its agent:
+# clear the agent's current_task if it points at the task, and count a completion unless the task was
+# already terminal. ARGV: id, new state, allowed_from csv ('' = any), now, result, count (1/0).
+# Returns {applied, old_state or ''}.
+TASK_FINISH = TASK_PRELUDE + r"""
+local id, new, allow, now, result, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local old = current_task_state(KEYS[1])
+if old == nil then return {0, ''} end
+if not allowed(allow, old) then return {0, old} end
+redis.call('HSET', KEYS[1], 'state', new, 'result', result, 'completed_at', now, 'updated_at', now)
+move(id, old, new)
+if KEYS[7] ~= '' and redis.call('EXISTS', KEYS[7]) == 1 then
+  if redis.call('HGET', KEYS[7], 'current_task') == id then redis.call('HDEL', KEYS[7], 'current_task') end
+  if count == '1' and not TERMINAL[old] then redis.call('HINCRBY', KEYS[7], 'tasks_completed', 1) end
+end
+return {1, old}
+"""
 
 
 class TaskPatch(msgspec.Struct, kw_only=True):
@@ -32,11 +179,17 @@ class TaskPatch(msgspec.Struct, kw_only=True):
     tags: list[str] | msgspec.UnsetType = msgspec.UNSET
 
 
-class TaskStore:
+class TaskStore(SubStore):
     def __init__(self, ctx: StoreContext) -> None:
-        self._ctx = ctx
-        self._r = ctx.redis
-        self._k = ctx.keys
+        super().__init__(ctx)
+        self._write = self._r.register_script(TASK_WRITE)
+        self._create_push = self._r.register_script(TASK_CREATE_PUSH)
+        self._delete = self._r.register_script(TASK_DELETE)
+        self._repair = self._r.register_script(TASK_REPAIR)
+        self._finish = self._r.register_script(TASK_FINISH)
+
+    def _keys(self, task_id: str, *extra: str) -> list[str]:
+        return task_script_keys(self._k, task_id, *extra)
 
     async def create(self, task: Task) -> Task:
         await self.save(task)
@@ -45,8 +198,8 @@ class TaskStore:
     async def save(self, task: Task) -> TaskState | None:
         """Write the whole record (clearing absent optionals) and move indexes/counters. Returns the
         previous state, or ``None`` if the task is new."""
-        _, old = await self._ctx.scripts.task_write(
-            keys=self._ctx.task_keys(task.id),
+        _, old = await self._write(
+            keys=self._keys(task.id),
             args=[task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
         )
         return TaskState.parse(old) if old else None
@@ -64,10 +217,9 @@ class TaskStore:
         Returns the previous state, or ``None`` when the task is missing or the state not allowed."""
         values = patch_values(patch) if patch is not None else {}
         values["updated_at"] = utc_now()
-        write = hash_write(values)
-        applied, old = await self._ctx.scripts.task_write(
-            keys=self._ctx.task_keys(task_id),
-            args=[task_id, to.value if to else "", csv(allowed_from), "1", *write_args(write)],
+        applied, old = await self._write(
+            keys=self._keys(task_id),
+            args=[task_id, to.value if to else "", csv(allowed_from), "1", *write_args(split_fields(values))],
         )
         return TaskState.parse(old) if applied else None
 
@@ -85,8 +237,8 @@ class TaskStore:
         ``agent_id``'s ``current_task`` if it points at the task and (``count_completion``) add one to
         its ``tasks_completed`` unless the task was already terminal. Returns the previous state, or
         ``None`` when the task is missing or its state not allowed."""
-        applied, old = await self._ctx.scripts.task_finish(
-            keys=[*self._ctx.task_keys(task_id), self._k.agent(agent_id) if agent_id else ""],
+        applied, old = await self._finish(
+            keys=self._keys(task_id, self._k.agent(agent_id) if agent_id else ""),
             args=[task_id, to.value, csv(allowed_from), format_hash_time(utc_now()), result,
                   "1" if count_completion else "0"],
         )
@@ -95,35 +247,24 @@ class TaskStore:
     async def create_with_message(self, task: Task, message: Message) -> None:
         """Write a new task and append its ``task_assign`` message to the recipient's inbox in one
         transaction, so an assignment is never half done."""
-        await self.create_and_push(task, [(self._k.inbox(message.to), message.to_json())])
+        await self.create_and_push(task, [(self._k.inbox(message.to), encode_message(message))])
 
     async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]]) -> None:
         """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip."""
-        await self._ctx.scripts.task_create_push(
-            keys=self._ctx.task_keys(task.id, *(key for key, _ in pushes)),
+        await self._create_push(
+            keys=self._keys(task.id, *(key for key, _ in pushes)),
             args=[task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
         )
 
     async def get(self, task_id: str) -> Task | None:
-        try:
-            raw = await self._r.hgetall(self._k.task(task_id))
-        except ResponseError as exc:
-            log.warning("task %s unreadable: %s", task_id, exc)
-            return None
-        return task_from_hash(raw)
+        return await self._ctx.hash_record(self._k.task(task_id), task_from_hash, f"task {task_id}")
 
     async def get_many(self, task_ids: Sequence[str]) -> list[Task | None]:
         """Records in the order asked, ``None`` where missing or unreadable; one round trip."""
-        if not task_ids:
-            return []
-        async with self._r.pipeline(transaction=False) as pipe:
-            for task_id in task_ids:
-                pipe.hgetall(self._k.task(task_id))
-            replies = await pipe.execute(raise_on_error=False)
-        return [task_from_hash(r) if isinstance(r, dict) else None for r in replies]
+        return await self._ctx.hash_records([self._k.task(t) for t in task_ids], task_from_hash)
 
     async def delete(self, task_id: str) -> bool:
-        return bool(await self._ctx.scripts.task_delete(keys=self._ctx.task_keys(task_id), args=[task_id]))
+        return bool(await self._delete(keys=self._keys(task_id), args=[task_id]))
 
     async def ids_in_state(self, state: TaskState) -> set[str]:
         """Ids indexed under an open state (pending/assigned/running). Terminal states are not indexed:
@@ -142,9 +283,7 @@ class TaskStore:
             if task is not None and task.state is state:
                 found.append(task)
             else:
-                await self._ctx.scripts.task_repair(
-                    keys=self._ctx.task_keys(task_id), args=[task_id, state.value]
-                )
+                await self._repair(keys=self._keys(task_id), args=[task_id, state.value])
         return found
 
     async def open_tasks(self) -> list[Task]:

@@ -1,0 +1,125 @@
+"""Agent records (reference §3.1): states, kinds, the record, and the rules of names."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+
+from townhall.domain.ids import new_id
+from townhall.domain.lenient import LenientEnum
+from townhall.domain.nicknames import NICKNAMES
+from townhall.domain.timestamps import utc_now
+
+#: The well-known mailbox of the supervisor (the conductor); it has no agent record.
+SUPERVISOR_ID = "00000000-0000-0000-0000-000000000001"
+#: Names that address the supervisor mailbox, so no agent may take them (any case).
+RESERVED_AGENT_NAMES = frozenset({"supervisor", "conductor"})
+
+
+# Upstream reads any unknown (or missing) state as ``starting``; so do we.
+class AgentState(LenientEnum, fallback="starting"):
+    COLD = "cold"
+    STARTING = "starting"
+    IDLE = "idle"
+    WORKING = "working"
+    PAUSED = "paused"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    ERROR = "error"
+
+    @property
+    def is_active(self) -> bool:
+        return self in ACTIVE_AGENT_STATES
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_AGENT_STATES
+
+    @property
+    def can_accept_work(self) -> bool:
+        return self is AgentState.IDLE
+
+    @property
+    def rest_name(self) -> str:
+        """The PascalCase spelling REST bodies use (``Idle``)."""
+        return self.value.capitalize()
+
+
+ACTIVE_AGENT_STATES = frozenset(
+    {AgentState.STARTING, AgentState.IDLE, AgentState.WORKING, AgentState.PAUSED, AgentState.DRAINING}
+)
+#: States without a worker; only from these can an agent be restarted.
+TERMINAL_AGENT_STATES = frozenset({AgentState.COLD, AgentState.STOPPED, AgentState.ERROR})
+
+
+class AgentType(LenientEnum, fallback="worker"):
+    WORKER = "worker"
+    SUPERVISOR = "supervisor"
+
+
+class SpawnMode(LenientEnum, fallback="fresh"):
+    FRESH = "fresh"
+    FORKED_CONTEXT = "forkedcontext"
+    RESUMED = "resumed"
+
+
+class Agent(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    cli: str = ""
+    nickname: str | None = None
+    role_id: str | None = None
+    parent_agent_id: str | None = None
+    spawn_mode: SpawnMode = SpawnMode.FRESH
+    agent_type: AgentType = AgentType.WORKER
+    state: AgentState = AgentState.STARTING
+    current_task: str | None = None
+    created_at: datetime = msgspec.field(default_factory=utc_now)
+    last_heartbeat: datetime = msgspec.field(default_factory=utc_now)
+    last_active_at: datetime = msgspec.field(default_factory=utc_now)
+    tasks_completed: int = 0
+    rounds_completed: int = 0
+
+    @classmethod
+    def new(cls, name: str, cli: str, *, agent_id: str | None = None) -> Agent:
+        """A fresh record as ``Town::spawn_agent`` makes it: Starting, auto nickname, timestamps now."""
+        aid = agent_id or new_id()
+        now = utc_now()
+        return cls(
+            id=aid,
+            name=name,
+            cli=cli,
+            nickname=nickname_for(aid),
+            created_at=now,
+            last_heartbeat=now,
+            last_active_at=now,
+        )
+
+    @property
+    def display_name(self) -> str:
+        return self.nickname or self.name
+
+    @property
+    def display_label(self) -> str:
+        # Upstream puts the agent's *name* in the brackets when the role is absent or "default".
+        role = self.role_id if self.role_id and self.role_id != "default" else self.name
+        return f"{self.display_name} [{role}]"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:4]
+
+
+def is_reserved_agent_name(name: str) -> bool:
+    return name.strip().lower() in RESERVED_AGENT_NAMES
+
+
+def nickname_for(agent_id: str) -> str:
+    """Deterministic display name: first two UUID bytes, big-endian, modulo 400 (upstream rule)."""
+    try:
+        raw = uuid.UUID(agent_id).bytes
+    except ValueError:
+        raw = agent_id.encode()[:2].ljust(2, b"\0")
+    return NICKNAMES[int.from_bytes(raw[:2], "big") % len(NICKNAMES)]

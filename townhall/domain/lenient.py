@@ -1,0 +1,52 @@
+"""Enums read from text that other tools (or people) wrote."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar, Mapping, Self
+
+from townhall.domain_errors import InvalidInput
+
+
+class LenientEnum(str, enum.Enum):
+    """A ``str`` enum whose :meth:`parse` ignores case and surrounding blanks.
+
+    A subclass names other spellings with ``aliases`` and what an unknown (or missing) value reads as
+    with ``fallback``, both as member values in the class statement::
+
+        class TaskState(LenientEnum, fallback="pending", aliases={"in_flight": "running"}): ...
+
+    An enum of user input has no fallback but ``invalid=(field, message)``: an unknown value raises
+    :class:`~townhall.domain_errors.InvalidInput` for ``field``, the message formatted with ``value``
+    (the text as given). Otherwise an unknown value without a fallback raises ``ValueError``.
+    """
+
+    _fallback: ClassVar[str | None]
+    _aliases: ClassVar[Mapping[str, str]]
+    _invalid: ClassVar[tuple[str, str] | None]
+
+    def __init_subclass__(
+        cls,
+        *,
+        fallback: str | None = None,
+        aliases: Mapping[str, str] | None = None,
+        invalid: tuple[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._fallback = fallback
+        cls._aliases = dict(aliases or {})
+        cls._invalid = invalid
+
+    @classmethod
+    def parse(cls, value: str | None) -> Self:
+        text = (value or "").strip().lower()
+        try:
+            return cls(cls._aliases.get(text, text))
+        except ValueError:
+            if cls._fallback is not None:
+                return cls(cls._fallback)
+            if cls._invalid is not None:
+                field, message = cls._invalid
+                raise InvalidInput(field, message.format(value=value)) from None
+            raise

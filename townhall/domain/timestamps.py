@@ -1,0 +1,46 @@
+"""Time: hashes carry ``+00:00`` offsets, JSON documents carry ``Z``.
+
+Upstream (chrono) writes up to 9 fractional digits, which Python's datetime cannot hold, so readers
+truncate to microseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_hash_time(value: datetime) -> str:
+    """RFC 3339 with a ``+00:00`` offset, as upstream writes agent/task hash fields."""
+    return _as_utc(value).isoformat(timespec="microseconds")
+
+
+def format_json_time(value: datetime) -> str:
+    """RFC 3339 with a ``Z`` suffix, as upstream writes message/mission/event JSON."""
+    return format_hash_time(value).replace("+00:00", "Z")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """Tolerant RFC 3339 reader: ``Z`` or offsets, 0–9 fractional digits; ``None`` if unparseable."""
+    if not text:
+        return None
+    raw = _FRACTION.sub(r"\1", text.strip())
+    if raw.endswith(("z", "Z")):
+        raw = raw[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return _as_utc(parsed)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
