@@ -82,7 +82,7 @@ class QueueBackend(Protocol):
         ...
 
     async def withdraw(self, task_id: str) -> bool:
-        """Take an undelivered task back out (claim, delete). ``False`` if it was not queued."""
+        """Take an undelivered task back out (backlog delete). ``False`` if it was not queued."""
         ...
 
     async def measure(self) -> QueueDepth:

@@ -1,9 +1,11 @@
 """The shared backlog: add, list, claim, assign-all, delete (reference §5.3).
 
 The backlog list is the catalogue of queued shared work in every queue backend; the backend is told
-after the catalogue changed (``enqueue`` after the record exists, ``withdraw`` after a claim/delete), so
+after the catalogue changed (``enqueue`` after the record exists, ``withdraw`` after a delete), so
 a crash in between never leaves the queue pointing at a task that is not there. Claims resolve the
-agent before touching the backlog (GAP 18) and move task, backlog and inbox in one atomic step.
+agent before touching the backlog (GAP 18) and move task, backlog and inbox in one atomic step; the
+backend is not told, since its copy of a claimed task goes stale by itself (the backlog no longer holds
+it, which every backend checks when a worker takes shared work).
 """
 
 from __future__ import annotations
@@ -67,14 +69,11 @@ class BacklogService:
         agent = await self.agents.resolve(agent_ref)
         if not await self.store.backlog.claim(task_id, agent.id, task_assign_message(task_id, agent.id)):
             raise BacklogTaskGone(task_id)
-        await self.queue.withdraw(task_id)
         return Claim(task_id=task_id, agent=agent)
 
     async def assign_all(self, agent_ref: str) -> BulkAssignment:
         agent = await self.agents.resolve(agent_ref)
         ids = await self.store.backlog.assign_all(agent.id, lambda tid: task_assign_message(tid, agent.id))
-        for task_id in ids:
-            await self.queue.withdraw(task_id)
         return BulkAssignment(agent=agent, task_ids=ids)
 
     async def delete(self, task_id: str) -> str:
