@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from bench.report import Row, print_table, write_json
-from tests.support.redis_server import RedisServer
+from townhall.testing.redis_server import RedisServer
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 

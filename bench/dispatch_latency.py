@@ -23,11 +23,11 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from bench.report import Row
-from tests.support.redis_server import RedisServer
 from townhall.config import load_town
 from townhall.domain import TaskState, utc_now
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
+from townhall.testing.redis_server import RedisServer
 
 
 def write_town(root: Path, name: str, url: str, streams: bool) -> None:

@@ -25,14 +25,14 @@ import redis
 import redis.asyncio as aioredis
 
 from bench.report import Row
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
-from tests.support.seed import TownSeed
-from tests.support.towns import write_town
 from townhall.domain import AgentState, Task, TaskState
 from townhall.keys import TownKeys
 from townhall.store import AgentPatch
 from townhall.store.codec import task_to_hash
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.seed import TownSeed
+from townhall.testing.towns import write_town
 
 ENDPOINTS = ("/api/scaling", "/metrics", "/ready")
 TARGET = 1.2

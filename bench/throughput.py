@@ -20,9 +20,9 @@ import redis
 from bench.load import LoadResult, LoadSpec, run_load
 from bench.report import Row
 from bench.rtt import counting_round_trips
-from tests.support.process import TownhallProcess, free_port
-from tests.support.towns import write_town
 from townhall.keys import TownKeys
+from townhall.testing.process import TownhallProcess, free_port
+from townhall.testing.towns import write_town
 
 AGENTS = 10
 BACKLOG = 20

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.inprocess import app_client
-from tests.support.towns import write_town
 from townhall.domain import SUPERVISOR_ID
+from townhall.testing.inprocess import app_client
+from townhall.testing.towns import write_town
 
 CLIS = """
 [agent_clis.test-cli]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.support.process import run_cli
 from townhall.openapi_export import openapi_document
+from townhall.testing.process import run_cli
 
 COMMITTED = Path(__file__).resolve().parents[1] / "docs" / "openapi" / "townhall-v1.yaml"
 

@@ -8,9 +8,9 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.support.process import TownhallProcess
-from tests.support.towns import write_town
 from townhall.domain import SUPERVISOR_ID
+from townhall.testing.process import TownhallProcess
+from townhall.testing.towns import write_town
 
 CLIS = """
 [agent_clis.test-cli]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.inprocess import app_client
 from townhall.openapi_export import openapi_document
+from townhall.testing.inprocess import app_client
 
 UUID = "550e8400-e29b-41d4-a716-446655440000"
 

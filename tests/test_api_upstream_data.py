@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.inprocess import app_client
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
-from tests.support.towns import write_town
 from townhall.domain import SUPERVISOR_ID
+from townhall.testing.inprocess import app_client
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.towns import write_town
 
 AGENT = "3b2a9c1e-7d4f-4a8b-9c0d-1e2f3a4b5c6d"
 TASK = "9d4e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a"

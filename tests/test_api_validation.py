@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.inprocess import app_client
-from tests.support.towns import write_town
+from townhall.testing.inprocess import app_client
+from townhall.testing.towns import write_town
 
 CLIS = """
 [agent_clis.test-cli]

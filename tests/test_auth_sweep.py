@@ -17,20 +17,17 @@ from tests.support.auth import (
     SWEEP_AUDIT_FILE,
     SWEEP_TOML,
     WRONG_KEY,
-    IssuedKey,
     RouteCase,
-    api_keys_toml,
     app_routes,
-    append_config,
     check_sweep,
     check_sweep_audit,
     protected_routes,
-    read_audit,
-    scope_keys,
     sweep,
 )
-from tests.support.process import TownhallProcess
 from townhall.auth import Scope
+from townhall.testing.process import TownhallProcess
+from townhall.testing.towns import append_config, read_audit
+from townhall_auth_apikey.testing import IssuedKey, api_keys_toml, scope_keys
 
 AUDIT_FILE = SWEEP_AUDIT_FILE
 #: Public by design (reference §5.1, §7.3, plus the OpenAPI document).

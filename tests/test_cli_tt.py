@@ -7,9 +7,9 @@ from pathlib import Path
 
 import redis
 
-from tests.support.process import run_cli
 from tests.support.workers import fake_town
 from townhall.keys import TownKeys
+from townhall.testing.process import run_cli
 
 
 def tt(town: Path, *args: str) -> dict | list:  # type: ignore[type-arg]

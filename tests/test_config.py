@@ -1,9 +1,15 @@
+import logging
 from pathlib import Path
+from typing import Callable
 
+import msgspec
 import pytest
 
-from tests.support.process import run_cli
+from townhall import hookimpl
 from townhall.config import ConfigError, load_town, parse_config, starter_config
+from townhall.plugins import collect_registry, load_plugins, make_plugin_manager
+from townhall.registry import LauncherSpec
+from townhall.testing.process import run_cli
 
 
 def test_starter_config_has_every_default() -> None:
@@ -19,7 +25,7 @@ def test_starter_config_has_every_default() -> None:
     assert config.agent_clis["claude"].command == "claude --print --dangerously-skip-permissions"
     assert config.townhall.rate_limit.requests_per_minute == 120
     assert config.townhall.rate_limit.burst_size == 20
-    assert config.townhall.auth.clock_skew_seconds == 60
+    assert config.townhall.auth.mode == "none"
 
 
 @pytest.mark.parametrize(
@@ -31,8 +37,6 @@ def test_starter_config_has_every_default() -> None:
          "townhall: tinytown.toml: townhall.rest_port: expected int <= 65535"),
         ("max_agents = 3\n", "townhall: tinytown.toml: name: required key is missing"),
         ('name = "x"\nuse_streams = "yes"\n', 'townhall: tinytown.toml: use_streams: expected bool, got "yes"'),
-        ('name = "x"\n[townhall.auth]\napi_keys = [{id = "a"}]\n',
-         "townhall: tinytown.toml: townhall.auth.api_keys[0].hash: required key is missing"),
         ('name = [\n', "townhall: tinytown.toml: invalid TOML:"),
     ],
 )
@@ -82,3 +86,50 @@ def test_tt_init_writes_a_loadable_town(tmp_path: Path) -> None:
     assert town.name == "demo" and town.warnings == []
     again = run_cli("init", cwd=tmp_path, program="tt")
     assert again.returncode != 0 and "already exists" in again.stderr
+
+
+def test_plugin_keys_of_a_shared_table_are_left_to_the_plugins() -> None:
+    config, warnings = parse_config('name = "x"\n[townhall.auth]\nmode = "oidc"\nissuer = 1\nisuer = "y"\n')
+    assert config.townhall.auth.mode == "oidc" and warnings == []
+
+
+def test_the_modes_config_type_checks_its_table_naming_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / "tinytown.toml").write_text('name = "x"\n[townhall.auth]\nmode = "oidc"\nissuer = 1\n')
+    modes = load_plugins().registry.auth_modes
+    with pytest.raises(ConfigError) as info:
+        modes.settings(modes.get("oidc"), load_town(tmp_path))
+    assert str(info.value) == "townhall: tinytown.toml: townhall.auth.issuer: expected str | null, got 1"
+
+
+def test_auth_keys_no_installed_mode_knows_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "tinytown.toml").write_text(
+        'name = "x"\n[townhall.auth]\nmode = "none"\napi_key_hash = "h"\nissuer = "https://idp.test"\n'
+        'isuer = "y"\n[[townhall.auth.api_keys]]\nid = "a"\nhash = "h"\nscope = []\n'
+    )
+    modes = load_plugins().registry.auth_modes
+    caplog.set_level(logging.WARNING, logger="townhall.config")
+    assert modes.settings(modes.get("none"), load_town(tmp_path)) is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "townhall: tinytown.toml: unknown key 'townhall.auth.isuer' (ignored)",
+        "townhall: tinytown.toml: unknown key 'townhall.auth.api_keys[0].scope' (ignored)",
+    ]
+
+
+def test_a_bad_auth_value_stops_townhall_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "tinytown.toml").write_text('name = "x"\n[townhall.auth]\nmode = "api_key"\napi_key_hash = 5\n')
+    result = run_cli("--town", str(tmp_path), "rest")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("townhall: tinytown.toml: townhall.auth.api_key_hash: expected str | null, got 5")
+
+
+def test_a_config_type_needs_a_kind_with_a_config_table() -> None:
+    class Settings(msgspec.Struct):
+        depth: int = 1
+
+    class Plugin:
+        @hookimpl
+        def townhall_register_launchers(self, register: Callable[[LauncherSpec], None]) -> None:
+            register(LauncherSpec(name="deep", factory=lambda config: None, config_type=Settings))
+
+    with pytest.raises(ValueError, match="launcher 'deep' .* declares a config_type"):
+        collect_registry(make_plugin_manager(only=[], extra=[("deep", Plugin())]))

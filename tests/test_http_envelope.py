@@ -9,10 +9,10 @@ import msgspec
 from litestar import get, post
 from litestar.params import JSONBody
 
-from tests.support.inprocess import app_client
-from tests.support.towns import write_town
 from townhall import hookimpl
 from townhall.auth import Scope
+from townhall.testing.inprocess import app_client
+from townhall.testing.towns import write_town
 
 
 class Echo(msgspec.Struct, forbid_unknown_fields=True):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from litestar import get, post
 
-from tests.support.inprocess import app_client
-from tests.support.towns import write_town
 from townhall import hookimpl
 from townhall.auth import Scope
+from townhall.testing.inprocess import app_client
+from townhall.testing.towns import write_town
 
 
 @get("/v1/test/read", opt={"scope": Scope.TOWN_READ}, sync_to_thread=False)

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.process import TownhallProcess
 from townhall.config import load_town
 from townhall.redis_endpoint import configured_endpoint, is_loopback_host, redact_url
+from townhall.testing.process import TownhallProcess
 
 
 def _town(tmp_path: Path, redis: str, environ: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

@@ -10,10 +10,6 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
-from tests.support.seed import TownSeed
-from tests.support.towns import write_town
 from townhall.config import load_town
 from townhall.domain import AgentState, TaskState
 from townhall.keys import DOCKET_GROUP, TownKeys
@@ -21,14 +17,13 @@ from townhall.plugins import load_plugins
 from townhall.services.scaling import ScalingRecommendation, ScalingSignal, scaling_signal
 from townhall.runtime import build_services
 from townhall.store import AgentPatch
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.seed import TownSeed
+from townhall.testing.towns import write_town
 
 FIELDS = ["town", "timestamp", "queue_depth", "pending_tasks", "in_flight_tasks", "active_agents",
           "cold_agents", "desired_agents", "max_agents", "scaling_recommendation"]
-
-
-@pytest.fixture
-def seed(aredis: aioredis.Redis, town_name: str) -> TownSeed:
-    return TownSeed(aredis, town_name)
 
 
 def get_scaling(proc: TownhallProcess) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 import httpx
 import yaml
 
-from tests.support.process import TownhallProcess
+from townhall.testing.process import TownhallProcess
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "autoscaling.md"
 

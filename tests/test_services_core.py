@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.towns import write_town
 from townhall.config import load_town
 from townhall.domain import SUPERVISOR_ID, AgentState, TaskState
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, InvalidInput, TaskNotFound
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
+from townhall.testing.towns import write_town
 
 CLIS = """
 [agent_clis.test-cli]

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.process import BIN, TownhallProcess, run_cli
+from townhall.testing.process import BIN, TownhallProcess, run_cli
 
 FATAL_NONE = (
     "❌ FATAL: Binding to non-loopback address 0.0.0.0:{port} with auth.mode=none is not allowed. "

@@ -10,7 +10,7 @@ import httpx
 import pytest
 import trustme
 
-from tests.support.process import TownhallProcess, run_cli
+from townhall.testing.process import TownhallProcess, run_cli
 
 
 @pytest.fixture

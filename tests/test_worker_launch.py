@@ -10,13 +10,13 @@ import httpx
 import redis
 import redis.asyncio as aioredis
 
-from tests.support.process import TownhallProcess
 from tests.support.workers import fake_town, wait_for
 from townhall.builtin.queue_lists import ListsQueue
 from townhall.builtin.queue_streams import StreamsQueue
 from townhall.domain import Task, TaskState
 from townhall.keys import TownKeys
 from townhall.store import TownStore
+from townhall.testing.process import TownhallProcess
 
 
 def _pid_alive(pid: int) -> bool:

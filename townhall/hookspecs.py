@@ -8,9 +8,20 @@ distribution::
 
 and implementing one or more of the hooks below with :data:`townhall.hookimpl`. Every hook name starts
 with ``townhall_``. Hooks that contribute named things (auth modes, queue backends, metrics exporters,
-launchers) receive a ``register`` callback; call it once per thing. Names must be unique across all
-installed plugins; ``tinytown.toml`` picks one by name, and an unknown name fails at startup with a
-message listing what is installed.
+launchers) receive a ``register`` callback; call it once per thing with a
+:class:`townhall.registry.PluginSpec` (``name``, ``factory``, ``summary``, ``config_type``).
+``AuthModeSpec``, ``QueueBackendSpec``, ``ExporterSpec`` and ``LauncherSpec`` are that one class typed
+with the kind's factory. Names must be unique across all installed plugins; ``tinytown.toml`` picks one
+by name, and an unknown name fails at startup with a message listing what is installed.
+
+A thing with settings declares their msgspec type as ``config_type``; the core converts the kind's
+table (``[townhall.auth]`` for auth modes) to it and passes the typed value to the factory. The keys
+users write stay in that table beside the core's own (``mode``). A value of the wrong type stops
+startup with one line naming the file and the key (``townhall: tinytown.toml: townhall.auth.issuer:
+expected str | null, got 1``); a key that neither the core nor any installed plugin of that kind declares is
+logged as a warning (``unknown key 'townhall.auth.isuer' (ignored)``). Give every field a default and
+check what must be set in the factory, with a sentence that says what to do. Settings that fit no such
+table go under ``[plugins.<name>]``, which the core leaves to the plugin.
 
 Hooks are synchronous and are called once per process (at app or CLI construction). Do asynchronous work
 inside the objects you register, never in the hook itself.
@@ -37,8 +48,9 @@ def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> No
     """Register authentication modes, selected by ``[townhall.auth] mode``.
 
     Called once when the plugin registry is built. Call ``register(AuthModeSpec(name=..., factory=...,
-    summary=...))`` for each mode. ``factory(config)`` receives the whole
-    :class:`townhall.config.TownConfig` and returns an object satisfying
+    config_type=..., summary=...))`` for each mode. ``factory(settings)`` receives the mode's settings:
+    ``[townhall.auth]`` converted to its ``config_type`` (``None`` when it declares none). It returns
+    an object satisfying
     :class:`townhall.auth.AuthMode`: an ``authenticate(request)`` coroutine that turns the request's
     headers and client address into a :class:`townhall.auth.Principal`, returns ``None`` when the request
     carries no credentials at all, or raises :class:`townhall.auth.InvalidCredentials` for bad ones.
@@ -50,10 +62,13 @@ def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> No
 
     Example::
 
+        class HeaderConfig(msgspec.Struct, kw_only=True):
+            user_header: str = "X-User"          # [townhall.auth] user_header = "..."
+
         @hookimpl
         def townhall_register_auth_modes(register):
             register(AuthModeSpec(name="header", factory=HeaderAuth.from_config,
-                                  summary="trust X-User from a proxy"))
+                                  config_type=HeaderConfig, summary="trust X-User from a proxy"))
     """
 
 

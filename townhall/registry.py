@@ -2,46 +2,56 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
 import msgspec
 import pluggy
 
+from townhall.config import Town, TownConfig, table_config, unknown_table_keys
 
-class AuthModeSpec(msgspec.Struct, frozen=True):
-    """An auth mode: ``factory(config: TownConfig) -> AuthMode``."""
+if TYPE_CHECKING:
+    from litestar.plugins import InitPluginProtocol
 
-    name: str
-    factory: Callable[..., Any]
-    summary: str = ""
+    from townhall.auth import AuthMode
+    from townhall.launchers import Launcher
+    from townhall.queues import QueueBackend
+    from townhall.store import TownStore
 
+log = logging.getLogger("townhall.config")
 
-class QueueBackendSpec(msgspec.Struct, frozen=True):
-    """A queue backend: ``factory(store: TownStore) -> QueueBackend``."""
-
-    name: str
-    factory: Callable[..., Any]
-    summary: str = ""
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ExporterSpec(msgspec.Struct, frozen=True):
-    """A metrics exporter: ``factory(context: AppContext) -> litestar InitPlugin``."""
+class PluginSpec(msgspec.Struct, Generic[F], frozen=True):
+    """One named thing a plugin registers: an auth mode, a queue backend, a metrics exporter, a launcher.
 
-    name: str
-    factory: Callable[..., Any]
-    summary: str = ""
-
-
-class LauncherSpec(msgspec.Struct, frozen=True):
-    """An agent launcher: ``factory(config: TownConfig) -> Launcher``."""
+    ``factory`` builds it (its arguments depend on the kind, see the hook specs). ``config_type`` is the
+    msgspec type of the thing's settings, for kinds that read settings from a config table (auth modes:
+    ``[townhall.auth]``); the core converts that table to it and passes the typed value to the factory.
+    """
 
     name: str
-    factory: Callable[..., Any]
+    factory: F
     summary: str = ""
+    config_type: type | None = None
 
 
-S = TypeVar("S", AuthModeSpec, QueueBackendSpec, ExporterSpec, LauncherSpec)
+#: ``factory(settings)``: ``settings`` is the spec's ``config_type`` value, or ``None`` without one.
+AuthModeFactory = Callable[[Any], "AuthMode"]
+QueueBackendFactory = Callable[["TownStore"], "QueueBackend"]
+#: ``factory(context)`` with the :class:`townhall.context.AppContext` (not named here: the context holds
+#: the registry, so naming it would make the two modules import each other).
+ExporterFactory = Callable[[Any], "InitPluginProtocol"]
+LauncherFactory = Callable[[TownConfig], "Launcher"]
+
+AuthModeSpec = PluginSpec[AuthModeFactory]
+QueueBackendSpec = PluginSpec[QueueBackendFactory]
+ExporterSpec = PluginSpec[ExporterFactory]
+LauncherSpec = PluginSpec[LauncherFactory]
+
+S = TypeVar("S", bound=PluginSpec[Any])
 
 
 class Registered(msgspec.Struct, Generic[S], frozen=True):
@@ -71,14 +81,21 @@ KNOWN_PACKAGES = {
 
 
 class NamedRegistry(Generic[S]):
-    def __init__(self, kind: str) -> None:
+    """The specs of one kind, by name. ``table`` is the dotted config table (a
+    :class:`townhall.config.PluginTable`) this kind's specs read their ``config_type`` from."""
+
+    def __init__(self, kind: str, table: str | None = None) -> None:
         self.kind = kind
+        self.table = table
         self._items: dict[str, Registered[S]] = {}
 
     def add(self, spec: S, plugin: str, distribution: str | None) -> None:
         if spec.name in self._items:
             other = self._items[spec.name].plugin
             raise ValueError(f"{self.kind} '{spec.name}' registered twice (by {other} and {plugin})")
+        if spec.config_type is not None and self.table is None:
+            raise ValueError(f"{self.kind} '{spec.name}' (by {plugin}) declares a config_type, "
+                             f"but a {self.kind} reads no config table")
         self._items[spec.name] = Registered(spec=spec, plugin=plugin, distribution=distribution)
 
     def names(self) -> list[str]:
@@ -94,12 +111,27 @@ class NamedRegistry(Generic[S]):
     def entries(self) -> list[Registered[S]]:
         return [self._items[n] for n in self.names()]
 
+    def settings(self, spec: S, town: Town) -> Any:
+        """``spec``'s settings: this kind's table of ``town`` as its ``config_type`` (``None`` when it
+        declares none). Raises :class:`townhall.config.ConfigError` naming the file and the key; logs a
+        warning for each key of the table that neither the core nor any installed spec of this kind knows."""
+        if self.table is None:
+            return None
+        types = [entry.spec.config_type for entry in self.entries() if entry.spec.config_type is not None]
+        for warning in unknown_table_keys(town.raw, self.table, types):
+            log.warning(warning)
+        if spec.config_type is None:
+            return None
+        return table_config(town.raw, self.table, spec.config_type)
+
 
 @dataclass
 class PluginRegistry:
     """What the installed plugins registered, by kind and name."""
 
-    auth_modes: NamedRegistry[AuthModeSpec] = field(default_factory=lambda: NamedRegistry("auth mode"))
+    auth_modes: NamedRegistry[AuthModeSpec] = field(
+        default_factory=lambda: NamedRegistry("auth mode", table="townhall.auth")
+    )
     queue_backends: NamedRegistry[QueueBackendSpec] = field(
         default_factory=lambda: NamedRegistry("queue backend")
     )

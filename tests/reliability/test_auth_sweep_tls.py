@@ -12,17 +12,15 @@ import pytest
 from tests.support.auth import (
     SWEEP_AUDIT_FILE,
     SWEEP_TOML,
-    api_keys_toml,
-    append_config,
     check_sweep,
     check_sweep_audit,
     make_pki,
     protected_routes,
-    read_audit,
-    scope_keys,
     sweep,
 )
-from tests.support.process import TownhallProcess
+from townhall.testing.process import TownhallProcess
+from townhall.testing.towns import append_config, read_audit
+from townhall_auth_apikey.testing import api_keys_toml, scope_keys
 
 
 @pytest.mark.parametrize("client_certificate", [False, True], ids=["tls", "mtls-optional-with-cert"])

@@ -20,9 +20,6 @@ import msgspec
 import yaml
 
 from tests.reliability.conftest import LONG, bounded
-from tests.support.process import BIN, TownhallProcess
-from tests.support.seed import TownSeed, wait_reconciled
-from tests.support.towns import write_town
 from townhall.domain import (
     SUPERVISOR_ID,
     Agent,
@@ -35,6 +32,9 @@ from townhall.domain import (
     TaskState,
 )
 from townhall.store import AgentPatch
+from townhall.testing.process import BIN, TownhallProcess
+from townhall.testing.seed import TownSeed, wait_reconciled
+from townhall.testing.towns import write_town
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi" / "townhall-v1.yaml"
 

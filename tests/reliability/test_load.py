@@ -9,7 +9,7 @@ import time
 import httpx
 
 from tests.reliability.conftest import bounded
-from tests.support.process import TownhallProcess
+from townhall.testing.process import TownhallProcess
 
 CLIENTS = 64
 

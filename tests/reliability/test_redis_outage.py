@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 from tests.reliability.conftest import bounded
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
 from tests.support.workers import fake_town, reap_workers, start_worker
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
 
 TIMEOUT_MS = 2000
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from tests.support.towns import write_town
+from townhall.testing.towns import write_town
 
 # The fake CLI: records each execution as "<task-id or ->\t<agent id>" in $MARKER (one O_APPEND write),
 # sleeps when the prompt says SLEEP=<secs>, fails with exit 3 when it says FAIL.

@@ -6,7 +6,6 @@ from typing import Callable
 
 from townhall import hookimpl
 from townhall.auth import ALL_SCOPES, AuthRequest, Principal
-from townhall.config import TownConfig
 from townhall.registry import AuthModeSpec
 
 LOCAL = Principal(id="local", scopes=ALL_SCOPES, mode="none")
@@ -19,7 +18,7 @@ class NoAuth:
         return LOCAL
 
 
-def _factory(config: TownConfig) -> NoAuth:
+def _factory(settings: None) -> NoAuth:
     return NoAuth()
 
 

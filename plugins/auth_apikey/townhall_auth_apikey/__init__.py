@@ -24,7 +24,7 @@ from townhall.registry import AuthModeSpec
 
 from townhall_auth_apikey.cli import add_auth_commands, gen_key
 from townhall_auth_apikey.generate import REFERENCE_PARAMETERS, GeneratedKey, config_snippet, generate_api_key
-from townhall_auth_apikey.keyset import DEFAULT_KEY_ID, ConfiguredKey, load_keys
+from townhall_auth_apikey.keyset import DEFAULT_KEY_ID, ApiKeyConfig, ApiKeyEntry, ConfiguredKey, load_keys
 from townhall_auth_apikey.mode import ApiKeyAuth, presented_key
 from townhall_auth_apikey.verifier import KeyVerifier, TooManyVerifications
 
@@ -32,6 +32,8 @@ __all__ = [
     "DEFAULT_KEY_ID",
     "REFERENCE_PARAMETERS",
     "ApiKeyAuth",
+    "ApiKeyConfig",
+    "ApiKeyEntry",
     "ConfiguredKey",
     "GeneratedKey",
     "KeyVerifier",
@@ -46,7 +48,7 @@ __all__ = [
 
 @hookimpl
 def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> None:
-    register(AuthModeSpec(name="api_key", factory=ApiKeyAuth.from_config,
+    register(AuthModeSpec(name="api_key", factory=ApiKeyAuth.from_config, config_type=ApiKeyConfig,
                           summary="Argon2id-hashed API keys (Bearer or X-API-Key)"))
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Annotated
 
 import msgspec
 from argon2 import Type, extract_parameters
 from argon2.exceptions import InvalidHashError
 
 from townhall.auth import Scope, parse_scopes
-from townhall.config import AuthConfig, ConfigError
+from townhall.config import ConfigError
 
 log = logging.getLogger("townhall.auth")
 
@@ -28,6 +29,22 @@ MIN_MEMORY_KIB = 19456
 MIN_WORK = MIN_MEMORY_KIB * 2
 
 
+class ApiKeyEntry(msgspec.Struct, kw_only=True):
+    """One ``[[townhall.auth.api_keys]]`` entry."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    hash: str
+    scopes: list[str] = []
+
+
+class ApiKeyConfig(msgspec.Struct, kw_only=True):
+    """The keys of ``[townhall.auth]`` mode ``api_key`` reads (its ``config_type``)."""
+
+    api_key_hash: str | None = None
+    api_key_scopes: list[str] = []
+    api_keys: list[ApiKeyEntry] = []
+
+
 class ConfiguredKey(msgspec.Struct, frozen=True):
     """One accepted key: its public id (audit log, rate limit), its Argon2 PHC hash and its scopes."""
 
@@ -36,7 +53,7 @@ class ConfiguredKey(msgspec.Struct, frozen=True):
     scopes: frozenset[Scope]
 
 
-def load_keys(auth: AuthConfig) -> list[ConfiguredKey]:
+def load_keys(auth: ApiKeyConfig) -> list[ConfiguredKey]:
     """Every key of ``[townhall.auth]``; raises ``ConfigError`` with one line for a bad key set."""
     entries: list[tuple[str, str, list[str]]] = []
     if auth.api_key_hash:

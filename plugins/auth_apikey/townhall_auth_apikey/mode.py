@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Mapping
 
 from townhall.auth import AuthRequest, Principal
-from townhall.config import TownConfig
 
-from townhall_auth_apikey.keyset import load_keys
+from townhall_auth_apikey.keyset import ApiKeyConfig, load_keys
 from townhall_auth_apikey.verifier import KeyVerifier
 
 BEARER = "Bearer "
@@ -43,9 +42,9 @@ class ApiKeyAuth:
         self.verifier = verifier
 
     @classmethod
-    def from_config(cls, config: TownConfig) -> ApiKeyAuth:
-        """The mode factory: validates ``[townhall.auth]`` (``ConfigError`` on a bad key set)."""
-        return cls(KeyVerifier(load_keys(config.townhall.auth)))
+    def from_config(cls, settings: ApiKeyConfig) -> ApiKeyAuth:
+        """The mode factory: checks the key set of ``[townhall.auth]`` (``ConfigError`` on a bad one)."""
+        return cls(KeyVerifier(load_keys(settings)))
 
     async def authenticate(self, request: AuthRequest) -> Principal | None:
         key = presented_key(request.headers)

@@ -6,9 +6,10 @@ from typing import Callable
 
 from townhall import hookimpl
 from townhall.registry import AuthModeSpec
+from townhall_auth_oidc.settings import OidcConfig
 from townhall_auth_oidc.verifier import OidcAuth
 
-__all__ = ["OidcAuth"]
+__all__ = ["OidcAuth", "OidcConfig"]
 
 
 @hookimpl
@@ -17,6 +18,7 @@ def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> No
         AuthModeSpec(
             name="oidc",
             factory=OidcAuth.from_config,
+            config_type=OidcConfig,
             summary="Bearer JWTs from an OpenID Connect issuer, checked against its JWKS",
         )
     )

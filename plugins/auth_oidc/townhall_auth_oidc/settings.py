@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Annotated
 from urllib.parse import urlsplit
 
 import msgspec
 
-from townhall.config import ConfigError, TownConfig
+from townhall.config import ConfigError
 
 #: Signature algorithms that need a public key. Symmetric (HS*) and ``none`` are refused on purpose:
 #: with a public JWKS, accepting HS* would let anyone sign with the published key as the HMAC secret.
@@ -23,6 +24,19 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 # RFC 6749 §3.3 scope-token: printable ASCII except space, '"' and '\'.
 _SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+class OidcConfig(msgspec.Struct, kw_only=True):
+    """The keys of ``[townhall.auth]`` mode ``oidc`` reads (its ``config_type``), as written."""
+
+    issuer: str | None = None
+    audience: str | None = None
+    jwks_url: str | None = None
+    required_scopes: list[str] = []
+    clock_skew_seconds: Annotated[int, msgspec.Meta(ge=0)] = 60
+    algorithms: list[str] = msgspec.field(
+        default_factory=lambda: ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+    )
 
 
 class OidcSettings(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,9 +57,8 @@ class OidcSettings(msgspec.Struct, frozen=True, kw_only=True):
         return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
 
 
-def settings_from_config(config: TownConfig) -> OidcSettings:
+def checked_settings(auth: OidcConfig) -> OidcSettings:
     """Check ``[townhall.auth]`` for mode ``oidc``; raise :class:`ConfigError` with one line."""
-    auth = config.townhall.auth
     issuer = (auth.issuer or "").strip() or None
     jwks_url = (auth.jwks_url or "").strip() or None
     audience = (auth.audience or "").strip()

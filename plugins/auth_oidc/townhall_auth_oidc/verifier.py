@@ -20,10 +20,9 @@ from joserfc.errors import (
 from joserfc.jws import JWSRegistry
 
 from townhall.auth import AuthRequest, InvalidCredentials, Principal
-from townhall.config import TownConfig
 from townhall_auth_oidc.jwks import JwksCache, JwksFetcher
 from townhall_auth_oidc.scopes import normalize_scope, token_scopes, townhall_scopes
-from townhall_auth_oidc.settings import OidcSettings, settings_from_config
+from townhall_auth_oidc.settings import OidcConfig, OidcSettings, checked_settings
 
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_SUBJECT_CHARS = 255
@@ -87,14 +86,14 @@ class OidcAuth:
     @classmethod
     def from_config(
         cls,
-        config: TownConfig,
+        config: OidcConfig,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], float] = time.time,
     ) -> OidcAuth:
         """The registered factory; ``transport``, ``clock`` and ``now`` exist for tests."""
-        settings = settings_from_config(config)
+        settings = checked_settings(config)
         keys = JwksCache(JwksFetcher(settings, transport=transport), clock=clock)
         return cls(settings, keys, now=now)
 

@@ -13,10 +13,11 @@ import httpx
 import pytest
 from joserfc import jwt
 
-from tests.support.auth import LocalIssuer, append_config, oidc_toml, read_audit
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
-from tests.support.towns import write_town
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.towns import append_config, read_audit
+from townhall.testing.towns import write_town
+from townhall_auth_oidc.testing import LocalIssuer, oidc_toml
 
 RELAXED_LIMITS = "[townhall.rate_limit]\nburst_size = 1000\n"
 

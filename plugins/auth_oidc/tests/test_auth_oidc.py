@@ -25,9 +25,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from townhall.auth import AuthRequest, InvalidCredentials, Scope
-from townhall.config import AuthConfig, TownConfig, TownhallConfig
 from townhall.plugins import load_plugins
-from townhall_auth_oidc import OidcAuth
+from townhall_auth_oidc import OidcAuth, OidcConfig
 from townhall_auth_oidc.jwks import cache_ttl
 
 ISSUER = "https://idp.example.test/realms/town"
@@ -121,9 +120,9 @@ def clock() -> Clock:
     return Clock(1000.0)
 
 
-def town_config(**auth: Any) -> TownConfig:
-    settings = {"mode": "oidc", "issuer": ISSUER, "audience": AUDIENCE, **auth}
-    return TownConfig(name="oidc-town", townhall=TownhallConfig(auth=AuthConfig(**settings)))
+def town_config(**auth: Any) -> OidcConfig:
+    settings = {"issuer": ISSUER, "audience": AUDIENCE, **auth}
+    return OidcConfig(**settings)
 
 
 def make_auth(fake: Issuer, clock: Clock, **auth: Any) -> OidcAuth:

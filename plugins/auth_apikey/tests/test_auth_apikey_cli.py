@@ -12,11 +12,11 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerifyMismatchError
 from click.testing import CliRunner
 
-import townhall_auth_apikey as plugin
 from townhall.auth import ALL_SCOPES, AuthRequest, Scope
-from townhall.config import parse_config
 from townhall.plugins import collect_registry, make_plugin_manager
-from townhall_auth_apikey import ApiKeyAuth
+import townhall_auth_apikey as plugin
+from townhall_auth_apikey import ApiKeyAuth, ApiKeyConfig
+from townhall_auth_apikey.testing import api_key_settings
 
 # What the original uses to hash and verify; it must accept what we print (compatibility hint, §7.4).
 REFERENCE_HASHER = PasswordHasher(
@@ -91,8 +91,7 @@ def test_json_output_toml_is_a_working_config() -> None:
 
 async def test_generated_key_authenticates_through_the_printed_config() -> None:
     out = json.loads(gen_key("--json"))
-    config, _ = parse_config('name = "t"\n' + out["toml"])
-    mode = ApiKeyAuth.from_config(config)
+    mode = ApiKeyAuth.from_config(api_key_settings('name = "t"\n' + out["toml"]))
     principal = await mode.authenticate(
         AuthRequest(headers={"authorization": f"Bearer {out['key']}"}, client=None, path="/v1/status")
     )
@@ -105,8 +104,8 @@ async def test_id_option_prints_a_key_entry_with_scopes() -> None:
     assert tomllib.loads(out["toml"]) == {
         "townhall": {"auth": {"api_keys": [{"id": "ci", "hash": out["hash"], "scopes": ["town.read"]}]}}
     }
-    config, _ = parse_config('name = "t"\n[townhall.auth]\nmode = "api_key"\n' + out["toml"])
-    principal = await ApiKeyAuth.from_config(config).authenticate(
+    settings = api_key_settings('name = "t"\n[townhall.auth]\nmode = "api_key"\n' + out["toml"])
+    principal = await ApiKeyAuth.from_config(settings).authenticate(
         AuthRequest(headers={"x-api-key": out["key"]}, client=None, path="/v1/status")
     )
     assert principal is not None
@@ -143,6 +142,7 @@ def test_entry_point_registers_the_mode_and_the_command() -> None:
     registry = collect_registry(pm)
     assert registry.auth_modes.names() == ["api_key"]
     assert registry.auth_modes.get("api_key").factory == ApiKeyAuth.from_config
+    assert registry.auth_modes.get("api_key").config_type is ApiKeyConfig
     tt = click.Group("tt")
     pm.hook.townhall_register_commands(tt=tt, townhall=click.Group("townhall"))
     result = CliRunner().invoke(tt, ["auth", "gen-key", "--json"])

@@ -1,9 +1,10 @@
-"""Writing tinytown.toml files for tests."""
+"""A test town's files: writing ``tinytown.toml``, reading the audit log."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 
 def write_town(root: Path, name: str, *, redis_url: str | None = None, extra: str = "",
@@ -33,3 +34,16 @@ def _split_top_level(extra: str) -> tuple[list[str], str]:
             head.append(rest[0])
         rest = rest[1:]
     return head, "\n".join(rest) + ("\n" if rest else "")
+
+
+def append_config(town_dir: Path, text: str) -> None:
+    """Append ``text`` (TOML tables) to the town's ``tinytown.toml``."""
+    with (town_dir / "tinytown.toml").open("a", encoding="utf-8") as f:
+        f.write(text)
+
+
+def read_audit(path: Path) -> list[dict[str, Any]]:
+    """The lines of an audit file (``[townhall.audit] file``), decoded; none when it does not exist."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]

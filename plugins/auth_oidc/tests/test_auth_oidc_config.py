@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from townhall.config import AuthConfig, ConfigError, TownConfig, TownhallConfig
-from townhall_auth_oidc import OidcAuth
+from townhall.config import ConfigError, read_toml, starter_config, table_config
+from townhall_auth_oidc import OidcAuth, OidcConfig
 
 
-def town(**auth: Any) -> TownConfig:
-    settings = {"mode": "oidc", "issuer": "https://idp.example.test", "audience": "townhall", **auth}
-    return TownConfig(name="t", townhall=TownhallConfig(auth=AuthConfig(**settings)))
+def town(**auth: Any) -> OidcConfig:
+    settings = {"issuer": "https://idp.example.test", "audience": "townhall", **auth}
+    return OidcConfig(**settings)
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,8 @@ def test_bad_configuration_is_one_clear_line(auth: dict, fragment: str) -> None:
 def test_good_configuration_builds_the_mode(auth: dict) -> None:
     mode = OidcAuth.from_config(town(**auth))
     assert mode.name == "oidc"
+
+
+def test_the_starter_config_gives_the_default_clock_skew() -> None:
+    settings = table_config(read_toml(starter_config("demo")), "townhall.auth", OidcConfig)
+    assert settings.clock_skew_seconds == 60

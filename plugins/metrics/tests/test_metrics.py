@@ -16,14 +16,14 @@ from litestar.config.app import AppConfig
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.inprocess import app_client
-from tests.support.process import TownhallProcess, run_cli
-from tests.support.redis_server import RedisServer
-from tests.support.seed import TownSeed, wait_reconciled
-from tests.support.towns import write_town
 from townhall import __version__, hookimpl
 from townhall.domain import AgentState, Message, SUPERVISOR_ID, TaskBody, TaskState
 from townhall.registry import ExporterSpec
+from townhall.testing.inprocess import app_client
+from townhall.testing.process import TownhallProcess, run_cli
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.seed import TownSeed, wait_reconciled
+from townhall.testing.towns import write_town
 from townhall_auth_apikey import generate_api_key
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -41,11 +41,6 @@ TOWN_METRICS = [
     ("tinytown_tasks_assigned_pending", "Pending assigned tasks across all agents.", "gauge"),
     ("tinytown_urgent_messages", "Urgent inbox messages across all agents.", "gauge"),
 ]
-
-
-@pytest.fixture
-def seed(aredis: aioredis.Redis, town_name: str) -> TownSeed:
-    return TownSeed(aredis, town_name)
 
 
 def scrape(proc: TownhallProcess, status: int = 200, **kwargs: Any) -> str:

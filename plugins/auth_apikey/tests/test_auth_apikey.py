@@ -11,15 +11,17 @@ import pytest
 from argon2 import PasswordHasher, profiles
 
 from townhall.auth import ALL_SCOPES, AuthRequest, InvalidCredentials, Principal, Scope
-from townhall.config import ConfigError, TownConfig, parse_config
+from townhall.config import ConfigError
 from townhall_auth_apikey import (
     ApiKeyAuth,
+    ApiKeyConfig,
     ConfiguredKey,
     KeyVerifier,
     TooManyVerifications,
     generate_api_key,
     load_keys,
 )
+from townhall_auth_apikey.testing import api_key_settings
 
 ADMIN_KEY = "a" * 64
 READER_KEY = "b" * 64
@@ -58,9 +60,8 @@ class FakeClock:
         return self.now
 
 
-def config(toml: str) -> TownConfig:
-    parsed, _ = parse_config('name = "t"\n' + toml)
-    return parsed
+def config(toml: str) -> ApiKeyConfig:
+    return api_key_settings('name = "t"\n' + toml)
 
 
 def three_keys() -> list[ConfiguredKey]:
@@ -78,7 +79,7 @@ scopes = ["town.read"]
 id = "writer"
 hash = "{cheap_hash(WRITER_KEY)}"
 scopes = ["town.read", "town.write"]
-""").townhall.auth)
+"""))
 
 
 def make_mode(**options: object) -> tuple[ApiKeyAuth, CountingHasher]:
@@ -285,7 +286,7 @@ api_key_hash = "{generated.hash}"
 [[townhall.auth.api_keys]]
 id = "cheap"
 hash = "{cheap_hash(READER_KEY)}"
-""").townhall.auth)
+"""))
     mode = ApiKeyAuth(KeyVerifier(keys))
     assert (await mode.authenticate(request(x_api_key=generated.key))).id == "default"  # type: ignore[union-attr]
     assert (await mode.authenticate(request(x_api_key=READER_KEY))).id == "cheap"  # type: ignore[union-attr]
@@ -300,6 +301,14 @@ def config_error(toml: str) -> str:
     message = str(info.value)
     assert message.startswith("townhall: ") and "\n" not in message
     return message
+
+
+def test_a_key_entry_without_a_hash_names_the_key() -> None:
+    with pytest.raises(ConfigError) as info:
+        config('[townhall.auth]\napi_keys = [{id = "a"}]\n')
+    assert str(info.value).startswith(
+        "townhall: tinytown.toml: townhall.auth.api_keys[0].hash: required key is missing")
+    assert "\n" not in str(info.value)
 
 
 def test_api_key_mode_without_any_hash_is_a_config_error() -> None:
