@@ -88,6 +88,31 @@ async def test_framework_errors_are_problems(tmp_path: Path, redis_url: str) -> 
         assert ok.status_code == 201 and ok.json() == {"name": "a", "count": 0}
 
 
+async def test_invalid_query_values_are_422_whatever_the_url_says(tmp_path: Path, redis_url: str) -> None:
+    # The status follows the exception's type, never words in its text (which quotes the URL).
+    async with app_client(_town(tmp_path, redis_url)) as client:
+        for url, field in (("/v1/status?deep=maybe", "deep"), ("/v1/status?deep=malformed", "deep"),
+                           ("/v1/missions?active_only=decode", "active_only")):
+            body = _assert_problem(await client.get(url), 422)
+            assert [e["field"] for e in body["errors"]] == [field], url
+
+
+async def test_v1_bodies_are_decoded_strictly_and_malformed_ones_worded_as_litestar_does(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with app_client(_town(tmp_path, redis_url)) as client:
+        body = _assert_problem(await client.post("/v1/agents/prune", json={"all": 1}), 422)
+        assert body["detail"] == "Invalid request: all: Expected `bool`, got `int`"
+        # An unknown member is skipped by the typed decoder, which names another byte for this error
+        # than the untyped parse that Litestar's wording comes from.
+        body = _assert_problem(await client.post("/v1/agents/prune", content=b'{"zz": [1, {a": 2}], "all": true}',
+                                                 headers={"content-type": "application/json"}), 400)
+        assert body["detail"] == "JSON is malformed: object keys must be strings (byte 12)"
+        body = _assert_problem(await client.post("/v1/agents/prune", content=b" ",
+                                                 headers={"content-type": "application/json"}), 400)
+        assert body["detail"] == "Input data was truncated"
+
+
 async def test_request_id_is_echoed_or_generated(tmp_path: Path, redis_url: str) -> None:
     async with app_client(_town(tmp_path, redis_url)) as client:
         given = await client.get("/health", headers={"X-Request-ID": "abc-123"})

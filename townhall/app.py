@@ -6,7 +6,7 @@ import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from litestar import Litestar, Router
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.config.app import AppConfig
 from litestar.config.cors import CORSConfig
@@ -19,19 +19,19 @@ from townhall.auth import AuthMode
 from townhall.config import Town
 from townhall.context import AppContext
 from townhall.http.audit import attach_audit_file, audit_response
+from townhall.http.dependencies import APP_DEPENDENCIES
 from townhall.http.envelope import RequestEnvelope
+from townhall.http.errors import EXCEPTION_HANDLERS
 from townhall.http.guard import authorize
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
-from townhall.problems import add_request_id_header, handle_exception
+from townhall.problems import add_request_id_header
 from townhall.registry import ExporterSpec, PluginRegistry
 from townhall.routes.public import PUBLIC_ROUTES
-from townhall.routes.v1 import V1_ROUTES
+from townhall.routes.v1 import v1_router
 from townhall.runtime import Runtime
 from townhall.services.upkeep import Upkeep
 
 log = logging.getLogger("townhall")
-
-SECURITY = [{"bearer": []}, {"apiKey": []}]
 
 
 def enabled_exporters(town: Town, registry: PluginRegistry) -> list[ExporterSpec]:
@@ -85,12 +85,12 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         if config.audit.file:
             attach_audit_file(ctx.town.root / config.audit.file)
     cors = config.cors
-    v1 = Router("/v1", route_handlers=V1_ROUTES, security=SECURITY)
     app_config = AppConfig(
-        route_handlers=[*PUBLIC_ROUTES, v1],
+        route_handlers=[*PUBLIC_ROUTES, v1_router()],
+        dependencies=dict(APP_DEPENDENCIES),
         guards=[authorize],
         middleware=[RequestEnvelope(config.request_timeout_ms)],
-        exception_handlers={Exception: handle_exception},
+        exception_handlers=dict(EXCEPTION_HANDLERS),
         before_send=before_send,
         cors_config=CORSConfig(
             allow_origins=cors.allow_origins,

@@ -1,4 +1,6 @@
-"""Domain exceptions raised by services and mapped to problem details in one place (the HTTP layer).
+"""Domain exceptions raised by services and mapped to problem details in one place
+(:mod:`townhall.http.errors`), and the one notion of "Redis is not answering" shared by the HTTP app,
+the CLI and the worker.
 
 Messages keep upstream's wording where clients may match on it (``Agent not found: {ref}``).
 """
@@ -6,6 +8,27 @@ Messages keep upstream's wording where clients may match on it (``Agent not foun
 from __future__ import annotations
 
 from typing import Sequence
+
+import redis.exceptions
+
+#: redis-py's errors that mean Redis is not answering right now (connection refused or dropped, a
+#: timeout, a server still loading its dataset): the same call may succeed later, so callers answer
+#: 503 / back off and retry. Other ``RedisError``s (e.g. a ``ResponseError``) are not outages.
+REDIS_OUTAGE_ERRORS: tuple[type[redis.exceptions.RedisError], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.BusyLoadingError,
+)
+
+
+class RedisUnavailable(Exception):
+    """Redis is not answering (one of :data:`REDIS_OUTAGE_ERRORS`); ``cause`` is redis-py's error.
+
+    Not a :class:`DomainError`: nothing is wrong with the request, it may succeed when Redis is back."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(f"Redis unavailable: {cause}")
+        self.cause = cause
 
 
 class DomainError(Exception):

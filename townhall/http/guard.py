@@ -1,7 +1,8 @@
 """The one guard every route passes: public routes pass; ``/v1`` routes need a principal and a scope.
 
-A route declares its scope with ``opt={"scope": Scope.TOWN_READ}``; a route without one is public.
-The auth mode plugin only turns a request into a principal; everything else happens here.
+A route's scope is its ``opt["scope"]``, which Litestar merges from the layers: a resource controller
+declares it once (:class:`townhall.routes.common.Resource`), a handler may declare another; a route
+without one is public. The auth mode plugin only turns a request into a principal; everything else happens here.
 """
 
 from __future__ import annotations

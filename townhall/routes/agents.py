@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, get, post, route
+from litestar import get, post, route
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services, strict_body
+from townhall.routes.common import Resource, problems
 from townhall.routes.fields import AgentName, Label, Uuid
 from townhall.routes.views import AgentItem
-
-READ = {"scope": Scope.TOWN_READ}
-MANAGE = {"scope": Scope.AGENT_MANAGE}
+from townhall.services.town import TownServices
 
 
 class AgentListResponse(msgspec.Struct):
@@ -72,58 +69,46 @@ class PruneResponse(msgspec.Struct):
     agents: list[str]
 
 
-@get("/agents", opt=READ, tags=["agents"], summary="Every registered agent", responses=problems())
-async def list_agents(request: Request[Any, Any, Any]) -> AgentListResponse:
-    summaries = await services(request).status.agents()
-    items = [AgentItem.of(s.agent, s.current_task) for s in summaries]
-    return AgentListResponse(agents=items, count=len(items))
+class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE):
+    @get("/", opt={"scope": Scope.TOWN_READ}, summary="Every registered agent", responses=problems())
+    async def list_agents(self, services: NamedDependency[TownServices]) -> AgentListResponse:
+        items = [AgentItem.of(s.agent, s.current_task) for s in await services.status.agents()]
+        return AgentListResponse(agents=items, count=len(items))
 
+    @route("/{agent:str}/inbox", http_method=["GET", "POST"], opt={"scope": Scope.TOWN_READ}, status_code=200,
+           summary="Peek an agent's inbox (first 100 messages; urgent ones are counted)",
+           responses=problems(404, 409))
+    async def inbox(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> InboxResponse:
+        view = await services.messages.inbox(agent)
+        return InboxResponse(
+            agent=agent, total=view.total, urgent=view.urgent, agent_id=view.agent_id,
+            messages=[InboxMessageItem(id=m.id, from_=m.from_, type=m.type, summary=m.summary)
+                      for m in view.messages],
+        )
 
-@route("/agents/{agent:str}/inbox", http_method=["GET", "POST"], opt=READ, tags=["agents"], status_code=200,
-       summary="Peek an agent's inbox (first 100 messages; urgent ones are counted)",
-       responses=problems(404, 409))
-async def inbox(request: Request[Any, Any, Any], agent: FromPath[str]) -> InboxResponse:
-    view = await services(request).messages.inbox(agent)
-    return InboxResponse(
-        agent=agent, total=view.total, urgent=view.urgent, agent_id=view.agent_id,
-        messages=[InboxMessageItem(id=m.id, from_=m.from_, type=m.type, summary=m.summary) for m in view.messages],
-    )
+    @post("/", status_code=201, responses=problems(409, body=True),
+          summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
+    async def spawn(self, services: NamedDependency[TownServices], data: JSONBody[SpawnRequest]) -> SpawnResponse:
+        agent = await services.agents.spawn(data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
+                                            parent_agent_id=data.parent_agent_id)
+        return SpawnResponse(agent_id=agent.id, name=agent.name, cli=agent.cli, role_id=agent.role_id,
+                             nickname=agent.nickname, parent_agent_id=agent.parent_agent_id,
+                             state=agent.state.rest_name)
 
+    @post("/{agent:str}/kill", status_code=200, responses=problems(404, 409),
+          summary="Stop an agent: stop flag, state Stopped")
+    async def kill(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> AgentActionResponse:
+        resolved = await services.agents.kill(agent)
+        return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
 
-@post("/agents", opt=MANAGE, tags=["agents"], status_code=201, responses=problems(409, body=True),
-      before_request=strict_body,
-      summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
-async def spawn(request: Request[Any, Any, Any], data: JSONBody[SpawnRequest]) -> SpawnResponse:
-    agent = await services(request).agents.spawn(
-        data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
-        parent_agent_id=data.parent_agent_id,
-    )
-    return SpawnResponse(agent_id=agent.id, name=agent.name, cli=agent.cli, role_id=agent.role_id,
-                         nickname=agent.nickname, parent_agent_id=agent.parent_agent_id,
-                         state=agent.state.rest_name)
+    @post("/{agent:str}/restart", status_code=200, responses=problems(404, 409),
+          summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
+    async def restart(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> AgentActionResponse:
+        record = await services.agents.restart(agent)
+        return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
-
-@post("/agents/{agent:str}/kill", opt=MANAGE, tags=["agents"], status_code=200, responses=problems(404, 409),
-      summary="Stop an agent: stop flag, state Stopped")
-async def kill(request: Request[Any, Any, Any], agent: FromPath[str]) -> AgentActionResponse:
-    resolved = await services(request).agents.kill(agent)
-    return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
-
-
-@post("/agents/{agent:str}/restart", opt=MANAGE, tags=["agents"], status_code=200,
-      responses=problems(404, 409),
-      summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
-async def restart(request: Request[Any, Any, Any], agent: FromPath[str]) -> AgentActionResponse:
-    record = await services(request).agents.restart(agent)
-    return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
-
-
-@post("/agents/prune", opt=MANAGE, tags=["agents"], status_code=200, responses=problems(body=True),
-      before_request=strict_body,
-      summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
-async def prune(request: Request[Any, Any, Any], data: JSONBody[PruneRequest]) -> PruneResponse:
-    removed = await services(request).agents.prune(all_agents=data.all)
-    return PruneResponse(removed=len(removed), agents=[a.name for a in removed])
-
-
-ROUTES = [list_agents, inbox, spawn, kill, restart, prune]
+    @post("/prune", status_code=200, responses=problems(body=True),
+          summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
+    async def prune(self, services: NamedDependency[TownServices], data: JSONBody[PruneRequest]) -> PruneResponse:
+        removed = await services.agents.prune(all_agents=data.all)
+        return PruneResponse(removed=len(removed), agents=[a.name for a in removed])

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, delete, get, post
+from litestar import delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services, strict_body
+from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Tags, Text, uuid_path
+from townhall.services.town import TownServices
 
-READ = {"scope": Scope.TOWN_READ}
-WRITE = {"scope": Scope.TOWN_WRITE}
+TaskId = Annotated[str, uuid_path("task")]
 
 
 class BacklogEntry(msgspec.Struct):
@@ -57,43 +58,33 @@ class RemovedResponse(msgspec.Struct):
     task_id: str
 
 
-@get("/backlog", opt=READ, tags=["backlog"], responses=problems(), summary="Backlog tasks in FIFO order")
-async def list_backlog(request: Request[Any, Any, Any]) -> BacklogResponse:
-    items = [BacklogEntry(task_id=i.task_id, description=i.description, tags=i.tags)
-             for i in await services(request).backlog.list()]
-    return BacklogResponse(backlog=items, count=len(items))
+class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TOWN_WRITE):
+    @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(), summary="Backlog tasks in FIFO order")
+    async def list_backlog(self, services: NamedDependency[TownServices]) -> BacklogResponse:
+        items = [BacklogEntry(task_id=i.task_id, description=i.description, tags=i.tags)
+                 for i in await services.backlog.list()]
+        return BacklogResponse(backlog=items, count=len(items))
 
+    @post("/", status_code=201, responses=problems(body=True), summary="Add a pending task to the shared backlog")
+    async def add(self, services: NamedDependency[TownServices], data: JSONBody[AddRequest]) -> AddResponse:
+        task = await services.backlog.add(data.description, data.tags)
+        return AddResponse(task_id=task.id, description=task.description)
 
-@post("/backlog", opt=WRITE, tags=["backlog"], status_code=201, responses=problems(body=True),
-      before_request=strict_body,
-      summary="Add a pending task to the shared backlog")
-async def add(request: Request[Any, Any, Any], data: JSONBody[AddRequest]) -> AddResponse:
-    task = await services(request).backlog.add(data.description, data.tags)
-    return AddResponse(task_id=task.id, description=task.description)
+    @post("/{task_id:str}/claim", status_code=200, responses=problems(404, 409, body=True),
+          summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
+    async def claim(self, services: NamedDependency[TownServices], task_id: TaskId,
+                    data: JSONBody[AgentRequest]) -> ClaimResponse:
+        result = await services.backlog.claim(task_id, data.agent)
+        return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
+    @post("/assign-all", status_code=200, responses=problems(404, 409, body=True),
+          summary="Assign every backlog task to one agent")
+    async def assign_all(self, services: NamedDependency[TownServices],
+                         data: JSONBody[AgentRequest]) -> AssignAllResponse:
+        result = await services.backlog.assign_all(data.agent)
+        return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
-@post("/backlog/{task_id:str}/claim", opt=WRITE, tags=["backlog"], status_code=200,
-      responses=problems(404, 409, body=True), before_request=strict_body,
-      summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
-async def claim(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")],
-                data: JSONBody[AgentRequest]) -> ClaimResponse:
-    result = await services(request).backlog.claim(task_id, data.agent)
-    return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
-
-
-@post("/backlog/assign-all", opt=WRITE, tags=["backlog"], status_code=200,
-      responses=problems(404, 409, body=True), before_request=strict_body,
-      summary="Assign every backlog task to one agent")
-async def assign_all(request: Request[Any, Any, Any], data: JSONBody[AgentRequest]) -> AssignAllResponse:
-    result = await services(request).backlog.assign_all(data.agent)
-    return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
-
-
-@delete("/backlog/{task_id:str}", opt=WRITE, tags=["backlog"], status_code=200, responses=problems(404, 422),
-        summary="Remove a task from the backlog and delete its record")
-async def remove(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")]) -> RemovedResponse:
-    removed = await services(request).backlog.delete(task_id)
-    return RemovedResponse(removed=True, task_id=removed)
-
-
-ROUTES = [list_backlog, add, claim, assign_all, remove]
+    @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),
+            summary="Remove a task from the backlog and delete its record")
+    async def remove(self, services: NamedDependency[TownServices], task_id: TaskId) -> RemovedResponse:
+        return RemovedResponse(removed=True, task_id=await services.backlog.delete(task_id))

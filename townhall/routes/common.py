@@ -1,20 +1,32 @@
-"""What every ``/v1`` route module shares: access to the town services and the declared problem
-responses (so the OpenAPI document lists every error a route can give, in our problem shape)."""
+"""What every route module shares: the resource controller base, the declared problem responses (so the
+OpenAPI document lists every error a route can give, in our problem shape) and the operation of a route
+whose body is optional."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-from litestar import Request
-from litestar.exceptions import ValidationException
+from litestar import Controller
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Operation
 
-from townhall.context import AppContext
+from townhall.auth import Scope
 from townhall.problems import PROBLEM_JSON, Problem
-from townhall.services.town import TownServices
+
+
+class Resource(Controller):
+    """The routes of one resource. Its class line says what they share, e.g.
+    ``class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE)``:
+    the path prefix, the OpenAPI tag and the scope the guard demands (none: public). A handler that
+    needs another scope declares its own ``opt={"scope": ...}``, which Litestar lets win."""
+
+    def __init_subclass__(cls, *, path: str, tag: str, scope: Scope | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.path = path
+        cls.tags = [tag]
+        if scope is not None:
+            cls.opt = {"scope": scope}
 
 _WHY = {
     400: "Malformed request (e.g. a body that is not valid JSON)",
@@ -45,34 +57,6 @@ def problems(*codes: int, body: bool = False) -> dict[int, ResponseSpec]:
     }
 
 
-_STRICT_DECODERS: dict[Any, msgspec.json.Decoder[Any]] = {}
-
-
-async def strict_body(request: Request[Any, Any, Any]) -> None:
-    """``before_request`` of every route with a JSON body: the body must have the declared JSON types.
-
-    Litestar converts bodies leniently (``0`` or ``"true"`` pass as booleans), so a value of the wrong
-    type would be accepted where the document says it is invalid; this decodes the body once more with
-    msgspec's strict rules and answers 422 naming the field. Empty and malformed bodies are left to
-    Litestar (a missing body, 400)."""
-    field = request.route_handler.parsed_data_field
-    if field is None:
-        return
-    raw = await request.body()
-    if not raw.strip():
-        return
-    decoder = _STRICT_DECODERS.get(field.annotation)
-    if decoder is None:
-        decoder = _STRICT_DECODERS.setdefault(field.annotation, msgspec.json.Decoder(field.annotation, strict=True))
-    try:
-        decoder.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise ValidationException(detail="Invalid request body",
-                                  extra=[{"message": str(exc), "key": "data", "source": "body"}]) from None
-    except msgspec.DecodeError:
-        return
-
-
 @dataclass
 class OptionalBody(Operation):
     """The operation of a route whose body may be left out (Litestar always marks a body required)."""
@@ -80,12 +64,3 @@ class OptionalBody(Operation):
     def __post_init__(self) -> None:
         if self.request_body is not None:
             self.request_body.required = False
-
-
-def services(request: Request[Any, Any, Any]) -> TownServices:
-    ctx: AppContext = request.app.state.ctx
-    return ctx.services
-
-
-def context(request: Request[Any, Any, Any]) -> AppContext:
-    return request.app.state.ctx

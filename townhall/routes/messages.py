@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, post
+from litestar import post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services, strict_body
+from townhall.routes.common import Resource, problems
 from townhall.routes.fields import MessageKindName, Text
-
-WRITE = {"scope": Scope.TOWN_WRITE}
+from townhall.services.town import TownServices
 
 
 class SendRequest(msgspec.Struct):
@@ -30,14 +28,10 @@ class SendResponse(msgspec.Struct):
     urgent: bool
 
 
-@post("/messages/send", opt=WRITE, tags=["messages"], status_code=201, responses=problems(404, 409, body=True),
-      before_request=strict_body,
-      summary="Send a message to an agent (urgent: to its urgent inbox)")
-async def send(request: Request[Any, Any, Any], data: JSONBody[SendRequest]) -> SendResponse:
-    sent = await services(request).messages.send(
-        data.to, data.message, kind=data.kind, sender=data.from_, urgent=data.urgent
-    )
-    return SendResponse(message_id=sent.message_id, to_agent=sent.to_agent, urgent=sent.urgent)
-
-
-ROUTES = [send]
+class MessageController(Resource, path="/messages", tag="messages", scope=Scope.TOWN_WRITE):
+    @post("/send", status_code=201, responses=problems(404, 409, body=True),
+          summary="Send a message to an agent (urgent: to its urgent inbox)")
+    async def send(self, services: NamedDependency[TownServices], data: JSONBody[SendRequest]) -> SendResponse:
+        sent = await services.messages.send(data.to, data.message, kind=data.kind, sender=data.from_,
+                                            urgent=data.urgent)
+        return SendResponse(message_id=sent.message_id, to_agent=sent.to_agent, urgent=sent.urgent)

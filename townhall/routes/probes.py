@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, Response, get
+from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from townhall import __version__
 from townhall.context import AppContext
+from townhall.routes.common import Resource
 from townhall.services.readiness import Readiness, check_readiness
 
 
@@ -28,28 +28,25 @@ class Ready(msgspec.Struct, omit_defaults=True):
     detail: str | None = None
 
 
-@get(["/health", "/healthz"], summary="Liveness", tags=["probes"], sync_to_thread=False)
-def health(request: Request[Any, Any, Any]) -> Health:
-    ctx: AppContext = request.app.state.ctx
-    return Health(status="ok", uptime_secs=ctx.uptime_secs, version=__version__)
+class ProbeController(Resource, path="/", tag="probes"):
+    @get(["/health", "/healthz"], summary="Liveness", sync_to_thread=False)
+    def health(self, context: NamedDependency[AppContext]) -> Health:
+        return Health(status="ok", uptime_secs=context.uptime_secs, version=__version__)
 
-
-@get(
-    ["/ready", "/readyz"],
-    summary="Readiness: Redis reachable (503 otherwise) and the mission dispatcher's status",
-    tags=["probes"],
-    responses={503: ResponseSpec(data_container=Ready, description="Redis unreachable (same body, not_ready)",
-                                 generate_examples=False)},
-)
-async def ready(request: Request[Any, Any, Any]) -> Response[Ready]:
-    ctx: AppContext = request.app.state.ctx
-    result: Readiness = await check_readiness(ctx.store)
-    body = Ready(
-        status="ready" if result.ok else "not_ready",
-        redis="connected" if result.ok else "disconnected",
-        dispatcher=result.dispatcher,
-        town=ctx.town.name,
-        redis_latency_ms=result.latency_ms,
-        detail=result.detail,
+    @get(
+        ["/ready", "/readyz"],
+        summary="Readiness: Redis reachable (503 otherwise) and the mission dispatcher's status",
+        responses={503: ResponseSpec(data_container=Ready, description="Redis unreachable (same body, not_ready)",
+                                     generate_examples=False)},
     )
-    return Response(body, status_code=200 if result.ok else 503)
+    async def ready(self, context: NamedDependency[AppContext]) -> Response[Ready]:
+        result: Readiness = await check_readiness(context.store)
+        body = Ready(
+            status="ready" if result.ok else "not_ready",
+            redis="connected" if result.ok else "disconnected",
+            dispatcher=result.dispatcher,
+            town=context.town.name,
+            redis_latency_ms=result.latency_ms,
+            detail=result.detail,
+        )
+        return Response(body, status_code=200 if result.ok else 503)

@@ -1,5 +1,6 @@
 """Routes without authentication: probes and the autoscaler signal."""
 
-from townhall.routes import probes, scaling
+from townhall.routes.probes import ProbeController
+from townhall.routes.scaling import ScalingController
 
-PUBLIC_ROUTES = [probes.health, probes.ready, scaling.scaling]
+PUBLIC_ROUTES = [ProbeController, ScalingController]

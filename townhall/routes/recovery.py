@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-from litestar import Request, post
+from litestar import post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import OptionalBody, problems, services, strict_body
+from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import OrphanActionName
-
-MANAGE = {"scope": Scope.AGENT_MANAGE}
+from townhall.services.town import TownServices
 
 
 class RecoverResponse(msgspec.Struct):
@@ -62,36 +60,31 @@ class OrphanResponse(msgspec.Struct):
     orphans: list[OrphanItem]
 
 
-@post("/recover", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(),
-      summary="Mark stale agents (no heartbeat or log write for stale_after_secs) Stopped")
-async def recover(request: Request[Any, Any, Any]) -> RecoverResponse:
-    report = await services(request).recovery.recover()
-    return RecoverResponse(checked=report.checked, recovered=len(report.recovered),
-                           agents=[a.name for a in report.recovered])
+class RecoveryController(Resource, path="/", tag="recovery", scope=Scope.AGENT_MANAGE):
+    @post("/recover", status_code=200, responses=problems(),
+          summary="Mark stale agents (no heartbeat or log write for stale_after_secs) Stopped")
+    async def recover(self, services: NamedDependency[TownServices]) -> RecoverResponse:
+        report = await services.recovery.recover()
+        return RecoverResponse(checked=report.checked, recovered=len(report.recovered),
+                               agents=[a.name for a in report.recovered])
 
+    @post("/reclaim", status_code=200, responses=problems(404, 409, body=True),
+          summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
+    async def reclaim(self, services: NamedDependency[TownServices], data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
+        report = await services.recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
+        return ReclaimResponse(
+            reclaimed=report.reclaimed, destination=report.destination,
+            items=[ReclaimItem(from_agent=i.from_agent, message_id=i.message_id, type=i.type, task_id=i.task_id,
+                               description=i.description) for i in report.items],
+        )
 
-@post("/reclaim", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(404, 409, body=True),
-      before_request=strict_body,
-      summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
-async def reclaim(request: Request[Any, Any, Any], data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
-    report = await services(request).recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
-    return ReclaimResponse(
-        reclaimed=report.reclaimed, destination=report.destination,
-        items=[ReclaimItem(from_agent=i.from_agent, message_id=i.message_id, type=i.type, task_id=i.task_id,
-                           description=i.description) for i in report.items],
-    )
-
-
-@post("/reclaim/orphan-tasks", opt=MANAGE, tags=["recovery"], status_code=200, responses=problems(body=True),
-      before_request=strict_body, operation_class=OptionalBody,
-      summary="Open tasks whose assignee is gone or terminal: list, to_backlog, cancel or delete")
-async def orphan_tasks(request: Request[Any, Any, Any], data: JSONBody[OrphanRequest | None] = None) -> OrphanResponse:
-    report = await services(request).recovery.orphan_tasks(data.action if data else None)
-    return OrphanResponse(
-        action=report.action.value, count=report.count,
-        orphans=[OrphanItem(task_id=o.task_id, assigned_to=o.assigned_to, state=o.state, reason=o.reason)
-                 for o in report.orphans],
-    )
-
-
-ROUTES = [recover, reclaim, orphan_tasks]
+    @post("/reclaim/orphan-tasks", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
+          summary="Open tasks whose assignee is gone or terminal: list, to_backlog, cancel or delete")
+    async def orphan_tasks(self, services: NamedDependency[TownServices],
+                           data: JSONBody[OrphanRequest | None] = None) -> OrphanResponse:
+        report = await services.recovery.orphan_tasks(data.action if data else None)
+        return OrphanResponse(
+            action=report.action.value, count=report.count,
+            orphans=[OrphanItem(task_id=o.task_id, assigned_to=o.assigned_to, state=o.state, reason=o.reason)
+                     for o in report.orphans],
+        )

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, get, post
+from litestar import get, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
-from townhall.routes.common import problems, services, strict_body
+from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Text, uuid_path
 from townhall.routes.views import TaskView
+from townhall.services.town import TownServices
 
-READ = {"scope": Scope.TOWN_READ}
-WRITE = {"scope": Scope.TOWN_WRITE}
+TaskId = Annotated[str, uuid_path("task")]
 
 
 class AssignRequest(msgspec.Struct):
@@ -46,36 +47,29 @@ class CompleteRequest(msgspec.Struct):
     result: Text = ""
 
 
-@post("/tasks/assign", opt=WRITE, tags=["tasks"], status_code=201, responses=problems(404, 409, body=True),
-      before_request=strict_body,
-      summary="Create a task assigned to an agent and put it in the agent's inbox")
-async def assign(request: Request[Any, Any, Any], data: JSONBody[AssignRequest]) -> AssignResponse:
-    result = await services(request).tasks.assign(data.agent, data.task)
-    return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
+class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):
+    @post("/assign", status_code=201, responses=problems(404, 409, body=True),
+          summary="Create a task assigned to an agent and put it in the agent's inbox")
+    async def assign(self, services: NamedDependency[TownServices], data: JSONBody[AssignRequest]) -> AssignResponse:
+        result = await services.tasks.assign(data.agent, data.task)
+        return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
 
+    @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),
+         summary="Assigned work waiting in agents' inboxes (first 100 messages of each)")
+    async def pending(self, services: NamedDependency[TownServices]) -> PendingResponse:
+        items = [
+            PendingItem(task_id=p.task_id, description=p.description, agent_id=p.agent_id, agent_name=p.agent_name,
+                        source=p.source.value)
+            for p in await services.tasks.pending()
+        ]
+        return PendingResponse(tasks=items, count=len(items))
 
-@get("/tasks/pending", opt=READ, tags=["tasks"], responses=problems(),
-     summary="Assigned work waiting in agents' inboxes (first 100 messages of each)")
-async def pending(request: Request[Any, Any, Any]) -> PendingResponse:
-    items = [
-        PendingItem(task_id=p.task_id, description=p.description, agent_id=p.agent_id, agent_name=p.agent_name,
-                    source=p.source.value)
-        for p in await services(request).tasks.pending()
-    ]
-    return PendingResponse(tasks=items, count=len(items))
+    @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
+    async def get_task(self, services: NamedDependency[TownServices], task_id: TaskId) -> TaskView:
+        return TaskView.of(await services.tasks.get(task_id))
 
-
-@get("/tasks/{task_id:str}", opt=READ, tags=["tasks"], responses=problems(404, 422), summary="One task")
-async def get_task(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")]) -> TaskView:
-    return TaskView.of(await services(request).tasks.get(task_id))
-
-
-@post("/tasks/{task_id:str}/complete", opt=WRITE, tags=["tasks"], status_code=200,
-      responses=problems(404, body=True), before_request=strict_body,
-      summary="Mark a task completed with a result (counts for its agent, clears its current task)")
-async def complete(request: Request[Any, Any, Any], task_id: Annotated[str, uuid_path("task")],
-                   data: JSONBody[CompleteRequest]) -> TaskView:
-    return TaskView.of(await services(request).tasks.complete(task_id, data.result))
-
-
-ROUTES = [assign, pending, get_task, complete]
+    @post("/{task_id:str}/complete", status_code=200, responses=problems(404, body=True),
+          summary="Mark a task completed with a result (counts for its agent, clears its current task)")
+    async def complete(self, services: NamedDependency[TownServices], task_id: TaskId,
+                       data: JSONBody[CompleteRequest]) -> TaskView:
+        return TaskView.of(await services.tasks.complete(task_id, data.result))

@@ -1,29 +1,67 @@
-"""Every ``/v1`` route handler (each declares its scope; the app mounts them under ``/v1``)."""
+"""The ``/v1`` router: every authenticated resource, their shared security, services and body decoding."""
 
 from collections import defaultdict
 
-from litestar import Response
+from litestar import Controller, Response, Router
 from litestar.enums import HttpMethod
 from litestar.handlers import HTTPRouteHandler
 from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.utils import join_paths
 
-import townhall.http.domain_problems  # noqa: F401  (registers domain error → status mappings)
-from townhall.routes import agents, backlog, messages, missions, recovery, tasks, town
+from townhall.http.body import StrictJSONBody
+from townhall.http.dependencies import V1_DEPENDENCIES
+from townhall.routes.agents import AgentController
+from townhall.routes.backlog import BacklogController
+from townhall.routes.messages import MessageController
+from townhall.routes.missions import MissionController
+from townhall.routes.recovery import RecoveryController
+from townhall.routes.tasks import TaskController
+from townhall.routes.town import TownController
+
+#: Each declares its path, tag and scope; the guard (:mod:`townhall.http.guard`) enforces the scope.
+CONTROLLERS: list[type[Controller]] = [
+    TownController,
+    AgentController,
+    TaskController,
+    BacklogController,
+    MessageController,
+    RecoveryController,
+    MissionController,
+]
+
+#: Every /v1 operation accepts a bearer token or an API key (the document says so per operation).
+SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
-def _options_for_shared_paths(handlers: list[HTTPRouteHandler]) -> list[HTTPRouteHandler]:
-    """Explicit ``OPTIONS`` handlers for paths served by several handlers (``GET``/``POST /agents``).
+def v1_router() -> Router:
+    return Router(
+        "/v1",
+        route_handlers=[*_options_for_every_path(CONTROLLERS), *CONTROLLERS],
+        security=SECURITY,
+        dependencies=V1_DEPENDENCIES,
+        dto=StrictJSONBody,
+        return_dto=None,  # responses are encoded as without a DTO
+    )
 
-    Litestar 2.25 makes the automatic ``OPTIONS`` handler when it registers a path's first handler
-    and keeps it when more handlers join the path, so its ``Allow`` header names only the first
-    handler's methods. Registered ahead of the others, these answer with every method of the path."""
+
+def _options_for_every_path(controllers: list[type[Controller]]) -> list[HTTPRouteHandler]:
+    """Explicit, public ``OPTIONS`` handlers for every path of the controllers.
+
+    Litestar 2.25 makes an automatic ``OPTIONS`` handler when it registers a path's first handler, and
+    (1) keeps it when more handlers join the path, so its ``Allow`` header names only the first handler's
+    methods (``GET``/``POST /agents``), and (2) makes it a handler of the controller, so it inherits the
+    controller's scope and would demand credentials. Registered ahead of the controllers, these take its
+    place: they answer with every method of the path and declare no scope."""
     methods: dict[str, set[str]] = defaultdict(set)
-    count: dict[str, int] = defaultdict(int)
-    for handler in handlers:
-        for path in handler.paths:
-            methods[path] |= set(handler.http_methods)
-            count[path] += 1
-    return [_options(path, ", ".join(sorted(methods[path] | {"OPTIONS"}))) for path in methods if count[path] > 1]
+    for controller in controllers:
+        for handler in _handlers_of(controller):
+            for path in handler.paths:
+                methods[join_paths([controller.path, path])] |= set(handler.http_methods)
+    return [_options(path, ", ".join(sorted(allowed | {"OPTIONS"}))) for path, allowed in methods.items()]
+
+
+def _handlers_of(controller: type[Controller]) -> list[HTTPRouteHandler]:
+    return [value for value in vars(controller).values() if isinstance(value, HTTPRouteHandler)]
 
 
 def _options(path: str, allow: str) -> HTTPRouteHandler:
@@ -32,16 +70,3 @@ def _options(path: str, allow: str) -> HTTPRouteHandler:
 
     return HTTPRouteHandler(path=path, http_method=[HttpMethod.OPTIONS], include_in_schema=False,
                             sync_to_thread=False, name=f"options:{path}")(options)
-
-
-_HANDLERS: list = [
-    *town.ROUTES,
-    *agents.ROUTES,
-    *tasks.ROUTES,
-    *backlog.ROUTES,
-    *messages.ROUTES,
-    *recovery.ROUTES,
-    *missions.ROUTES,
-]
-
-V1_ROUTES: list = [*_options_for_shared_paths(_HANDLERS), *_HANDLERS]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
@@ -33,9 +34,8 @@ class TaskView(msgspec.Struct):
         )
 
 
-class AgentItem(msgspec.Struct):
-    """An agent in ``GET /v1/agents`` (reference §5.2); ``state`` is PascalCase."""
-
+class AgentFields(msgspec.Struct):
+    # What every agent listing shows. No docstring: a subclass's schema would take it as its description.
     id: str
     name: str
     nickname: str | None
@@ -44,12 +44,20 @@ class AgentItem(msgspec.Struct):
     spawn_mode: str
     cli: str
     state: str
+
+
+def agent_fields(agent: Agent) -> dict[str, Any]:
+    """The :class:`AgentFields` of ``agent``, as keyword arguments of a subclass."""
+    return {"id": agent.id, "name": agent.name, "nickname": agent.nickname, "role_id": agent.role_id,
+            "parent_agent_id": agent.parent_agent_id, "spawn_mode": agent.spawn_mode.value, "cli": agent.cli,
+            "state": agent.state.rest_name}
+
+
+class AgentItem(AgentFields):
+    """An agent in ``GET /v1/agents`` (reference §5.2); ``state`` is PascalCase."""
+
     current_scope: str | None
 
     @classmethod
     def of(cls, agent: Agent, current: Task | None) -> AgentItem:
-        return cls(
-            id=agent.id, name=agent.name, nickname=agent.nickname, role_id=agent.role_id,
-            parent_agent_id=agent.parent_agent_id, spawn_mode=agent.spawn_mode.value, cli=agent.cli,
-            state=agent.state.rest_name, current_scope=current.description if current else None,
-        )
+        return cls(**agent_fields(agent), current_scope=current.description if current else None)

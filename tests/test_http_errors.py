@@ -1,0 +1,45 @@
+"""The error table: every domain error has a problem, and a Redis outage is a 503 that says to retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis.exceptions
+
+import townhall.domain_errors as domain_errors
+from tests.support.inprocess import app_client
+from tests.support.towns import write_town
+from townhall.domain_errors import REDIS_OUTAGE_ERRORS, DomainError, RedisUnavailable
+from townhall.http.errors import DOMAIN_PROBLEMS, EXCEPTION_HANDLERS
+
+#: Nothing listens here: every Redis call fails to connect.
+DEAD_REDIS = "redis://127.0.0.1:1"
+
+
+def test_every_domain_error_has_a_problem() -> None:
+    declared = {value for value in vars(domain_errors).values()
+                if isinstance(value, type) and issubclass(value, DomainError) and value is not DomainError}
+    assert declared <= set(DOMAIN_PROBLEMS), declared - set(DOMAIN_PROBLEMS)
+    assert set(DOMAIN_PROBLEMS) <= set(EXCEPTION_HANDLERS)
+
+
+def test_redis_outage_errors_are_connection_timeout_and_loading() -> None:
+    assert set(REDIS_OUTAGE_ERRORS) == {redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                                        redis.exceptions.BusyLoadingError}
+    assert str(RedisUnavailable(redis.exceptions.TimeoutError("Timeout reading"))) == \
+        "Redis unavailable: Timeout reading"
+
+
+async def test_unreachable_redis_is_a_503_to_retry(tmp_path: Path) -> None:
+    write_town(tmp_path, "outage", redis_url=DEAD_REDIS)
+    async with app_client(tmp_path) as client:
+        for method, path, body in (("GET", "/v1/agents", None), ("GET", "/api/scaling", None),
+                                   ("POST", "/v1/tasks/assign", {"agent": "w", "task": "t"})):
+            response = await client.request(method, path, json=body)
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.headers["retry-after"] == "1"
+            problem = response.json()
+            assert (problem["type"], problem["title"], problem["instance"]) == (
+                "https://tinytown.dev/errors/503", "Service Unavailable", path)
+            assert problem["detail"].startswith("Failed to " if path == "/api/scaling" else "Redis unavailable: ")
