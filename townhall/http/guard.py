@@ -15,6 +15,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from townhall.auth import AuthBusy, AuthRequest, InvalidCredentials, Principal, Scope
 from townhall.context import AppContext
+from townhall.http.dependencies import running_town
 
 REALM = 'Bearer realm="townhall"'
 
@@ -31,7 +32,7 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
     required: Scope | None = handler.opt.get("scope")
     if required is None:
         return
-    ctx: AppContext = connection.app.state.ctx
+    ctx = running_town(connection.app.state)
     limiter = ctx.rate_limiter
     if limiter is not None:
         limiter.check_auth_allowed(connection)
