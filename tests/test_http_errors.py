@@ -7,10 +7,10 @@ from pathlib import Path
 import redis.exceptions
 
 import townhall.domain_errors as domain_errors
-from tests.support.inprocess import app_client
-from tests.support.towns import write_town
 from townhall.domain_errors import REDIS_OUTAGE_ERRORS, DomainError, RedisUnavailable
 from townhall.http.errors import DOMAIN_PROBLEMS, EXCEPTION_HANDLERS
+from townhall.testing.inprocess import app_client
+from townhall.testing.towns import write_town
 
 #: Nothing listens here: every Redis call fails to connect.
 DEAD_REDIS = "redis://127.0.0.1:1"

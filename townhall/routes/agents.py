@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get, post, route
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import AgentName, Label, Uuid
 from townhall.routes.views import AgentItem
-from townhall.services.town import TownServices
 
 
 class AgentListResponse(msgspec.Struct):
@@ -71,14 +70,14 @@ class PruneResponse(msgspec.Struct):
 
 class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE):
     @get("/", opt={"scope": Scope.TOWN_READ}, summary="Every registered agent", responses=problems())
-    async def list_agents(self, services: NamedDependency[TownServices]) -> AgentListResponse:
+    async def list_agents(self, services: Services) -> AgentListResponse:
         items = [AgentItem.of(s.agent, s.current_task) for s in await services.status.agents()]
         return AgentListResponse(agents=items, count=len(items))
 
     @route("/{agent:str}/inbox", http_method=["GET", "POST"], opt={"scope": Scope.TOWN_READ}, status_code=200,
            summary="Peek an agent's inbox (first 100 messages; urgent ones are counted)",
            responses=problems(404, 409))
-    async def inbox(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> InboxResponse:
+    async def inbox(self, services: Services, agent: FromPath[str]) -> InboxResponse:
         view = await services.messages.inbox(agent)
         return InboxResponse(
             agent=agent, total=view.total, urgent=view.urgent, agent_id=view.agent_id,
@@ -88,7 +87,7 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
 
     @post("/", status_code=201, responses=problems(409, body=True),
           summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
-    async def spawn(self, services: NamedDependency[TownServices], data: JSONBody[SpawnRequest]) -> SpawnResponse:
+    async def spawn(self, services: Services, data: JSONBody[SpawnRequest]) -> SpawnResponse:
         agent = await services.agents.spawn(data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
                                             parent_agent_id=data.parent_agent_id)
         return SpawnResponse(agent_id=agent.id, name=agent.name, cli=agent.cli, role_id=agent.role_id,
@@ -97,18 +96,18 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
 
     @post("/{agent:str}/kill", status_code=200, responses=problems(404, 409),
           summary="Stop an agent: stop flag, state Stopped")
-    async def kill(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> AgentActionResponse:
+    async def kill(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
         resolved = await services.agents.kill(agent)
         return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
 
     @post("/{agent:str}/restart", status_code=200, responses=problems(404, 409),
           summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
-    async def restart(self, services: NamedDependency[TownServices], agent: FromPath[str]) -> AgentActionResponse:
+    async def restart(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
         record = await services.agents.restart(agent)
         return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
     @post("/prune", status_code=200, responses=problems(body=True),
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
-    async def prune(self, services: NamedDependency[TownServices], data: JSONBody[PruneRequest]) -> PruneResponse:
+    async def prune(self, services: Services, data: JSONBody[PruneRequest]) -> PruneResponse:
         removed = await services.agents.prune(all_agents=data.all)
         return PruneResponse(removed=len(removed), agents=[a.name for a in removed])

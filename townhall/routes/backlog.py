@@ -6,13 +6,12 @@ from typing import Annotated
 
 import msgspec
 from litestar import delete, get, post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Tags, Text, uuid_path
-from townhall.services.town import TownServices
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -60,31 +59,31 @@ class RemovedResponse(msgspec.Struct):
 
 class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TOWN_WRITE):
     @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(), summary="Backlog tasks in FIFO order")
-    async def list_backlog(self, services: NamedDependency[TownServices]) -> BacklogResponse:
+    async def list_backlog(self, services: Services) -> BacklogResponse:
         items = [BacklogEntry(task_id=i.task_id, description=i.description, tags=i.tags)
                  for i in await services.backlog.list()]
         return BacklogResponse(backlog=items, count=len(items))
 
     @post("/", status_code=201, responses=problems(body=True), summary="Add a pending task to the shared backlog")
-    async def add(self, services: NamedDependency[TownServices], data: JSONBody[AddRequest]) -> AddResponse:
+    async def add(self, services: Services, data: JSONBody[AddRequest]) -> AddResponse:
         task = await services.backlog.add(data.description, data.tags)
         return AddResponse(task_id=task.id, description=task.description)
 
     @post("/{task_id:str}/claim", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
-    async def claim(self, services: NamedDependency[TownServices], task_id: TaskId,
+    async def claim(self, services: Services, task_id: TaskId,
                     data: JSONBody[AgentRequest]) -> ClaimResponse:
         result = await services.backlog.claim(task_id, data.agent)
         return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
     @post("/assign-all", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign every backlog task to one agent")
-    async def assign_all(self, services: NamedDependency[TownServices],
+    async def assign_all(self, services: Services,
                          data: JSONBody[AgentRequest]) -> AssignAllResponse:
         result = await services.backlog.assign_all(data.agent)
         return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
     @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),
             summary="Remove a task from the backlog and delete its record")
-    async def remove(self, services: NamedDependency[TownServices], task_id: TaskId) -> RemovedResponse:
+    async def remove(self, services: Services, task_id: TaskId) -> RemovedResponse:
         return RemovedResponse(removed=True, task_id=await services.backlog.delete(task_id))

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import msgspec
 from litestar import post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import MessageKindName, Text
-from townhall.services.town import TownServices
 
 
 class SendRequest(msgspec.Struct):
@@ -31,7 +30,7 @@ class SendResponse(msgspec.Struct):
 class MessageController(Resource, path="/messages", tag="messages", scope=Scope.TOWN_WRITE):
     @post("/send", status_code=201, responses=problems(404, 409, body=True),
           summary="Send a message to an agent (urgent: to its urgent inbox)")
-    async def send(self, services: NamedDependency[TownServices], data: JSONBody[SendRequest]) -> SendResponse:
+    async def send(self, services: Services, data: JSONBody[SendRequest]) -> SendResponse:
         sent = await services.messages.send(data.to, data.message, kind=data.kind, sender=data.from_,
                                             urgent=data.urgent)
         return SendResponse(message_id=sent.message_id, to_agent=sent.to_agent, urgent=sent.urgent)

@@ -7,14 +7,13 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import delete, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import Text, uuid_path
 from townhall.services.missions import MissionAction, MissionView
-from townhall.services.town import TownServices
 
 MissionId = Annotated[str, uuid_path("mission")]
 
@@ -79,41 +78,41 @@ def _action(result: MissionAction) -> ActionResponse:
 class MissionController(Resource, path="/missions", tag="missions", scope=Scope.AGENT_MANAGE):
     @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(422),
          summary="Missions (active_only=true: the active set)")
-    async def list_missions(self, services: NamedDependency[TownServices],
+    async def list_missions(self, services: Services,
                             active_only: FromQuery[bool] = False) -> MissionList:
         items = [MissionSummary.of(v) for v in await services.missions.list(active_only=active_only)]
         return MissionList(missions=items, count=len(items))
 
     @get("/{mission_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422),
          summary="One mission: its stored document and recent events")
-    async def get_mission(self, services: NamedDependency[TownServices], mission_id: MissionId) -> MissionDetail:
+    async def get_mission(self, services: Services, mission_id: MissionId) -> MissionDetail:
         view = await services.missions.get(mission_id)
         return MissionDetail(id=view.mission.id, state=view.mission.state.value, active=view.active,
                              mission=view.mission.raw, events=await services.missions.events(view.mission.id))
 
     @post("/{mission_id:str}/stop", status_code=200, responses=problems(404, 409, body=True),
           operation_class=OptionalBody, summary="Stop a mission: blocked (force: failed); a finished mission is a 409")
-    async def stop(self, services: NamedDependency[TownServices], mission_id: MissionId,
+    async def stop(self, services: Services, mission_id: MissionId,
                    data: JSONBody[StopRequest | None] = None) -> ActionResponse:
         return _action(await services.missions.stop(mission_id, force=bool(data and data.force)))
 
     @post("/{mission_id:str}/resume", status_code=200, responses=problems(404, 409, 422),
           summary="Resume a mission (running); a finished mission is a 409")
-    async def resume(self, services: NamedDependency[TownServices], mission_id: MissionId) -> ActionResponse:
+    async def resume(self, services: Services, mission_id: MissionId) -> ActionResponse:
         return _action(await services.missions.resume(mission_id))
 
     @post("/{mission_id:str}/complete", status_code=200, responses=problems(404, 422),
           summary="Mark a mission completed")
-    async def complete(self, services: NamedDependency[TownServices], mission_id: MissionId) -> ActionResponse:
+    async def complete(self, services: Services, mission_id: MissionId) -> ActionResponse:
         return _action(await services.missions.complete(mission_id))
 
     @post("/{mission_id:str}/fail", status_code=200, responses=problems(404, body=True),
           operation_class=OptionalBody, summary="Mark a mission failed with a reason")
-    async def fail(self, services: NamedDependency[TownServices], mission_id: MissionId,
+    async def fail(self, services: Services, mission_id: MissionId,
                    data: JSONBody[FailRequest | None] = None) -> ActionResponse:
         return _action(await services.missions.fail(mission_id, data.reason if data else None))
 
     @delete("/{mission_id:str}", status_code=200, responses=problems(404, 422),
             summary="Delete a mission and everything keyed by it")
-    async def remove(self, services: NamedDependency[TownServices], mission_id: MissionId) -> DeletedResponse:
+    async def remove(self, services: Services, mission_id: MissionId) -> DeletedResponse:
         return DeletedResponse(id=await services.missions.delete(mission_id), deleted=True)

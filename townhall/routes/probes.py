@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import msgspec
 from litestar import Response, get
-from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
 from townhall import __version__
-from townhall.context import AppContext
+from townhall.http.dependencies import Context
 from townhall.routes.common import Resource
 from townhall.services.readiness import Readiness, check_readiness
 
@@ -30,7 +29,7 @@ class Ready(msgspec.Struct, omit_defaults=True):
 
 class ProbeController(Resource, path="/", tag="probes"):
     @get(["/health", "/healthz"], summary="Liveness", sync_to_thread=False)
-    def health(self, context: NamedDependency[AppContext]) -> Health:
+    def health(self, context: Context) -> Health:
         return Health(status="ok", uptime_secs=context.uptime_secs, version=__version__)
 
     @get(
@@ -39,7 +38,7 @@ class ProbeController(Resource, path="/", tag="probes"):
         responses={503: ResponseSpec(data_container=Ready, description="Redis unreachable (same body, not_ready)",
                                      generate_examples=False)},
     )
-    async def ready(self, context: NamedDependency[AppContext]) -> Response[Ready]:
+    async def ready(self, context: Context) -> Response[Ready]:
         result: Readiness = await check_readiness(context.store)
         body = Ready(
             status="ready" if result.ok else "not_ready",

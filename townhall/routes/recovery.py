@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import msgspec
 from litestar import post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import OrphanActionName
-from townhall.services.town import TownServices
 
 
 class RecoverResponse(msgspec.Struct):
@@ -63,14 +62,14 @@ class OrphanResponse(msgspec.Struct):
 class RecoveryController(Resource, path="/", tag="recovery", scope=Scope.AGENT_MANAGE):
     @post("/recover", status_code=200, responses=problems(),
           summary="Mark stale agents (no heartbeat or log write for stale_after_secs) Stopped")
-    async def recover(self, services: NamedDependency[TownServices]) -> RecoverResponse:
+    async def recover(self, services: Services) -> RecoverResponse:
         report = await services.recovery.recover()
         return RecoverResponse(checked=report.checked, recovered=len(report.recovered),
                                agents=[a.name for a in report.recovered])
 
     @post("/reclaim", status_code=200, responses=problems(404, 409, body=True),
           summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
-    async def reclaim(self, services: NamedDependency[TownServices], data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
+    async def reclaim(self, services: Services, data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
         report = await services.recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
         return ReclaimResponse(
             reclaimed=report.reclaimed, destination=report.destination,
@@ -80,7 +79,7 @@ class RecoveryController(Resource, path="/", tag="recovery", scope=Scope.AGENT_M
 
     @post("/reclaim/orphan-tasks", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Open tasks whose assignee is gone or terminal: list, to_backlog, cancel or delete")
-    async def orphan_tasks(self, services: NamedDependency[TownServices],
+    async def orphan_tasks(self, services: Services,
                            data: JSONBody[OrphanRequest | None] = None) -> OrphanResponse:
         report = await services.recovery.orphan_tasks(data.action if data else None)
         return OrphanResponse(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from litestar import get
-from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 
-from townhall.context import AppContext
+from townhall.http.dependencies import Context
 from townhall.routes.common import Resource
 from townhall.problems import PROBLEM_JSON, Problem
 from townhall.services.scaling import ScalingSignal, scaling_signal
@@ -19,7 +18,7 @@ class ScalingController(Resource, path="/api/scaling", tag="probes"):
         responses={503: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, generate_examples=False,
                                      description="Redis unreachable: the queue could not be measured")},
     )
-    async def scaling(self, context: NamedDependency[AppContext]) -> ScalingSignal:
+    async def scaling(self, context: Context) -> ScalingSignal:
         config = context.town.config
         return await scaling_signal(
             context.store,

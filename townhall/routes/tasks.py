@@ -6,14 +6,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import get, post
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from townhall.auth import Scope
+from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Text, uuid_path
 from townhall.routes.views import TaskView
-from townhall.services.town import TownServices
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -50,13 +49,13 @@ class CompleteRequest(msgspec.Struct):
 class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):
     @post("/assign", status_code=201, responses=problems(404, 409, body=True),
           summary="Create a task assigned to an agent and put it in the agent's inbox")
-    async def assign(self, services: NamedDependency[TownServices], data: JSONBody[AssignRequest]) -> AssignResponse:
+    async def assign(self, services: Services, data: JSONBody[AssignRequest]) -> AssignResponse:
         result = await services.tasks.assign(data.agent, data.task)
         return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
 
     @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),
          summary="Assigned work waiting in agents' inboxes (first 100 messages of each)")
-    async def pending(self, services: NamedDependency[TownServices]) -> PendingResponse:
+    async def pending(self, services: Services) -> PendingResponse:
         items = [
             PendingItem(task_id=p.task_id, description=p.description, agent_id=p.agent_id, agent_name=p.agent_name,
                         source=p.source.value)
@@ -65,11 +64,11 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
         return PendingResponse(tasks=items, count=len(items))
 
     @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
-    async def get_task(self, services: NamedDependency[TownServices], task_id: TaskId) -> TaskView:
+    async def get_task(self, services: Services, task_id: TaskId) -> TaskView:
         return TaskView.of(await services.tasks.get(task_id))
 
     @post("/{task_id:str}/complete", status_code=200, responses=problems(404, body=True),
           summary="Mark a task completed with a result (counts for its agent, clears its current task)")
-    async def complete(self, services: NamedDependency[TownServices], task_id: TaskId,
+    async def complete(self, services: Services, task_id: TaskId,
                        data: JSONBody[CompleteRequest]) -> TaskView:
         return TaskView.of(await services.tasks.complete(task_id, data.result))

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import msgspec
 from litestar import get
-from litestar.di import NamedDependency
 from litestar.params import FromQuery
 
 from townhall.auth import Scope
-from townhall.context import AppContext
+from townhall.http.dependencies import Context
 from townhall.routes.common import Resource, problems
 from townhall.routes.views import AgentFields, TaskView, agent_fields
 
@@ -43,13 +42,13 @@ class TownController(Resource, path="/", tag="town", scope=Scope.TOWN_READ):
     # These take the whole running town (for the redacted Redis URL) rather than the services as well:
     # Litestar resolves two dependencies of one handler in a task group, which doubles this route's cost.
     @get("/town", summary="Town name, root and (redacted) Redis URL", responses=problems())
-    async def town(self, context: NamedDependency[AppContext]) -> TownResponse:
+    async def town(self, context: Context) -> TownResponse:
         info = context.services.status.info(context.endpoint.redacted)
         return TownResponse(name=info.name, root=info.root, redis_url=info.redis_url)
 
     @get("/status", responses=problems(422),
          summary="Town status with every agent; deep=true adds recent activity and the current task")
-    async def status(self, context: NamedDependency[AppContext], deep: FromQuery[bool] = False) -> StatusResponse:
+    async def status(self, context: Context, deep: FromQuery[bool] = False) -> StatusResponse:
         result = await context.services.status.status(context.endpoint.redacted, deep=deep)
         items = []
         for s in result.agents:
