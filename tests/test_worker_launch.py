@@ -60,7 +60,7 @@ async def test_lists_dead_worker_work_goes_back_to_its_inbox(aredis: aioredis.Re
     queue = ListsQueue(store)
     task = await store.tasks.create(Task.new("shared"))
     await queue.enqueue(task.id)
-    worker = queue.worker("a1", blocking=aredis, visibility_timeout_secs=1)
+    worker = queue.consumer("a1", blocking=aredis, visibility_timeout_secs=1)
     taken = await worker.take()
     assert taken is not None and taken.task_id == task.id
     assert (await store.tasks.get(task.id)).state is TaskState.ASSIGNED  # type: ignore[union-attr]
@@ -77,7 +77,7 @@ async def test_streams_requeue_dead_reannounces_its_entries(aredis: aioredis.Red
     queue = StreamsQueue(store)
     task = await store.tasks.create(Task.new("shared"))
     await queue.enqueue(task.id)
-    worker = queue.worker("a1", blocking=aredis, visibility_timeout_secs=60)
+    worker = queue.consumer("a1", blocking=aredis, visibility_timeout_secs=60)
     taken = await worker.take()
     assert taken is not None and taken.entry_id
     assert await queue.requeue_dead("a1") == 1
@@ -85,6 +85,6 @@ async def test_streams_requeue_dead_reannounces_its_entries(aredis: aioredis.Red
     assert record is not None and record.state is TaskState.PENDING and record.assigned_to is None
     assert await store.backlog.list() == [task.id]
     assert await store.docket.pending_count() == 0
-    other = queue.worker("a2", blocking=aredis, visibility_timeout_secs=60)
+    other = queue.consumer("a2", blocking=aredis, visibility_timeout_secs=60)
     again = await other.take()
     assert again is not None and again.task_id == task.id and again.entry_id != taken.entry_id

@@ -146,7 +146,7 @@ def test_sigterm_hands_back_and_prune_ends_the_worker(tmp_path: Path, town_name:
 
 
 def _assign(r: redis.Redis, keys: TownKeys, task: Task, agent_id: str) -> None:
-    from townhall.services.tasks import task_assign_message
+    from townhall.queues import task_assign_message
     from townhall.store.codec import task_to_hash
     from townhall.store.json_codec import encode_message
 

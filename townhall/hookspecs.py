@@ -84,9 +84,9 @@ def townhall_register_queue_backends(register: Callable[[QueueBackendSpec], None
     ``register(QueueBackendSpec(name=..., factory=..., summary=...))``; ``factory(store)`` receives the
     :class:`townhall.store.TownStore` and returns an object satisfying
     :class:`townhall.queues.QueueBackend` (add_task, enqueue, withdraw, measure, requeue_dead, sweep,
-    and a per-worker side that takes, acknowledges and gives back deliveries). A backend
-    must deliver each task at least once: never drop a task a worker took until the worker
-    acknowledges it.
+    and ``consumer()``: each worker's :class:`townhall.queues.QueueConsumer`, which takes,
+    acknowledges and gives back deliveries). A backend must deliver each task at least once: never
+    drop a task a worker took until the worker acknowledges it.
     """
 
 

@@ -1,7 +1,7 @@
 """The protocol a queue backend implements: how shared (backlog) work reaches workers.
 
-Services call the first group of methods; workers call :meth:`QueueBackend.worker` and use the
-:class:`WorkerQueue` it returns. Both backends keep the upstream backlog list ``tt:{town}:backlog`` as
+Services call the first group of methods; workers call :meth:`QueueBackend.consumer` and take their
+work through the :class:`QueueConsumer` it returns. Both backends keep the upstream backlog list ``tt:{town}:backlog`` as
 the catalogue of queued shared work, so backlog routes and the original ``tt`` keep working in either
 mode. Both deliver **at least once**: whatever a worker takes stays recorded as taken (its processing
 list, or the docket group's pending entries) until it is done or handed back, so a worker killed at
@@ -15,7 +15,7 @@ from typing import Protocol
 import msgspec
 import redis.asyncio as aioredis
 
-from townhall.domain import Message, Task
+from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
 from townhall.store.processing import Source
 
 
@@ -37,9 +37,16 @@ class Delivery(msgspec.Struct, frozen=True):
     entry_id: str | None = None
 
 
-class WorkerQueue(Protocol):
-    """A worker's side of the queue, for one agent. Priority: what this agent already held (a previous
-    life's leftovers), then urgent mail, then its inbox, then shared work."""
+def task_assign_message(task_id: str, agent_id: str) -> Message:
+    """The message that hands task ``task_id`` to agent ``agent_id`` (from the supervisor, priority
+    normal): what a direct assignment puts in the inbox and what a worker takes shared work as."""
+    return Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id))
+
+
+class QueueConsumer(Protocol):
+    """A worker's side of the queue, for one agent: it consumes the agent's mailbox and shared work.
+    Priority: what this agent already held (a previous life's leftovers), then urgent mail, then its
+    inbox, then shared work."""
 
     async def take(self) -> Delivery | None:
         """The next unit of work without waiting, or ``None``."""
@@ -101,7 +108,7 @@ class QueueBackend(Protocol):
         ...
 
     # ---- used by workers -------------------------------------------------------------------
-    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> WorkerQueue:
-        """The worker side for ``agent_id``. ``blocking`` is a client whose ``socket_timeout`` is
+    def consumer(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> QueueConsumer:
+        """The consumer for ``agent_id``'s worker. ``blocking`` is a client whose ``socket_timeout`` is
         ``None`` (blocking reads hold a connection each)."""
         ...

@@ -15,8 +15,8 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
-from townhall.queues import Delivery, QueueDepth
+from townhall.domain import Task, TaskAssignBody
+from townhall.queues import Delivery, QueueDepth, task_assign_message
 from townhall.registry import QueueBackendSpec
 from townhall.store import TownStore
 from townhall.store.json_codec import encode_message, try_decode_message
@@ -29,10 +29,6 @@ POST_SECS = 30
 #: Wake tokens beyond this many are dropped: a token is only a signal that the backlog changed.
 
 
-def task_assign_json(task_id: str, agent_id: str) -> str:
-    return encode_message(Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id)))
-
-
 def delivery_from(raw: str, source: Source) -> Delivery:
     message = try_decode_message(raw)
     body = message.body if message else None
@@ -40,7 +36,7 @@ def delivery_from(raw: str, source: Source) -> Delivery:
     return Delivery(source=source, message=message, raw=raw, task_id=task_id)
 
 
-class MailboxWorker:
+class MailboxConsumer:
     """The part both backends share: leftovers, urgent and inbox through the processing list, and the
     machinery of posted blocking reads. Subclasses add the shared queue."""
 
@@ -136,10 +132,10 @@ class MailboxWorker:
         await self.store.processing.give_back(self.agent_id, delivery.raw, delivery.source)
 
 
-class ListsWorker(MailboxWorker):
+class ListsConsumer(MailboxConsumer):
     async def _take_shared(self) -> Delivery | None:
         taken = await self.store.processing.take_backlog(
-            self.agent_id, lambda task_id: task_assign_json(task_id, self.agent_id)
+            self.agent_id, lambda task_id: encode_message(task_assign_message(task_id, self.agent_id))
         )
         if taken is None:
             return None
@@ -201,8 +197,8 @@ class ListsQueue:
     async def sweep(self, visibility_timeout_secs: int) -> int:
         return await sweep_processing(self.store)
 
-    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> ListsWorker:
-        return ListsWorker(self.store, agent_id, blocking)
+    def consumer(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> ListsConsumer:
+        return ListsConsumer(self.store, agent_id, blocking)
 
 
 @hookimpl

@@ -14,9 +14,9 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.builtin.queue_lists import POST_SECS, MailboxWorker, sweep_processing
-from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
-from townhall.queues import Delivery, QueueDepth
+from townhall.builtin.queue_lists import POST_SECS, MailboxConsumer, sweep_processing
+from townhall.domain import Task
+from townhall.queues import Delivery, QueueDepth, task_assign_message
 from townhall.registry import QueueBackendSpec
 from townhall.store import DocketEntry, TownStore
 from townhall.store.processing import Source
@@ -24,7 +24,7 @@ from townhall.store.processing import Source
 log = logging.getLogger(__name__)
 
 
-class StreamsWorker(MailboxWorker):
+class StreamsConsumer(MailboxConsumer):
     """Shared work through ``XREADGROUP`` (consumer = agent id); ``XACK`` only once the work is over;
     entries idle longer than the visibility timeout (their consumer died) are taken over."""
 
@@ -67,8 +67,8 @@ class StreamsWorker(MailboxWorker):
         """The entry's task becomes assigned to this agent, or the entry is stale and retired."""
         if entry.task_id and await self.store.processing.shared_take(entry.task_id, self.agent_id,
                                                                       entry.previous_owner):
-            message = Message.new(SUPERVISOR_ID, self.agent_id, TaskAssignBody(task_id=entry.task_id))
-            return Delivery(source=Source.SHARED, message=message, task_id=entry.task_id, entry_id=entry.entry_id)
+            return Delivery(source=Source.SHARED, message=task_assign_message(entry.task_id, self.agent_id),
+                            task_id=entry.task_id, entry_id=entry.entry_id)
         await self.store.docket.ack(entry.entry_id)
         return None
 
@@ -161,8 +161,8 @@ class StreamsQueue:
         await self.store.docket.trim_delivered()
         return restored
 
-    def worker(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> StreamsWorker:
-        return StreamsWorker(self.store, agent_id, blocking, visibility_timeout_secs * 1000)
+    def consumer(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> StreamsConsumer:
+        return StreamsConsumer(self.store, agent_id, blocking, visibility_timeout_secs * 1000)
 
 
 @hookimpl

@@ -8,16 +8,9 @@ from __future__ import annotations
 
 import msgspec
 
-from townhall.domain import (
-    OPEN_TASK_STATES,
-    SUPERVISOR_ID,
-    Message,
-    Task,
-    TaskAssignBody,
-    TaskState,
-    utc_now,
-)
+from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
+from townhall.queues import task_assign_message
 from townhall.services.agents import AgentRef, AgentService
 from townhall.services.inputs import check_text, require_uuid
 from townhall.services.pending import PendingTask, pending_assigned_tasks
@@ -27,11 +20,6 @@ from townhall.store import AgentPatch, TaskPatch, TownStore
 class Assignment(msgspec.Struct, frozen=True):
     task: Task
     agent: AgentRef
-
-
-def task_assign_message(task_id: str, to: str) -> Message:
-    """The inbox entry that hands a task to an agent (from the supervisor, priority normal)."""
-    return Message.new(SUPERVISOR_ID, to, TaskAssignBody(task_id=task_id))
 
 
 class TaskService:

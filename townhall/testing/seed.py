@@ -8,18 +8,16 @@ from datetime import datetime, timedelta
 import redis.asyncio as aioredis
 
 from townhall.domain import (
-    SUPERVISOR_ID,
     Agent,
     AgentState,
-    Message,
     Mission,
     MissionState,
     Task,
-    TaskAssignBody,
     TaskState,
     new_id,
     utc_now,
 )
+from townhall.queues import task_assign_message
 from townhall.store import TownStore
 
 
@@ -46,7 +44,7 @@ class TownSeed:
     async def assigned_task(self, agent: Agent, description: str = "assigned work") -> Task:
         """A task assigned directly to ``agent`` and not yet taken: a ``task_assign`` in its inbox."""
         task = await self.store.tasks.create(Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id))
-        await self.store.messages.send(Message.new(SUPERVISOR_ID, agent.id, TaskAssignBody(task_id=task.id)))
+        await self.store.messages.send(task_assign_message(task.id, agent.id))
         return task
 
     async def task(self, state: TaskState, description: str = "work", assigned_to: str | None = None) -> Task:

@@ -36,7 +36,7 @@ from townhall.domain import (
     utc_now,
 )
 from townhall.domain_errors import Conflict, DomainError, TaskNotFound
-from townhall.queues import Delivery, WorkerQueue
+from townhall.queues import Delivery, QueueConsumer
 from townhall.runtime import Runtime
 from townhall.services.town import TownServices
 from townhall.store import AgentPatch
@@ -99,7 +99,7 @@ class Worker:
         self.idle_timeout = float(cfg.idle_timeout_secs)
         self.liveness = Liveness(timedelta(seconds=max(3 * cfg.heartbeat_secs, 5)))
         self.agent_id = ""
-        self.queue: WorkerQueue | None = None
+        self.queue: QueueConsumer | None = None
         self.current: Delivery | None = None
         self._term = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -160,7 +160,7 @@ class Worker:
         ))
         await self._clear_stale_current_task()
         await self.store.agents.add_activity(agent.id, "🚀 Worker started")
-        self.queue = self.services.queue.worker(
+        self.queue = self.services.queue.consumer(
             agent.id, blocking=self.blocking,
             visibility_timeout_secs=self.town.config.agent.visibility_timeout_secs,
         )
