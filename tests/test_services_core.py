@@ -68,7 +68,7 @@ async def test_max_agents_enforced(tmp_path: Path, town_name: str, redis_url: st
     await svc.agents.spawn("w2", cli="test-cli")
     with pytest.raises(Conflict, match="max_agents"):
         await svc.agents.spawn("w3", cli="test-cli")
-    await svc.agents.kill(a.id)  # stopped agents do not count
+    await svc.lifecycle.kill(a.id)  # stopped agents do not count
     await svc.agents.spawn("w3", cli="test-cli")
 
 
@@ -90,7 +90,7 @@ async def test_supervisor_aliases(services: TownServices) -> None:
 
 async def test_references_nickname_short_label(services: TownServices) -> None:
     agent = await services.agents.spawn("piper-agent", cli="test-cli", nickname="Piper", role_id="worker")
-    await services.agents.kill(agent.id)  # works for a Stopped agent too
+    await services.lifecycle.kill(agent.id)  # works for a Stopped agent too
     for ref in ["Piper", "piper", agent.id[:4], "Piper [worker]", "piper-agent", agent.id, agent.id.upper()]:
         assert (await services.agents.resolve(ref)).id == agent.id
     with pytest.raises(AgentNotFound):

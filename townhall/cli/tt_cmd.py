@@ -159,7 +159,7 @@ def agent_loop(ctx: click.Context, name: str, agent_id: str | None, cli: str | N
 @pass_services
 async def kill(services: Any, agent: str, as_json: bool) -> None:
     """Ask an agent's worker to stop (it hands back unfinished work and exits)."""
-    ref = await services.agents.kill(agent)
+    ref = await services.lifecycle.kill(agent)
     _say(as_json, {"agent": ref.name, "agent_id": ref.id, "stop_requested": True}, f"Stop requested for {ref.name}")
 
 
@@ -169,7 +169,7 @@ async def kill(services: Any, agent: str, as_json: bool) -> None:
 @pass_services
 async def restart(services: Any, agent: str, as_json: bool) -> None:
     """Restart a Stopped/Error agent: Idle again and a new worker for the same id."""
-    record = await services.agents.restart(agent)
+    record = await services.lifecycle.restart(agent)
     _say(as_json, record, f"Restarted {record.name} ({record.id})")
 
 

@@ -97,13 +97,13 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
     @post("/{agent:str}/kill", status_code=200, responses=problems(404, 409),
           summary="Stop an agent: stop flag, state Stopped")
     async def kill(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        resolved = await services.agents.kill(agent)
+        resolved = await services.lifecycle.kill(agent)
         return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
 
     @post("/{agent:str}/restart", status_code=200, responses=problems(404, 409),
           summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
     async def restart(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        record = await services.agents.restart(agent)
+        record = await services.lifecycle.restart(agent)
         return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
     @post("/prune", status_code=200, responses=problems(body=True),

@@ -1,8 +1,9 @@
-"""Agents: references, spawn, kill, restart, prune (reference §3.1, §5.4, §10.3).
+"""Agents: references, spawn, prune (reference §3.1, §5.4, §10.3); kill and restart are in
+:mod:`townhall.services.lifecycle`.
 
 Fixes over upstream: names are validated and unique among registered agents (GAP 15), ``max_agents``
-is enforced (GAP 37), spawn and restart start a worker through the launcher (GAP 24), restart only
-from a terminal state, and every state change is an atomic compare-and-set (GAP 23).
+is enforced (GAP 37), spawn starts a worker through the launcher (GAP 24), and every state change is
+an atomic compare-and-set (GAP 23).
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from townhall.domain import (
     is_uuid,
     new_id,
     nickname_for,
-    utc_now,
 )
-from townhall.domain.agents import RESERVED_AGENT_NAMES, TERMINAL_AGENT_STATES
+from townhall.domain.agents import RESERVED_AGENT_NAMES
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput
 from townhall.launchers import Launcher
 from townhall.services.inputs import check_agent_name, check_label, require_uuid
-from townhall.store import AgentPatch, TownStore
+from townhall.store import TownStore
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class AgentService:
         finally:
             await self.store.agents.release_spawn_lock(token)
         if launch:
-            await self._launch(agent)
+            await self.launch(agent)
         return agent
 
     async def _acquire_spawn_lock(self, token: str) -> None:
@@ -185,7 +185,8 @@ class AgentService:
                 raise Conflict("another spawn is in progress; retry")
             await asyncio.sleep(0.02)
 
-    async def _launch(self, agent: Agent) -> None:
+    async def launch(self, agent: Agent) -> None:
+        """Start a worker for ``agent`` through the launcher; on failure the record is set ``Error``."""
         try:
             await self.launcher.launch(agent, self.town.root)
         except DomainError:
@@ -201,43 +202,7 @@ class AgentService:
         await self.store.agents.add_activity(agent.id, f"❌ Worker launch failed ({self.launcher.name})")
         agent.state = AgentState.ERROR
 
-    # ---- lifecycle ------------------------------------------------------------------------------
-    async def kill(self, ref: str) -> AgentRef:
-        """Stop flag (1 h) + ``Stopped`` + activity. The worker also obeys the flag at its next step.
-        Works on the supervisor too (flag only), as upstream."""
-        resolved = await self.resolve(ref)
-        await self.store.agents.request_stop(resolved.id)
-        if resolved.agent is not None:
-            await self.store.agents.set_state(resolved.id, AgentState.STOPPED)
-            await self.store.agents.add_activity(resolved.id, "🛑 Stop requested")
-        return resolved
-
-    async def restart(self, ref: str) -> Agent:
-        """From a terminal state only (else :class:`Conflict`): ``Idle``, rounds 0, heartbeat now, stop
-        flag cleared, then a new worker for the same id through the launcher."""
-        resolved = await self.resolve(ref)
-        if resolved.agent is None:
-            raise Conflict("the supervisor mailbox has no worker to restart")
-        now = utc_now()
-        old = await self.store.agents.transition(
-            resolved.id,
-            TERMINAL_AGENT_STATES,
-            AgentPatch(state=AgentState.IDLE, rounds_completed=0, last_heartbeat=now, last_active_at=now),
-        )
-        if old is None:
-            current = await self.store.agents.get(resolved.id)
-            if current is None:
-                raise AgentNotFound(ref)
-            raise Conflict(
-                f"agent '{current.name}' is {current.state.rest_name}; only a Stopped, Error or Cold agent "
-                "can be restarted (kill it first)"
-            )
-        await self.store.agents.clear_stop(resolved.id)
-        await self.store.agents.add_activity(resolved.id, "🔄 Restarted")
-        agent = await self.store.agents.get(resolved.id) or resolved.agent
-        await self._launch(agent)
-        return agent
-
+    # ---- prune ----------------------------------------------------------------------------------
     async def prune(self, *, all_agents: bool = False) -> list[Agent]:
         """Delete Stopped/Error agents (every agent with ``all_agents``) with their mailboxes, activity
         and stop flag. Each deletion re-checks the state atomically, so an agent restarted meanwhile

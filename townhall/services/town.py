@@ -9,6 +9,7 @@ from townhall.launchers import Launcher
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
+from townhall.services.lifecycle import AgentLifecycle
 from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
 from townhall.services.recovery import RecoveryService
@@ -26,6 +27,7 @@ class TownServices:
     agents: AgentService = field(init=False)
     tasks: TaskService = field(init=False)
     messages: MessageService = field(init=False)
+    lifecycle: AgentLifecycle = field(init=False)
     backlog: BacklogService = field(init=False)
     recovery: RecoveryService = field(init=False)
     missions: MissionService = field(init=False)
@@ -35,6 +37,7 @@ class TownServices:
         self.agents = AgentService(self.town, self.store, self.launcher)
         self.tasks = TaskService(self.store, self.agents)
         self.messages = MessageService(self.store, self.agents)
+        self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages)
         self.backlog = BacklogService(self.store, self.queue, self.agents)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.agents)
         self.missions = MissionService(self.store)
