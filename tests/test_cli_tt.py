@@ -9,7 +9,7 @@ import redis
 
 from tests.support.workers import fake_town
 from townhall.keys import TownKeys
-from townhall.testing.process import run_cli
+from townhall.testing.process import free_port, run_cli
 
 
 def tt(town: Path, *args: str) -> dict | list:  # type: ignore[type-arg]
@@ -55,3 +55,21 @@ def test_refusals_exit_1_with_a_message(tmp_path: Path, town_name: str, redis_ur
     assert result.returncode == 1 and "nobody" in result.stderr
     human = run_cli("--town", str(tmp_path), "status", program="tt")
     assert human.returncode == 0 and "Agents" in human.stdout
+
+
+def test_town_options_are_accepted_after_the_command(tmp_path: Path, town_name: str, redis_url: str) -> None:
+    fake_town(tmp_path, town_name, redis_url)
+    result = run_cli("--town", str(tmp_path / "elsewhere"), "status", "--town", str(tmp_path), "-v", "--json",
+                     program="tt")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["town"]["name"] == town_name
+    nested = run_cli("backlog", "list", "-t", str(tmp_path), "--json", program="tt")
+    assert nested.returncode == 0 and json.loads(nested.stdout)["total"] == 0
+
+
+def test_an_unreachable_redis_is_one_line_and_exit_1(tmp_path: Path, town_name: str) -> None:
+    fake_town(tmp_path, town_name, f"redis://user:secret@127.0.0.1:{free_port()}")
+    result = run_cli("--town", str(tmp_path), "status", program="tt")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: Redis unavailable at redis://user:****@127.0.0.1:")
+    assert len(result.stderr.splitlines()) == 1 and "secret" not in result.stderr

@@ -1,4 +1,5 @@
-"""What both console scripts share: logging setup, the plugins, opening the town, errors as exit codes."""
+"""What every command shares: logging setup, the plugins, opening the town, errors as exit codes, and
+the decorators that run a command against the town's services."""
 
 from __future__ import annotations
 
@@ -6,21 +7,27 @@ import asyncio
 import functools
 import logging
 import sys
-from typing import Awaitable, Callable, NoReturn, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, TypeVar
 
 import click
+import redis.exceptions
 
+from townhall.cli.output import Answer, json_option
 from townhall.config import ConfigError, Town, load_town
 from townhall.domain_errors import DomainError
 from townhall.plugins import load_plugins
 from townhall.registry import LoadedPlugins
 from townhall.runtime import Role, Runtime, open_runtime
+from townhall.services.town import TownServices
 
 T = TypeVar("T")
 
 EXIT_STARTUP = 1
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
+
+#: redis-py's errors for "Redis is not answering": a command reports them in one line, not a traceback.
+_REDIS_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
 
 
 def setup_logging(verbose: bool) -> None:
@@ -56,18 +63,59 @@ def cli_plugins() -> LoadedPlugins:
     return load_plugins()
 
 
+class _RedisDown(Exception):
+    def __init__(self, where: str, cause: Exception) -> None:
+        super().__init__(f"Redis unavailable at {where}: {cause}")
+
+
 def run_in_town(town_dir: str, action: Callable[[Runtime], Awaitable[T]], role: Role = Role.COMMAND) -> T:
     """Load the town, open its runtime (starting its private Redis, detached, when nothing answers)
-    and run ``action(runtime)``. Config errors exit 2, refused operations (domain errors) exit 1."""
+    and run ``action(runtime)``. Config errors exit 2; refused operations (domain errors) and an
+    unreachable Redis exit 1 with one line on standard error."""
     town = load_town_or_exit(town_dir)
     try:
         return asyncio.run(_run(town, action, role))
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    except DomainError as exc:
+    except (DomainError, _RedisDown) as exc:
         fail(f"error: {exc}", EXIT_REFUSED)
 
 
 async def _run(town: Town, action: Callable[[Runtime], Awaitable[T]], role: Role) -> T:
     async with open_runtime(town, cli_plugins(), role=role) as runtime:
-        return await action(runtime)
+        try:
+            return await action(runtime)
+        except _REDIS_OUTAGE as exc:
+            raise _RedisDown(runtime.endpoint.redacted, exc) from exc
+
+
+def town_dir(ctx: click.Context) -> str:
+    """The town directory given to the group (``tt --town DIR``) or after the command."""
+    return ctx.obj["town_dir"]
+
+
+def with_services(ctx: click.Context, action: Callable[[TownServices], Awaitable[T]]) -> T:
+    """Open the town and run ``action(services)``."""
+    return run_in_town(town_dir(ctx), lambda runtime: action(runtime.services))
+
+
+def runtime_command(fn: Callable[..., Awaitable[Answer]]) -> Callable[..., None]:
+    """Make ``async fn(runtime, **params) -> Answer`` a click callback that takes ``--json``, runs
+    against the town and shows the answer."""
+
+    @json_option
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(ctx: click.Context, as_json: bool, **params: Any) -> None:
+        run_in_town(town_dir(ctx), lambda runtime: fn(runtime, **params)).show(as_json)
+
+    return wrapper
+
+
+def services_command(fn: Callable[..., Awaitable[Answer]]) -> Callable[..., None]:
+    """:func:`runtime_command` for ``async fn(services, **params) -> Answer``."""
+
+    async def on_services(runtime: Runtime, **params: Any) -> Answer:
+        return await fn(runtime.services, **params)
+
+    return runtime_command(functools.wraps(fn)(on_services))

@@ -1,5 +1,5 @@
-"""The two command groups, ``tt`` and ``townhall``, with their shared options; commands are added to them
-by :mod:`townhall.cli.tt_cmd`, :mod:`townhall.cli.townhall_cmd` and by plugins (once per process)."""
+"""The command tree: the ``tt`` and ``townhall`` groups, the core's commands in them, and the plugins'
+commands (added once per process by :func:`register_plugin_commands`)."""
 
 from __future__ import annotations
 
@@ -9,37 +9,44 @@ import click
 from click_default_group import DefaultGroup
 
 from townhall import __version__
+from townhall.cli import agents, messages, serve, tasks, town
 from townhall.cli.common import cli_plugins, setup_logging
+from townhall.cli.options import TownGroup, town_options
 
 
-def _town_options(fn: click.decorators.FC) -> click.decorators.FC:
-    fn = click.option("-v", "--verbose", is_flag=True, help="Debug logging.")(fn)
-    return click.option("-t", "--town", "town_dir", default=".", show_default=True,
-                        help="Town directory containing tinytown.toml.")(fn)
+def _enter_town(ctx: click.Context, town_dir: str, verbose: bool) -> None:
+    setup_logging(verbose)
+    ctx.obj = {"town_dir": town_dir}
 
 
-@click.group()
-@_town_options
+@click.group(cls=TownGroup)
+@town_options
 @click.version_option(__version__, prog_name="tt")
 @click.pass_context
 def tt(ctx: click.Context, town_dir: str, verbose: bool) -> None:
     """Tinytown command line."""
-    setup_logging(verbose)
-    ctx.obj = {"town_dir": town_dir}
+    _enter_town(ctx, town_dir, verbose)
 
 
-@click.group(cls=DefaultGroup, default="rest", default_if_no_args=True, invoke_without_command=True)
-@_town_options
+class _DefaultTownGroup(TownGroup, DefaultGroup):
+    """``townhall``'s group: a bare ``townhall [--town DIR]`` runs its default command, ``rest``."""
+
+
+@click.group(cls=_DefaultTownGroup, default="rest", default_if_no_args=True, invoke_without_command=True)
+@town_options
 @click.version_option(__version__, prog_name="townhall")
 @click.pass_context
 def townhall(ctx: click.Context, town_dir: str, verbose: bool) -> None:
     """Townhall: the REST control plane of a Tinytown town."""
-    setup_logging(verbose)
-    ctx.obj = {"town_dir": town_dir}
+    _enter_town(ctx, town_dir, verbose)
     if ctx.invoked_subcommand is None:  # `townhall --town X` with no command: serve
-        rest = townhall.get_command(ctx, "rest")
-        assert rest is not None
-        ctx.invoke(rest)
+        ctx.invoke(serve.rest)
+
+
+for _command in (*town.COMMANDS, *agents.COMMANDS, *tasks.COMMANDS, *messages.COMMANDS):
+    tt.add_command(_command)
+for _command in serve.COMMANDS:
+    townhall.add_command(_command)
 
 
 @functools.cache

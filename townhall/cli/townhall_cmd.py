@@ -2,77 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
-import click
-import msgspec
-
-from townhall.cli.common import EXIT_STARTUP, cli_plugins, fail, load_town_or_exit, run_in_town
 from townhall.cli.groups import register_plugin_commands, townhall
-from townhall.plugins import describe_plugins
-from townhall.runtime import Role
-from townhall.worker import run_worker
-from townhall.startup_checks import StartupError
-
-
-@townhall.command()
-@click.option("-b", "--bind", default=None, help="Bind address (default: [townhall].bind).")
-@click.option("-p", "--port", type=click.IntRange(0, 65535), default=None,
-              help="Port (default: [townhall].rest_port).")
-@click.pass_context
-def rest(ctx: click.Context, bind: str | None, port: int | None) -> None:
-    """Serve the REST API (the default command)."""
-    from townhall.server import serve
-
-    town = load_town_or_exit(ctx.obj["town_dir"])
-    try:
-        serve(town, cli_plugins(), bind or town.config.townhall.bind, town.config.townhall.rest_port if port is None else port)
-    except StartupError as exc:
-        fail(str(exc), EXIT_STARTUP)
-
-
-@townhall.command()
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def plugins(as_json: bool) -> None:
-    """List installed plugins: name, distribution, version and hooks."""
-    infos = describe_plugins(cli_plugins().pm)
-    if as_json:
-        click.echo(json.dumps(msgspec.to_builtins(infos), indent=2))
-        return
-    for info in infos:
-        origin = f"{info.distribution} {info.version}" if info.distribution else "(in-process)"
-        click.echo(f"{info.name:<18} {origin:<28} {', '.join(info.hooks) or '-'}")
-
-
-@townhall.command()
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the YAML here instead of standard output.")
-def openapi(output: str | None) -> None:
-    """Print (or write) the OpenAPI document of the REST API (YAML); needs no town or Redis."""
-    from townhall.openapi_export import openapi_yaml
-
-    text = openapi_yaml()
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from pathlib import Path
-
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    Path(output).write_text(text, encoding="utf-8")
-
-
-@townhall.command()
-@click.argument("name")
-@click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
-@click.option("--cli", "cli_preset", default=None, help="CLI preset when a new agent record is registered.")
-@click.pass_context
-def worker(ctx: click.Context, name: str, agent_id: str | None, cli_preset: str | None) -> None:
-    """Run an agent worker (same as `tt agent-loop NAME`)."""
-    sys.exit(run_in_town(ctx.obj["town_dir"], lambda runtime: run_worker(runtime, name, agent_id, cli_preset),
-                         role=Role.WORKER))
 
 
 def main() -> None:
     register_plugin_commands()
     townhall()
+
+
+if __name__ == "__main__":
+    main()

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from townhall.auth import Scope
+from townhall.cli.output import Answer
 
 from townhall_auth_apikey.generate import config_snippet, generate_api_key
 
@@ -23,9 +22,6 @@ def gen_key(key_id: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
         raise click.BadParameter("must be 1 to 64 characters", param_hint="--id")
     generated = generate_api_key()
     snippet = config_snippet(generated.hash, key_id, list(scopes))
-    if as_json:
-        click.echo(json.dumps({"key": generated.key, "hash": generated.hash, "toml": snippet}))
-        return
     # The layout is a de-facto interface: the original's Docker entrypoint reads the line after each
     # of the two headings, so headings and "value on the next line" must stay exactly like this.
     lines = [
@@ -44,7 +40,7 @@ def gen_key(key_id: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
         "Then use the API key with townhall:",
         f"  curl -H 'Authorization: Bearer {generated.key[:8]}' http://localhost:8080/v1/status",
     ]
-    click.echo("\n".join(lines))
+    Answer({"key": generated.key, "hash": generated.hash, "toml": snippet}, "\n".join(lines)).show(as_json, indent=None)
 
 
 def add_auth_commands(tt: click.Group) -> None:

@@ -1,0 +1,81 @@
+"""Agent commands: spawn, run a worker, kill, restart, prune."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+from townhall.cli.common import run_in_town, services_command, town_dir, with_services
+from townhall.cli.output import Answer, json_option
+from townhall.runtime import Role
+from townhall.services.town import TownServices
+from townhall.worker import run_worker
+
+
+def serve_agent(town: str, name: str, agent_id: str | None, cli: str | None) -> NoReturn:
+    """Run the worker for agent ``name`` in this process and exit with its code
+    (``tt agent-loop`` and ``townhall worker``)."""
+    sys.exit(run_in_town(town, lambda runtime: run_worker(runtime, name, agent_id, cli), role=Role.WORKER))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--cli", default=None, help="CLI preset (default: the town's default_cli).")
+@click.option("--role", default=None)
+@click.option("--nickname", default=None)
+@click.option("--parent", default=None, help="Parent agent id.")
+@click.option("--foreground", is_flag=True, help="Run the worker in this process instead of launching it.")
+@json_option
+@click.pass_context
+def spawn(ctx: click.Context, name: str, cli: str | None, role: str | None, nickname: str | None,
+          parent: str | None, foreground: bool, as_json: bool) -> None:
+    """Register an agent and start its worker (through the town's launcher)."""
+    # Not @services_command: the foreground worker runs its own event loop once this one is closed.
+    agent = with_services(ctx, lambda services: services.agents.spawn(
+        name, cli=cli, role_id=role, nickname=nickname, parent_agent_id=parent, launch=not foreground))
+    Answer(agent, f"Spawned {agent.name} ({agent.id}) with cli {agent.cli}").show(as_json)
+    if foreground:
+        serve_agent(town_dir(ctx), agent.name, agent.id, None)
+
+
+@click.command("agent-loop")
+@click.argument("name")
+@click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
+@click.option("--cli", default=None, help="CLI preset when a new agent record is registered.")
+@click.pass_context
+def agent_loop(ctx: click.Context, name: str, agent_id: str | None, cli: str | None) -> None:
+    """Run the worker for agent NAME until it stops (idle timeout, kill, prune, SIGTERM)."""
+    serve_agent(town_dir(ctx), name, agent_id, cli)
+
+
+@click.command()
+@click.argument("agent")
+@services_command
+async def kill(services: TownServices, agent: str) -> Answer:
+    """Ask an agent's worker to stop (it hands back unfinished work and exits)."""
+    ref = await services.lifecycle.kill(agent)
+    return Answer({"agent": ref.name, "agent_id": ref.id, "stop_requested": True}, f"Stop requested for {ref.name}")
+
+
+@click.command()
+@click.argument("agent")
+@services_command
+async def restart(services: TownServices, agent: str) -> Answer:
+    """Restart a Stopped/Error agent: Idle again and a new worker for the same id."""
+    record = await services.lifecycle.restart(agent)
+    return Answer(record, f"Restarted {record.name} ({record.id})")
+
+
+@click.command()
+@click.option("--all", "all_agents", is_flag=True, help="Remove every agent, not only stopped ones.")
+@services_command
+async def prune(services: TownServices, all_agents: bool) -> Answer:
+    """Remove Stopped/Error agents with their mailboxes."""
+    removed = await services.agents.prune(all_agents=all_agents)
+    return Answer({"removed": [{"id": a.id, "name": a.name} for a in removed]},
+                  f"Removed {len(removed)} agent(s)" + "".join(f"\n  {a.name} ({a.id})" for a in removed))
+
+
+COMMANDS = (spawn, agent_loop, kill, restart, prune)

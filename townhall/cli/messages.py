@@ -1,0 +1,58 @@
+"""Mailbox and recovery commands: send, look at an inbox, recover dead agents, reclaim their work."""
+
+from __future__ import annotations
+
+import click
+
+from townhall.cli.common import services_command
+from townhall.cli.output import Answer, table
+from townhall.services.town import TownServices
+
+
+@click.command()
+@click.argument("to")
+@click.argument("message")
+@click.option("--kind", default="task", show_default=True, help="task, query, info or ack.")
+@click.option("--from", "sender", default=None, help="Sender (agent reference or UUID; default supervisor).")
+@click.option("--urgent", is_flag=True)
+@services_command
+async def send(services: TownServices, to: str, message: str, kind: str, sender: str | None, urgent: bool) -> Answer:
+    """Send a message to an agent's inbox."""
+    sent = await services.messages.send(to, message, kind=kind, sender=sender, urgent=urgent)
+    return Answer(sent, f"Sent {sent.message_id} to {sent.to_agent}{' (urgent)' if urgent else ''}")
+
+
+@click.command()
+@click.argument("agent")
+@services_command
+async def inbox(services: TownServices, agent: str) -> Answer:
+    """An agent's inbox (without taking anything out)."""
+    view = await services.messages.inbox(agent)
+    return Answer(view, lambda: table(f"Inbox: {view.total} message(s), {view.urgent} urgent",
+                                      ["id", "from", "type", "summary"],
+                                      [[m.id[:8], m.from_[:8], m.type, m.summary[:60]] for m in view.messages]))
+
+
+@click.command()
+@services_command
+async def recover(services: TownServices) -> Answer:
+    """Mark agents whose worker is gone Stopped and put back the work they had taken."""
+    report = await services.recovery.recover()
+    return Answer(report, f"Checked {report.checked}, recovered {len(report.recovered)}"
+                  + "".join(f"\n  {a.name} (was {a.state.rest_name})" for a in report.recovered))
+
+
+@click.command()
+@click.option("--to-backlog", is_flag=True, help="Put dead agents' tasks back in the backlog.")
+@click.option("--to", "to_agent", default=None, help="Move dead agents' work to this agent.")
+@click.option("--from", "from_name", default=None, help="Only the dead agent with this name.")
+@services_command
+async def reclaim(services: TownServices, to_backlog: bool, to_agent: str | None, from_name: str | None) -> Answer:
+    """Work left in dead (Stopped/Error) agents' mailboxes: list it, or move it."""
+    report = await services.recovery.reclaim(to_backlog=to_backlog, to=to_agent, from_name=from_name)
+    return Answer(report, lambda: table(f"Reclaimed {report.reclaimed} → {report.destination}",
+                                        ["from", "type", "task", "description"],
+                                        [[i.from_agent, i.type, i.task_id, i.description[:50]] for i in report.items]))
+
+
+COMMANDS = (send, inbox, recover, reclaim)

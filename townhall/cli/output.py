@@ -1,0 +1,52 @@
+"""How every command answers: with ``--json`` the data as JSON, otherwise a line or ``rich`` tables.
+
+Plugin commands may use these too, so that ``tt`` answers one way whoever added the command.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+#: The ``--json`` flag of every command that prints something a script may want.
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+
+
+def print_json(value: Any, *, indent: int | None = 2) -> None:
+    """``value`` (msgspec Structs, enums and datetimes included) as JSON on standard output."""
+    click.echo(json.dumps(msgspec.to_builtins(value), indent=indent, default=str))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command answers: ``data`` for ``--json``, and ``human`` for a person — a line, or a
+    function that prints tables and lines (called only when a person reads the answer)."""
+
+    data: Any
+    human: str | Callable[[], None]
+
+    def show(self, as_json: bool, *, indent: int | None = 2) -> None:
+        if as_json:
+            print_json(self.data, indent=indent)
+        elif isinstance(self.human, str):
+            click.echo(self.human)
+        else:
+            self.human()
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """Print a table; ``None`` cells are blank."""
+    t = Table(title=title, show_lines=False)
+    for column in columns:
+        t.add_column(column)
+    for row in rows:
+        t.add_row(*["" if v is None else str(v) for v in row])
+    console.print(t)
