@@ -10,11 +10,10 @@ import sys
 from typing import Any, Awaitable, Callable, NoReturn, TypeVar
 
 import click
-import redis.exceptions
 
 from townhall.cli.output import Answer, json_option
 from townhall.config import ConfigError, Town, load_town
-from townhall.domain_errors import DomainError
+from townhall.domain_errors import REDIS_OUTAGE_ERRORS, DomainError, RedisUnavailable
 from townhall.plugins import load_plugins
 from townhall.registry import LoadedPlugins
 from townhall.runtime import Role, Runtime, open_runtime
@@ -25,10 +24,6 @@ T = TypeVar("T")
 EXIT_STARTUP = 1
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
-
-#: redis-py's errors for "Redis is not answering": a command reports them in one line, not a traceback.
-_REDIS_OUTAGE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError)
-
 
 def setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
@@ -63,9 +58,11 @@ def cli_plugins() -> LoadedPlugins:
     return load_plugins()
 
 
-class _RedisDown(Exception):
-    def __init__(self, where: str, cause: Exception) -> None:
-        super().__init__(f"Redis unavailable at {where}: {cause}")
+class _RedisUnavailableAt(Exception):
+    """:class:`RedisUnavailable` with where Redis was looked for, known only while the runtime is open."""
+
+    def __init__(self, where: str, outage: RedisUnavailable) -> None:
+        super().__init__(f"Redis unavailable at {where}: {outage.cause}")
 
 
 def run_in_town(town_dir: str, action: Callable[[Runtime], Awaitable[T]], role: Role = Role.COMMAND) -> T:
@@ -77,7 +74,7 @@ def run_in_town(town_dir: str, action: Callable[[Runtime], Awaitable[T]], role: 
         return asyncio.run(_run(town, action, role))
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
-    except (DomainError, _RedisDown) as exc:
+    except (DomainError, _RedisUnavailableAt) as exc:
         fail(f"error: {exc}", EXIT_REFUSED)
 
 
@@ -85,8 +82,9 @@ async def _run(town: Town, action: Callable[[Runtime], Awaitable[T]], role: Role
     async with open_runtime(town, cli_plugins(), role=role) as runtime:
         try:
             return await action(runtime)
-        except _REDIS_OUTAGE as exc:
-            raise _RedisDown(runtime.endpoint.redacted, exc) from exc
+        except (RedisUnavailable, *REDIS_OUTAGE_ERRORS) as exc:
+            outage = exc if isinstance(exc, RedisUnavailable) else RedisUnavailable(exc)
+            raise _RedisUnavailableAt(runtime.endpoint.redacted, outage) from exc
 
 
 def town_dir(ctx: click.Context) -> str:
