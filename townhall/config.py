@@ -104,6 +104,11 @@ class TownhallConfig(msgspec.Struct, kw_only=True):
     rest_port: Port = 8080
     request_timeout_ms: Positive = 30000
     max_body_bytes: Positive = 1024 * 1024
+    #: Bounds for clients that never finish a request (docs/security.md, "Connection limits").
+    max_connections: Positive = 512
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    header_timeout_secs: Positive = 10
+    body_timeout_secs: Positive = 30
     queue_backend: str | None = None
     #: How often agents and missions written by other tools are added to the listings (0 = only at start).
     index_refresh_secs: NonNegative = 60

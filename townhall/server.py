@@ -12,6 +12,7 @@ import uvicorn
 
 from townhall.app import create_app, load_auth_mode
 from townhall.config import ConfigError, Town
+from townhall.connection_guard import ConnectionGuard, ConnectionLimits
 from townhall.redis_endpoint import check_server_version, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
 from townhall.runtime import Role, build_runtime
@@ -41,13 +42,17 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
         log.info("🏛️  Townhall starting for town: %s", town.name)
         log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if embedded else "")
         log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)
+        guard = ConnectionGuard(_connection_limits(town))
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
                 host=bind.strip("[]"),
                 port=port,
                 loop="uvloop",
-                http="httptools",
+                http=guard.protocol_factory(),  # type: ignore[arg-type]  # uvicorn only calls it
+                # The guard keeps at most max_connections open; uvicorn's own check (503) catches the
+                # newcomer when every one of them is running a request.
+                limit_concurrency=guard.limits.max_connections + 1,
                 lifespan="on",
                 log_config=None,
                 access_log=False,
@@ -75,6 +80,16 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
         if embedded is not None:
             log.info("stopping private Redis")
             embedded.stop()
+
+
+def _connection_limits(town: Town) -> ConnectionLimits:
+    cfg = town.config.townhall
+    return ConnectionLimits(
+        max_connections=cfg.max_connections,
+        max_header_bytes=cfg.max_header_bytes,
+        header_timeout_secs=cfg.header_timeout_secs,
+        body_timeout_secs=cfg.body_timeout_secs,
+    )
 
 
 @contextmanager

@@ -1,0 +1,147 @@
+"""Limits uvicorn's httptools protocol lacks: header size, read deadlines, a connection cap.
+
+uvicorn (0.5x, ``http="httptools"``) bounds none of these for a client that has not finished a request:
+``h11_max_incomplete_event_size`` applies to h11 only, the keep-alive timer is armed only after a
+response and is cancelled by any byte received, and ``limit_concurrency`` answers 503 only once a
+request's headers are complete, so connections that never complete one are never refused. Here:
+
+* headers larger than ``max_header_bytes`` → ``431`` and the connection is closed;
+* headers not complete ``header_timeout_secs`` after the connection opened (or after the previous
+  response, or after the request's first byte), or a body not complete ``body_timeout_secs`` after
+  its headers → the connection is closed without a response;
+* more than ``max_connections`` open → the connection that has waited longest for its next request is
+  closed to make room; when every connection is running a request, the newcomer's request gets
+  uvicorn's plain ``503 Service Unavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from typing import Any, Callable
+
+import msgspec
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+REQUEST_HEADER_FIELDS_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 31\r\n"
+    b"connection: close\r\n"
+    b"\r\n"
+    b"Request header fields too large"
+)
+
+
+class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
+    """The ``[townhall]`` connection limits (see ``docs/configuration.md``)."""
+
+    max_connections: int
+    max_header_bytes: int
+    header_timeout_secs: float
+    body_timeout_secs: float
+
+
+class ConnectionGuard:
+    """Shared by every connection of one server: the limits, and who is waiting for a request."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self.limits = limits
+        # Insertion order = how long each has waited; a dict is the ordered set asyncio code needs.
+        self._waiting: dict[GuardedHttpToolsProtocol, None] = {}
+
+    def protocol_factory(self) -> Callable[..., GuardedHttpToolsProtocol]:
+        """What ``uvicorn.Config(http=...)`` takes: uvicorn adds its own keyword arguments."""
+        return functools.partial(GuardedHttpToolsProtocol, guard=self)
+
+    def waiting(self, connection: GuardedHttpToolsProtocol) -> None:
+        self._waiting.pop(connection, None)
+        self._waiting[connection] = None
+
+    def busy(self, connection: GuardedHttpToolsProtocol) -> None:
+        self._waiting.pop(connection, None)
+
+    def make_room(self, newcomer: GuardedHttpToolsProtocol) -> None:
+        """Close the longest-waiting connections while more than ``max_connections`` are open."""
+        # Closed ones stay in uvicorn's set until their connection_lost runs: they no longer count.
+        open_now = sum(1 for c in newcomer.connections if not c.transport.is_closing())
+        excess = open_now - self.limits.max_connections
+        for connection in list(self._waiting):
+            if excess <= 0:
+                break
+            if connection is not newcomer:
+                connection.close_now()
+                excess -= 1
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the :class:`ConnectionGuard` limits."""
+
+    def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+        self._deadline: asyncio.TimerHandle | None = None
+        self._awaiting_headers = False
+        self._header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._wait_for_request()
+        self._guard.make_room(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._guard.busy(self)
+        self._set_deadline(None)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Counted after parsing so that body bytes arriving with the headers are not counted; the
+        # chunk that starts a request is not counted either, so the limit holds to within one read.
+        if self._awaiting_headers and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > self._guard.limits.max_header_bytes:
+                self.transport.write(REQUEST_HEADER_FIELDS_TOO_LARGE)
+                self.close_now()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._awaiting_headers = True
+        self._header_bytes = 0
+        if self._deadline is None:
+            self._set_deadline(self._guard.limits.header_timeout_secs)
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._guard.busy(self)
+        self._set_deadline(self._guard.limits.body_timeout_secs)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._set_deadline(None)
+        super().on_message_complete()
+        if self.cycle.response_complete and not self.pipeline:
+            self._wait_for_request()  # answered before the body was read (401, 413): idle now
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        # With nothing queued, the connection waits for its next request (uvicorn's keep-alive timer
+        # is cancelled by any byte, e.g. a trickle of blank lines, so it is no bound on its own).
+        if not self.pipeline and not self.transport.is_closing():
+            self._wait_for_request()
+
+    def close_now(self) -> None:
+        self._set_deadline(None)
+        self._guard.busy(self)
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def _wait_for_request(self) -> None:
+        self._guard.waiting(self)
+        if self._deadline is None:
+            self._set_deadline(self._guard.limits.header_timeout_secs)
+
+    def _set_deadline(self, seconds: float | None) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = None if seconds is None else self.loop.call_later(seconds, self.close_now)
