@@ -9,12 +9,13 @@ nothing answers at the configured place, a private server is started on ``<town>
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote
 
 import msgspec
 import redis
@@ -59,23 +60,39 @@ def _abs(town: Town, path: str) -> Path:
     return p if p.is_absolute() else town.root / p
 
 
+#: Query parameters redis-py turns into credentials (``password``, ``username``, ``ssl_password``, …):
+#: any name containing one of these words is hidden.
+_CREDENTIAL_PARAM = re.compile(r"pass|user|secret|token|auth|cred", re.IGNORECASE)
+HIDDEN = "****"
+
+
 def redact_url(url: str) -> str:
-    """Replace the password of a Redis URL by ``****`` (reference §1.3.8)."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        user = parts.username or ""
-        netloc = parts.netloc.rsplit("@", 1)[1]
-        return urlunsplit(parts._replace(netloc=f"{user}:****@{netloc}"))
-    except ValueError:
-        # Unparseable: hide everything between "://" and the last "@".
-        head, sep, rest = url.partition("://")
-        if sep and "@" in rest:
-            creds, _, tail = rest.rpartition("@")
-            user = creds.split(":", 1)[0] if ":" in creds else ""
-            return f"{head}://{user}:****@{tail}"
+    """``url`` with every credential replaced by ``****`` (reference §1.3.8, issue 14).
+
+    Hidden: the password of the user-info (its username is kept, as in the original), a user-info
+    without ``:`` (some clients read it as a password), the value of credential query parameters
+    (``?password=`` is the usual form for ``unix://``) and any fragment. The text is split by hand,
+    not parsed, so that a malformed URL is redacted too: the user-info runs to the last ``@``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
         return url
+    if "@" in rest:
+        userinfo, _, rest = rest.rpartition("@")
+        user, colon, _ = userinfo.partition(":")
+        rest = f"{user}:{HIDDEN}@{rest}" if colon else f"{HIDDEN}@{rest}"
+    rest, hash_, fragment = rest.partition("#")
+    rest, question, query = rest.partition("?")
+    if question:
+        rest += "?" + "&".join(_redact_param(param) for param in query.split("&"))
+    return f"{scheme}://{rest}{hash_ and '#' + HIDDEN}"
+
+
+def _redact_param(param: str) -> str:
+    name, equals, _ = param.partition("=")
+    if not equals:
+        return param if not param else HIDDEN  # not a parameter redis-py reads: may be a stray secret
+    return f"{name}={HIDDEN}" if _CREDENTIAL_PARAM.search(unquote(name)) else param
 
 
 def ping(url: str, timeout: float = 1.0) -> bool:
@@ -157,6 +174,9 @@ class EmbeddedRedis:
     def start(self, *, detached: bool = False, wait_secs: float = 10.0) -> None:
         state = self.socket_path.parent
         state.mkdir(parents=True, exist_ok=True)
+        # The data (and the append-only files already in it) is for this user only, whatever the
+        # umask: 0700 also closes an older town's 0644 files to everyone else.
+        state.chmod(0o700)
         if self.socket_path.exists():
             self.socket_path.unlink()  # stale socket of a server that died
         args = [
@@ -179,6 +199,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=detached,
+            umask=0o077,  # the server's own files (appendonlydir/, its AOFs, log, pid) are 0600/0700
         )
         deadline = time.monotonic() + wait_secs
         while time.monotonic() < deadline:

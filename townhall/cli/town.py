@@ -36,7 +36,7 @@ def init(ctx: click.Context, name: str | None, force: bool) -> None:
 @runtime_command
 async def status(runtime: Runtime, deep: bool) -> Answer:
     """Town, agents, their mailboxes and current tasks."""
-    result = await runtime.services.status.status(runtime.endpoint.url, deep=deep)
+    result = await runtime.services.status.status(runtime.endpoint.redacted, deep=deep)
     return Answer(result, lambda: _print_status(result, deep))
 
 
