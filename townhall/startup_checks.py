@@ -103,6 +103,12 @@ def check_tls(town: Town) -> TlsFiles | None:
             ca = str(ca_path)
         elif mtls.required:
             raise StartupError("❌ FATAL: mTLS configuration error: mTLS required but ca_file is not configured")
+        else:
+            # Without a CA nothing could verify a presented certificate: "mTLS enabled" would be a lie.
+            raise StartupError(
+                "❌ FATAL: mTLS configuration error: mTLS enabled but ca_file is not configured "
+                "(nothing could verify client certificates)"
+            )
     if mtls.required:
         reqs = ssl.CERT_REQUIRED
     elif ca is not None:
