@@ -22,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, OKPKey, RSAKey, import_key
 
 from townhall_auth_oidc.settings import OidcSettings
+from townhall_auth_oidc.urls import is_fetchable_url
 
 log = logging.getLogger("townhall.auth")
 
@@ -90,8 +91,12 @@ class JwksFetcher:
                 f"discovery document at {url} names issuer {document.issuer!r}, "
                 f"expected {self._settings.issuer!r}"
             )
-        if not document.jwks_uri.startswith(("https://", "http://")):
-            raise KeyFetchError(f"discovery document at {url} has an invalid jwks_uri")
+        # The same rule as for a configured jwks_url: an on-path attacker must not supply the keys.
+        if not is_fetchable_url(document.jwks_uri):
+            raise KeyFetchError(
+                f"discovery document at {url} has jwks_uri {document.jwks_uri!r}, which is not "
+                "https:// (http:// only for loopback); refusing to fetch signing keys from it"
+            )
         self._jwks_url = document.jwks_uri
         return document.jwks_uri
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import msgspec
 
 from townhall.config import ConfigError
+from townhall_auth_oidc.urls import is_fetchable_url
 
 #: Signature algorithms that need a public key. Symmetric (HS*) and ``none`` are refused on purpose:
 #: with a public JWKS, accepting HS* would let anyone sign with the published key as the HMAC secret.
@@ -101,21 +100,7 @@ def checked_settings(auth: OidcConfig) -> OidcSettings:
 
 
 def _require_fetchable_url(key: str, url: str) -> None:
-    """Keys must come over TLS; plain http is tolerated for a loopback issuer (development, tests)."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    raise ConfigError(
-        f"townhall: [townhall.auth] {key} must be an https:// URL (http:// only for loopback), got {url!r}"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    if not is_fetchable_url(url):
+        raise ConfigError(
+            f"townhall: [townhall.auth] {key} must be an https:// URL (http:// only for loopback), got {url!r}"
+        )

@@ -29,6 +29,10 @@ MAX_SUBJECT_CHARS = 255
 #: A verified token is remembered at most this long (and never past its ``exp``).
 VERIFIED_TTL = 300.0
 VERIFIED_CACHE_SIZE = 10_000
+#: The time claims, RFC 7519 §2 NumericDate: a JSON number of seconds since the epoch.
+TIME_CLAIMS = ("exp", "nbf", "iat")
+#: 9999-12-31T23:59:59Z: anything later is an attack on float()/datetime, not a real expiry.
+MAX_NUMERIC_DATE = 253_402_300_799
 
 _CLAIM_PROBLEMS = {
     "iss": "wrong issuer",
@@ -150,6 +154,9 @@ class OidcAuth:
         return _Verified(principal=principal, expires_at=float(claims["exp"]))
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
+        for name in TIME_CLAIMS:
+            if name in claims and not is_numeric_date(claims[name]):
+                raise InvalidCredentials(f"malformed {name} claim")
         options: dict[str, Any] = {
             "exp": {"essential": True},
             "sub": {"essential": True},
@@ -170,3 +177,10 @@ class OidcAuth:
             raise InvalidCredentials(_CLAIM_PROBLEMS.get(exc.claim, "invalid token claims")) from None
         if len(claims["sub"]) > MAX_SUBJECT_CHARS:
             raise InvalidCredentials("invalid subject")
+
+
+def is_numeric_date(value: object) -> bool:
+    """A non-negative, finite number of seconds up to year 9999; ``bool`` is not a number here."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return 0 <= value <= MAX_NUMERIC_DATE  # NaN fails both comparisons
