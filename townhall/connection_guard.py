@@ -96,8 +96,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # Counted after parsing so that body bytes arriving with the headers are not counted; the
-        # chunk that starts a request is not counted either, so the limit holds to within one read.
+        # Counted after parsing, and only while headers are still incomplete, so that a body arriving
+        # with its headers never counts; the limit holds to within one read.
         if self._awaiting_headers and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > self._guard.limits.max_header_bytes:
