@@ -11,8 +11,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.support.process import TownhallProcess
-from tests.support.towns import write_town
+from townhall.testing.process import TownhallProcess
+from townhall.testing.towns import write_town
 
 PARTIAL_REQUEST = b"GET /health HTTP/1.1\r\nHost: townhall\r\nX-Slow: "
 

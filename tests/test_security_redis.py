@@ -13,8 +13,8 @@ from typing import Iterator
 import httpx
 import pytest
 
-from tests.support.process import TownhallProcess, run_cli
-from tests.support.towns import write_town
+from townhall.testing.process import TownhallProcess, run_cli
+from townhall.testing.towns import write_town
 from townhall.redis_endpoint import EmbeddedRedis, ping, redact_url, server_binary
 
 PASSWORD = "s3cret-Pa55"

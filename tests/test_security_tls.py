@@ -6,7 +6,7 @@ from pathlib import Path
 
 import trustme
 
-from tests.support.process import free_port, run_cli
+from townhall.testing.process import free_port, run_cli
 
 
 def test_optional_mtls_without_ca_file_is_refused(town_dir: Path) -> None:

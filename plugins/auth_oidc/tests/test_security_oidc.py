@@ -15,10 +15,10 @@ import httpx
 import pytest
 from joserfc import jws
 
-from tests.support.auth import AUDIENCE, LocalIssuer, append_config, oidc_toml
-from tests.support.process import TownhallProcess
-from tests.support.redis_server import RedisServer
-from tests.support.towns import write_town
+from townhall.testing.process import TownhallProcess
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.towns import append_config, write_town
+from townhall_auth_oidc.testing import AUDIENCE, LocalIssuer, oidc_toml
 from townhall_auth_oidc.urls import is_fetchable_url
 from townhall_auth_oidc.verifier import is_numeric_date
 
