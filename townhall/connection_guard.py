@@ -133,6 +133,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def close_now(self) -> None:
         self._set_deadline(None)
         self._guard.busy(self)
+        # Out of uvicorn's count now, not when connection_lost runs: a request completing in the same
+        # loop iteration must not get limit_concurrency's 503 because of connections already closed.
+        self.connections.discard(self)
         if not self.transport.is_closing():
             self.transport.close()
 
