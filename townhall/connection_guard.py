@@ -108,7 +108,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._awaiting_headers = True
         self._header_bytes = 0
-        if self._deadline is None:
+        # Pipelined behind a request still running: the clock starts when that one is answered.
+        answering = self.cycle is not None and not self.cycle.response_complete
+        if self._deadline is None and not answering:
             self._set_deadline(self._guard.limits.header_timeout_secs)
 
     def on_headers_complete(self) -> None:
