@@ -47,7 +47,7 @@ class ConnectionGuard:
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        # Insertion order = how long each has waited; a dict is the ordered set asyncio code needs.
+        # A dict as an ordered set: the first key has waited longest.
         self._waiting: dict[GuardedHttpToolsProtocol, None] = {}
 
     def protocol_factory(self) -> Callable[..., GuardedHttpToolsProtocol]:
