@@ -1,4 +1,3 @@
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -101,15 +100,14 @@ def test_the_modes_config_type_checks_its_table_naming_file_and_key(tmp_path: Pa
     assert str(info.value) == "townhall: tinytown.toml: townhall.auth.issuer: expected str | null, got 1"
 
 
-def test_auth_keys_no_installed_mode_knows_are_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_auth_keys_no_installed_mode_knows_are_warned_about(tmp_path: Path) -> None:
     (tmp_path / "tinytown.toml").write_text(
         'name = "x"\n[townhall.auth]\nmode = "none"\napi_key_hash = "h"\nissuer = "https://idp.test"\n'
         'isuer = "y"\n[[townhall.auth.api_keys]]\nid = "a"\nhash = "h"\nscope = []\n'
     )
-    modes = load_plugins().registry.auth_modes
-    caplog.set_level(logging.WARNING, logger="townhall.config")
-    assert modes.settings(modes.get("none"), load_town(tmp_path)) is None
-    assert [r.getMessage() for r in caplog.records] == [
+    registry = load_plugins().registry
+    assert registry.auth_modes.settings(registry.auth_modes.get("none"), load_town(tmp_path)) is None
+    assert registry.check_config(load_town(tmp_path)) == [
         "townhall: tinytown.toml: unknown key 'townhall.auth.isuer' (ignored)",
         "townhall: tinytown.toml: unknown key 'townhall.auth.api_keys[0].scope' (ignored)",
     ]
@@ -118,8 +116,21 @@ def test_auth_keys_no_installed_mode_knows_are_warned_about(tmp_path: Path, capl
 def test_a_bad_auth_value_stops_townhall_naming_the_key(tmp_path: Path) -> None:
     (tmp_path / "tinytown.toml").write_text('name = "x"\n[townhall.auth]\nmode = "api_key"\napi_key_hash = 5\n')
     result = run_cli("--town", str(tmp_path), "rest")
-    assert result.returncode == 1
+    assert result.returncode == 2  # a config error, like one in the core's own keys
     assert result.stderr.strip().endswith("townhall: tinytown.toml: townhall.auth.api_key_hash: expected str | null, got 5")
+
+
+def test_tt_checks_the_plugin_sections_too(town_dir: Path) -> None:
+    config = town_dir / "tinytown.toml"
+    original = config.read_text()
+    config.write_text(original + '[townhall.auth]\nmode = "api_key"\napi_key_hash = 5\n')
+    refused = run_cli("--town", str(town_dir), "status", program="tt")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith("townhall.auth.api_key_hash: expected str | null, got 5")
+    config.write_text(original + '[townhall.auth]\nmode = "none"\nisuer = "y"\n')
+    warned = run_cli("--town", str(town_dir), "status", program="tt")
+    assert warned.returncode == 0
+    assert "unknown key 'townhall.auth.isuer' (ignored)" in warned.stderr
 
 
 def test_a_config_type_needs_a_kind_with_a_config_table() -> None:

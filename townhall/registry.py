@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Generic, TypeVar
 
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
     from townhall.queues import QueueBackend
     from townhall.store import TownStore
 
-log = logging.getLogger("townhall.config")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,16 +111,18 @@ class NamedRegistry(Generic[S]):
 
     def settings(self, spec: S, town: Town) -> Any:
         """``spec``'s settings: this kind's table of ``town`` as its ``config_type`` (``None`` when it
-        declares none). Raises :class:`townhall.config.ConfigError` naming the file and the key; logs a
-        warning for each key of the table that neither the core nor any installed spec of this kind knows."""
-        if self.table is None:
-            return None
-        types = [entry.spec.config_type for entry in self.entries() if entry.spec.config_type is not None]
-        for warning in unknown_table_keys(town.raw, self.table, types):
-            log.warning(warning)
-        if spec.config_type is None:
+        declares none). Raises :class:`townhall.config.ConfigError` naming the file and the key."""
+        if self.table is None or spec.config_type is None:
             return None
         return table_config(town.raw, self.table, spec.config_type)
+
+    def unknown_keys(self, town: Town) -> list[str]:
+        """A warning for each key of this kind's table that neither the core nor any installed spec of
+        this kind knows."""
+        if self.table is None:
+            return []
+        types = [entry.spec.config_type for entry in self.entries() if entry.spec.config_type is not None]
+        return unknown_table_keys(town.raw, self.table, types)
 
 
 @dataclass
@@ -139,6 +139,16 @@ class PluginRegistry:
         default_factory=lambda: NamedRegistry("metrics exporter")
     )
     launchers: NamedRegistry[LauncherSpec] = field(default_factory=lambda: NamedRegistry("launcher"))
+
+    def check_config(self, town: Town) -> list[str]:
+        """Check the plugin-owned config of ``town`` when it is loaded, as the core checks its own: the
+        selected auth mode's table against its type (:class:`townhall.config.ConfigError` naming the file
+        and the key), and warnings for keys no installed plugin knows. An unknown mode name is left to
+        startup, which names the package to install."""
+        modes = self.auth_modes
+        if town.config.townhall.auth.mode in modes.names():
+            modes.settings(modes.get(town.config.townhall.auth.mode), town)
+        return modes.unknown_keys(town)
 
 
 @dataclass(frozen=True)
