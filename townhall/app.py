@@ -53,7 +53,7 @@ def app_context(runtime: Runtime, auth: AuthMode | None = None) -> AppContext:
     limits = town.config.townhall.rate_limit
     return AppContext(
         runtime=runtime,
-        auth=auth or load_auth_mode(town, runtime.registry),
+        auth=auth or load_auth_mode(town, runtime.plugins.registry),
         rate_limiter=RequestRateLimiter(limits) if rate_limit_enabled(limits, town.config.townhall.auth.mode)
         else None,
     )
@@ -62,7 +62,7 @@ def app_context(runtime: Runtime, auth: AuthMode | None = None) -> AppContext:
 def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
     """The app serving ``runtime``'s town; it closes the runtime when its lifespan ends."""
     ctx = app_context(runtime, auth)
-    exporters = enabled_exporters(ctx.town, ctx.registry)
+    exporters = enabled_exporters(runtime.town, runtime.plugins.registry)
     config = ctx.town.config.townhall
 
     @asynccontextmanager
@@ -122,6 +122,6 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         state=State({"ctx": ctx}),
         plugins=[spec.factory(ctx) for spec in exporters],
     )
-    ctx.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
+    runtime.plugins.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
     return Litestar.from_config(app_config)
 

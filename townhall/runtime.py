@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import AsyncIterator
 
-import pluggy
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -83,14 +82,6 @@ class Runtime:
     services: TownServices
     #: Only for :attr:`Role.WORKER`: the client for blocking reads.
     blocking: aioredis.Redis | None = None
-
-    @property
-    def pm(self) -> pluggy.PluginManager:
-        return self.plugins.pm
-
-    @property
-    def registry(self) -> PluginRegistry:
-        return self.plugins.registry
 
     @property
     def store(self) -> TownStore:

@@ -39,7 +39,7 @@ class ProbeController(Resource, path="/", tag="probes"):
                                      generate_examples=False)},
     )
     async def ready(self, context: Context) -> Response[Ready]:
-        result: Readiness = await check_readiness(context.store)
+        result: Readiness = await check_readiness(context.services.store)
         body = Ready(
             status="ready" if result.ok else "not_ready",
             redis="connected" if result.ok else "disconnected",

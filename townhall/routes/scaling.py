@@ -21,7 +21,7 @@ class ScalingController(Resource, path="/api/scaling", tag="probes"):
     async def scaling(self, context: Context) -> ScalingSignal:
         config = context.town.config
         return await scaling_signal(
-            context.store,
+            context.services.store,
             context.services.queue,
             town=context.town.name,
             max_agents=config.max_agents,

@@ -43,13 +43,13 @@ class TownController(Resource, path="/", tag="town", scope=Scope.TOWN_READ):
     # Litestar resolves two dependencies of one handler in a task group, which doubles this route's cost.
     @get("/town", summary="Town name, root and (redacted) Redis URL", responses=problems())
     async def town(self, context: Context) -> TownResponse:
-        info = context.services.status.info(context.endpoint.redacted)
+        info = context.services.status.info(context.runtime.endpoint.redacted)
         return TownResponse(name=info.name, root=info.root, redis_url=info.redis_url)
 
     @get("/status", responses=problems(422),
          summary="Town status with every agent; deep=true adds recent activity and the current task")
     async def status(self, context: Context, deep: FromQuery[bool] = False) -> StatusResponse:
-        result = await context.services.status.status(context.endpoint.redacted, deep=deep)
+        result = await context.services.status.status(context.runtime.endpoint.redacted, deep=deep)
         items = []
         for s in result.agents:
             item = AgentStatusItem(

@@ -46,7 +46,7 @@ class PrometheusExporter:
         and the reason as a final comment when Redis cannot be read."""
         error: str | None = None
         try:
-            snapshot = await read_town_snapshot(self.ctx.store)
+            snapshot = await read_town_snapshot(self.ctx.services.store)
         except MetricsUnavailable as exc:
             snapshot, error = UNAVAILABLE, str(exc)
         registry = CollectorRegistry(auto_describe=False)
