@@ -73,3 +73,14 @@ def test_an_unreachable_redis_is_one_line_and_exit_1(tmp_path: Path, town_name: 
     assert result.returncode == 1
     assert result.stderr.startswith("error: Redis unavailable at redis://user:****@127.0.0.1:")
     assert len(result.stderr.splitlines()) == 1 and "secret" not in result.stderr
+
+
+def test_square_brackets_in_task_text_print_as_written(tmp_path: Path, town_name: str, redis_url: str) -> None:
+    fake_town(tmp_path, town_name, redis_url)
+    texts = ["Fix the [/red] parser", "[urgent] fix", "fakeagent[bob 1]"]
+    for text in texts:
+        tt(tmp_path, "backlog", "add", text)
+    listed = run_cli("--town", str(tmp_path), "backlog", "list", program="tt", env={"COLUMNS": "200"})
+    assert listed.returncode == 0, listed.stderr
+    for text in texts:
+        assert text in listed.stdout

@@ -13,6 +13,7 @@ import click
 import msgspec
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 console = Console()
 
@@ -43,10 +44,11 @@ class Answer:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
-    """Print a table; ``None`` cells are blank."""
+    """Print a table; ``None`` cells are blank. Cells are plain text: a task's or an agent's words may
+    contain square brackets, which rich would otherwise read as markup (and crash on ``[/red]``)."""
     t = Table(title=title, show_lines=False)
     for column in columns:
         t.add_column(column)
     for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+        t.add_row(*[Text("" if v is None else str(v)) for v in row])
     console.print(t)
