@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Iterable, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Iterable, Literal, TypeVar, get_args, get_origin
 
 import msgspec
 
@@ -97,6 +97,9 @@ class AuditConfig(msgspec.Struct, kw_only=True):
 class MetricsConfig(msgspec.Struct, kw_only=True):
     #: Names of the exporters to enable; ``None`` enables every installed one.
     exporters: list[str] | None = None
+    #: The status of ``/metrics`` while the town cannot be read: 200 (the body, with ``tinytown_ready 0``,
+    #: is stored by Prometheus) or 503 (Prometheus drops the body; only ``up == 0`` remains).
+    outage_status: Literal[200, 503] = 200
 
 
 class TownhallConfig(msgspec.Struct, kw_only=True):

@@ -4,6 +4,9 @@ variant with Redis gone, HTTP/process metrics, OpenMetrics, and exporters as plu
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
@@ -11,6 +14,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import yaml
 from litestar import Request, get
 from litestar.config.app import AppConfig
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
@@ -171,25 +175,72 @@ async def test_completed_counter_survives_a_restart_after_deletes(
     assert value(families(scrape(proc)), "tinytown_tasks_completed_total") == 3
 
 
-# ---- the 503 variant ---------------------------------------------------------------------------------
+# ---- Redis unreachable: 200 (or 503) with the zero variant --------------------------------------------
 
 
-def test_unreachable_redis_gives_the_zero_variant_with_the_error(own_redis_townhall: tuple[RedisServer, TownhallProcess]) -> None:
-    server, proc = own_redis_townhall
-    scrape(proc)
-    server.kill()
-    text = scrape(proc, status=503)
+def assert_zero_variant(text: str) -> None:
     fams = families(text)
     assert [(n, f.documentation, f.type) for n, f in list(fams.items())[: len(TOWN_METRICS)]] == TOWN_METRICS
-    assert fams["tinytown_agents_total"].samples == []
+    assert fams["tinytown_agents_total"].samples == [] and fams["tinytown_agents"].samples == []
     assert value(fams, "tinytown_up") == 1
     assert all(value(fams, name) == 0 for name, _, _ in TOWN_METRICS[1:] if name != "tinytown_agents_total")
+    assert value(fams, "tinytown_redis_up") == 0
     assert "tinytown_redis_latency_seconds 0.0\n" in text
     last = text.rstrip("\n").splitlines()[-1]
     assert last.startswith("# tinytown_metrics_error Redis ping failed: ")
     assert text.endswith("\n")
+
+
+def test_unreachable_redis_gives_200_with_the_zero_variant_so_prometheus_stores_it(
+    own_redis_townhall: tuple[RedisServer, TownhallProcess],
+) -> None:
+    server, proc = own_redis_townhall
+    assert value(families(scrape(proc)), "tinytown_redis_up") == 1
+    server.kill()
+    assert_zero_variant(scrape(proc, status=200))
     server.start()
-    assert value(families(scrape(proc)), "tinytown_ready") == 1
+    fams = families(scrape(proc))
+    assert value(fams, "tinytown_ready") == 1 and value(fams, "tinytown_redis_up") == 1
+
+
+def test_outage_status_503_restores_the_upstream_answer(tmp_path: Path, town_name: str) -> None:
+    server = RedisServer(tmp_path / "redis-own")
+    server.directory.mkdir()
+    server.start()
+    write_town(tmp_path, town_name, redis_url=server.url, extra="[townhall.metrics]\noutage_status = 503\n")
+    proc = TownhallProcess(tmp_path).start()
+    try:
+        scrape(proc)
+        server.kill()
+        assert_zero_variant(scrape(proc, status=503))
+    finally:
+        proc.stop()
+        server.stop()
+
+
+async def test_the_agents_gauge_has_a_correctly_named_twin(serve: Callable[..., TownhallProcess],
+                                                           seed: TownSeed) -> None:
+    await seed.agent("worker-1")
+    await seed.agent("worker-2")
+    proc = serve()
+    fams = families(scrape(proc))
+    assert fams["tinytown_agents"].type == "gauge"
+    twin = [(x.labels, x.value) for x in fams["tinytown_agents"].samples]
+    assert twin == [(x.labels, x.value) for x in fams["tinytown_agents_total"].samples] and twin[0][1] == 2
+
+
+def test_the_documented_alert_rules_name_only_metrics_townhall_serves(serve: Callable[..., TownhallProcess]) -> None:
+    rules_file = Path(__file__).resolve().parents[3] / "docs" / "prometheus-alerts.yml"
+    rules = [rule for group in yaml.safe_load(rules_file.read_text())["groups"] for rule in group["rules"]]
+    assert {rule["alert"] for rule in rules} == {"TownhallDown", "TownRedisUnreachable",
+                                                  "TownWorkWaitingWithoutWorkers", "TownUrgentMessagesPiling"}
+    served = set(families(scrape(serve())))
+    named = {name for rule in rules for name in re.findall(r"\btinytown_[a-z_]+", rule["expr"])}
+    assert named and named <= served
+    promtool = shutil.which("promtool")
+    if promtool is not None:
+        checked = subprocess.run([promtool, "check", "rules", str(rules_file)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # ---- HTTP and OpenMetrics --------------------------------------------------------------------------------

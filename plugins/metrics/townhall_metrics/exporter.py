@@ -42,17 +42,19 @@ class PrometheusExporter:
         return app_config
 
     async def scrape(self, accept: str = "") -> Scrape:
-        """Town metrics first (reference order), then the process's own; 503 with every town value 0
-        and the reason as a final comment when Redis cannot be read."""
+        """Town metrics first (reference order), then the process's own. When the town cannot be read,
+        every town value is 0 (``tinytown_redis_up`` says whether Redis answered at all), the reason is a
+        final comment, and the status is ``[townhall.metrics] outage_status`` (200 by default, so that
+        Prometheus stores ``tinytown_ready 0``; 503 as upstream)."""
         error: str | None = None
         try:
             snapshot = await read_town_snapshot(self.ctx.services.store)
         except MetricsUnavailable as exc:
-            snapshot, error = UNAVAILABLE, str(exc)
+            snapshot, error = msgspec.structs.replace(UNAVAILABLE, redis_up=exc.redis_up), str(exc)
         registry = CollectorRegistry(auto_describe=False)
         registry.register(TownCollector(snapshot))
         registry.register(self.process)
-        status = 200 if error is None else 503
+        status = 200 if error is None else self.ctx.town.config.townhall.metrics.outage_status
         if wants_openmetrics(accept):
             # OpenMetrics allows no free comments: the failure shows as tinytown_ready 0 and the 503.
             return Scrape(status, generate_openmetrics(registry), OPENMETRICS)

@@ -17,11 +17,17 @@ T = TypeVar("T")
 
 
 class MetricsUnavailable(Exception):
-    """The town could not be read; the message is the reference's detail (``Redis ping failed: …``)."""
+    """The town could not be read; the message is the reference's detail (``Redis ping failed: …``).
+    ``redis_up``: Redis answered the PING (a later read failed)."""
+
+    def __init__(self, detail: str, *, redis_up: bool = True) -> None:
+        super().__init__(detail)
+        self.redis_up = redis_up
 
 
 class TownSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     ready: bool = False
+    redis_up: bool = False
     #: Agent count per lowercase state name, only states that have agents.
     agents_by_state: dict[str, int] = {}
     backlog: int = 0
@@ -50,10 +56,10 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
     try:
         reply = await store.redis.ping()
     except (redis.exceptions.RedisError, OSError) as exc:
-        raise MetricsUnavailable(f"Redis ping failed: {exc}") from exc
+        raise MetricsUnavailable(f"Redis ping failed: {exc}", redis_up=False) from exc
     latency = time.perf_counter() - started
     if reply is not True:
-        raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}")
+        raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}", redis_up=False)
     agents, backlog, completed, missions = await asyncio.gather(
         _step("Failed to list pending tasks", store.agents.list_all()),
         _step("Failed to read backlog length", store.backlog.length()),
@@ -67,6 +73,7 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
     states = Counter(a.state.value for a in agents)
     return TownSnapshot(
         ready=True,
+        redis_up=True,
         agents_by_state={state: states[state] for state in sorted(states)},
         backlog=backlog,
         assigned_pending=len(pending),

@@ -20,11 +20,7 @@ class TownCollector:
         yield GaugeMetricFamily("tinytown_up", "Whether the townhall process is running.", value=1)
         yield GaugeMetricFamily("tinytown_ready", "Whether townhall can reach its Redis-backed town state.",
                                 value=1 if s.ready else 0)
-        agents = GaugeMetricFamily("tinytown_agents_total", "Number of registered agents by state.",
-                                   labels=["state"])
-        for state, count in s.agents_by_state.items():
-            agents.add_metric([state], count)
-        yield agents
+        yield self._agents("tinytown_agents_total", "Number of registered agents by state.")
         yield GaugeMetricFamily("tinytown_tasks_pending", "Number of queued tasks across backlog and agent inboxes.",
                                 value=s.tasks_pending)
         yield CounterMetricFamily("tinytown_tasks_completed_total", "Total completed tasks persisted in town state.",
@@ -38,3 +34,15 @@ class TownCollector:
                                 value=s.assigned_pending)
         yield GaugeMetricFamily("tinytown_urgent_messages", "Urgent inbox messages across all agents.",
                                 value=s.urgent_messages)
+        # Ours, after the reference's: whether Redis answered, and the agents gauge named as a gauge
+        # should be (promtool flags a gauge ending in _total; the reference name stays for old dashboards).
+        yield GaugeMetricFamily("tinytown_redis_up", "Whether Redis answered this scrape's PING.",
+                                value=1 if s.redis_up else 0)
+        yield self._agents("tinytown_agents", "Number of registered agents by state (tinytown_agents_total, "
+                           "named as a gauge).")
+
+    def _agents(self, name: str, documentation: str) -> GaugeMetricFamily:
+        agents = GaugeMetricFamily(name, documentation, labels=["state"])
+        for state, count in self.snapshot.agents_by_state.items():
+            agents.add_metric([state], count)
+        return agents
