@@ -148,3 +148,17 @@ def test_a_pip_installed_plugin_is_discovered(tmp_path: Path) -> None:
     plugins = {p["name"]: p for p in json.loads(result.stdout)}
     assert plugins["hello"] == {"name": "hello", "distribution": "townhall-hello", "version": "1.2.3",
                                 "hooks": ["townhall_register_auth_modes"]}
+
+
+def test_a_port_in_use_is_one_line_naming_it_and_exit_1(town_dir: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli("--town", str(town_dir), "rest", "--port", str(port))
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stderr and "--port" in result.stderr
+    assert "listening" not in result.stderr
+    assert "Traceback" not in result.stderr and "Errno" not in result.stderr

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import ssl
 from contextlib import contextmanager
 from typing import Iterator
@@ -70,16 +72,38 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
         mtls = town.config.townhall.mtls
         if mtls.enabled or mtls.required:
             log.info("🔒 mTLS enabled (required: %s)", str(mtls.required).lower())
+        listener = listen(bind, port)
         scheme = "https" if tls else "http"
         log.info("🚀 REST API listening on %s://%s", scheme, display_addr(bind, port))
         with _graceful_signals():
-            server.run()
+            server.run(sockets=[listener])
         if not server.started:
-            raise StartupError(f"❌ FATAL: could not listen on {display_addr(bind, port)}")
+            raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}")
     finally:
         if embedded is not None:
             log.info("stopping private Redis")
             embedded.stop()
+
+
+def listen(bind: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything says "listening": a port in use is one clear line."""
+    host = bind.strip("[]")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise StartupError(f"❌ FATAL: could not listen on {display_addr(bind, port)}: {exc}") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"❌ FATAL: port {port} is already in use on {host}; choose another with "
+                               f"--port (or [townhall] rest_port)") from None
+        raise StartupError(f"❌ FATAL: could not listen on {display_addr(bind, port)}: {exc.strerror}") from None
+    return sock
 
 
 def _connection_limits(town: Town) -> ConnectionLimits:
