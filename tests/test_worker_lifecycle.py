@@ -9,8 +9,9 @@ from typing import Iterator
 import pytest
 import redis
 
-from tests.support.workers import executions, fake_town, reap_workers, start_worker, wait_for
-from townhall.domain import Agent, Task, TaskState
+from tests.support.workers import (agent_hash, assign_task, executions, fake_town, reap_workers, seed_agent,
+                                   start_worker, wait_for)
+from townhall.domain import Task, TaskState
 from townhall.keys import TownKeys
 
 
@@ -19,21 +20,6 @@ from townhall.keys import TownKeys
 def _reap() -> Iterator[None]:
     yield
     reap_workers()
-
-def agent_hash(r: redis.Redis, town: str, agent_id: str) -> dict[str, str]:
-    return r.hgetall(TownKeys(town).agent(agent_id))
-
-
-def seed_agent(r: redis.Redis, town: str, name: str, **fields: str) -> str:
-    agent = Agent.new(name, "fake")
-    mapping = {"id": agent.id, "name": name, "cli": "fake", "agent_type": "worker", "state": "starting",
-               "created_at": "2026-01-01T00:00:00+00:00", "last_heartbeat": "2026-01-01T00:00:00+00:00",
-               "last_active_at": "2026-01-01T00:00:00+00:00", "tasks_completed": "0", "rounds_completed": "0",
-               **fields}
-    r.hset(TownKeys(town).agent(agent.id), mapping=mapping)
-    r.sadd(TownKeys(town).agent_index, agent.id)
-    return agent.id
-
 
 def test_idle_timeout_exits_0_and_stops(tmp_path: Path, town_name: str, redis_url: str,
                                         sync_redis: redis.Redis) -> None:
@@ -68,8 +54,8 @@ def test_runs_an_assigned_task_and_a_failing_one(tmp_path: Path, town_name: str,
     keys = TownKeys(town_name)
     ok, bad = Task.new("write it", state=TaskState.ASSIGNED, assigned_to=agent_id), \
         Task.new("FAIL please", state=TaskState.ASSIGNED, assigned_to=agent_id)
-    _assign(sync_redis, keys, ok, agent_id)
-    _assign(sync_redis, keys, bad, agent_id)
+    assign_task(sync_redis, keys, ok, agent_id)
+    assign_task(sync_redis, keys, bad, agent_id)
     proc = start_worker(tmp_path, "w1", agent_id)
     assert proc.wait(timeout=30) == 0
     assert sync_redis.hget(keys.task(ok.id), "state") == "completed"
@@ -78,7 +64,7 @@ def test_runs_an_assigned_task_and_a_failing_one(tmp_path: Path, town_name: str,
     assert sync_redis.hget(keys.task(bad.id), "result").startswith("exit status 3")
     record = agent_hash(sync_redis, town_name, agent_id)
     assert record["tasks_completed"] == "1" and record["rounds_completed"] == "2"
-    assert (tmp_path / ".tt" / "logs" / "w1_round_1.log").exists()
+    assert (tmp_path / ".tt" / "logs" / "w1" / f"{ok.id}.1.log").exists()  # one log per run (issue 11)
     assert sync_redis.llen(keys.processing(agent_id)) == 0
     assert {t for t, _ in executions(tmp_path)} == {ok.id, bad.id}
 
@@ -109,7 +95,7 @@ def test_kill_stops_a_running_task_and_hands_it_back(tmp_path: Path, town_name: 
     agent_id = seed_agent(sync_redis, town_name, "w1")
     keys = TownKeys(town_name)
     task = Task.new("SLEEP=30", state=TaskState.ASSIGNED, assigned_to=agent_id)
-    _assign(sync_redis, keys, task, agent_id)
+    assign_task(sync_redis, keys, task, agent_id)
     proc = start_worker(tmp_path, "w1", agent_id)
     wait_for(lambda: sync_redis.hget(keys.task(task.id), "state") == "running")
     sync_redis.set(keys.stop(agent_id), "1")
@@ -128,7 +114,7 @@ def test_sigterm_hands_back_and_prune_ends_the_worker(tmp_path: Path, town_name:
     keys = TownKeys(town_name)
     agent_id = seed_agent(sync_redis, town_name, "w1")
     task = Task.new("SLEEP=30", state=TaskState.ASSIGNED, assigned_to=agent_id)
-    _assign(sync_redis, keys, task, agent_id)
+    assign_task(sync_redis, keys, task, agent_id)
     proc = start_worker(tmp_path, "w1", agent_id)
     wait_for(lambda: sync_redis.hget(keys.task(task.id), "state") == "running")
     proc.send_signal(signal.SIGTERM)
@@ -144,11 +130,3 @@ def test_sigterm_hands_back_and_prune_ends_the_worker(tmp_path: Path, town_name:
     sync_redis.delete(keys.agent(agent_id))  # pruned under its feet (GAP 26)
     assert proc.wait(timeout=20) == 0
 
-
-def _assign(r: redis.Redis, keys: TownKeys, task: Task, agent_id: str) -> None:
-    from townhall.queues import task_assign_message
-    from townhall.store.codec import task_to_hash
-    from townhall.store.json_codec import encode_message
-
-    r.hset(keys.task(task.id), mapping=task_to_hash(task).set)
-    r.rpush(keys.inbox(agent_id), encode_message(task_assign_message(task.id, agent_id)))

@@ -124,6 +124,14 @@ class TownhallConfig(msgspec.Struct, kw_only=True):
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
 
 
+class FailureBreakerConfig(msgspec.Struct, kw_only=True):
+    """``[agent] failure_breaker``: this many failed runs within ``within_secs`` put the agent in
+    ``Error`` (its CLI is presumably broken); ``failures = 0`` disables the breaker."""
+
+    failures: NonNegative = 3
+    within_secs: Positive = 60
+
+
 class AgentConfig(msgspec.Struct, kw_only=True):
     idle_timeout_secs: NonNegative = 300
     launcher: str = "local"
@@ -131,6 +139,13 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     #: A worker silent for this long is dead: its taken work is redelivered.
     visibility_timeout_secs: Positive = 120
     stale_after_secs: Positive = 120
+    #: Worker environment variables (names or ``fnmatch`` patterns) the agent CLI may see too.
+    pass_env: list[str] = []
+    #: A CLI run longer than this is killed and fails (a task's ``timeout_secs`` overrides it; 0 = none).
+    task_timeout_secs: NonNegative = 3600
+    #: Runs of a shared-queue task before it is ``failed`` for good.
+    max_attempts: Positive = 3
+    failure_breaker: FailureBreakerConfig = msgspec.field(default_factory=FailureBreakerConfig)
 
 
 class AgentCliPreset(msgspec.Struct, kw_only=True):

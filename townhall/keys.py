@@ -99,6 +99,10 @@ class TownKeys:
         """String with a TTL, refreshed by a live worker's heartbeat."""
         return f"{self.prefix}alive:{agent_id}"
 
+    def cli_group(self, agent_id: str | UUID) -> str:
+        """String ``host:pgid``: the process group of the CLI a worker is running for the agent."""
+        return f"{self.prefix}cli:{agent_id}"
+
     @property
     def wake_shared(self) -> str:
         """Lists backend: a token list workers block on to learn that shared work arrived."""

@@ -16,6 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
+from townhall.store.attempts import AttemptOutcome
 from townhall.store.processing import Source
 
 
@@ -64,6 +65,12 @@ class QueueConsumer(Protocol):
     async def give_back(self, delivery: Delivery) -> None:
         """Unfinished (stop, shutdown): make it available again — mailbox work to the front of this
         agent's mailbox, shared work back to the shared queue for any worker."""
+        ...
+
+    async def retry_or_fail(self, delivery: Delivery, error: str, reason: str, max_attempts: int) -> AttemptOutcome:
+        """A run of shared work failed (``error``, this attempt's ``reason`` line): the task back on the
+        shared queue (at its end) while it has had fewer than ``max_attempts`` runs, else ``failed``
+        with every attempt's reason; the delivery is over either way."""
         ...
 
     async def keep_alive(self, delivery: Delivery) -> None:

@@ -10,10 +10,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import redis
+
+from townhall.domain import Agent, Task
+from townhall.keys import TownKeys
+from townhall.queues import task_assign_message
+from townhall.store.codec import task_to_hash
+from townhall.store.json_codec import encode_message
 from townhall.testing.towns import write_town
 
 # The fake CLI: records each execution as "<task-id or ->\t<agent id>" in $MARKER (one O_APPEND write),
-# sleeps when the prompt says SLEEP=<secs>, fails with exit 3 when it says FAIL.
+# sleeps when the prompt says SLEEP=<secs> (SLEEP_ONCE=<secs>: on its first run of the task only),
+# fails with exit 3 when it says FAIL, prints its environment when it says PRINTENV.
 FAKE_CLI = r'''
 import os, re, sys, time
 prompt = sys.stdin.read()
@@ -22,6 +30,13 @@ task = m.group(1) if m else "-"
 s = re.search(r"SLEEP=([0-9.]+)", prompt)
 if s:
     time.sleep(float(s.group(1)))
+once = re.search(r"SLEEP_ONCE=([0-9.]+)", prompt)
+if once and not os.path.exists(os.environ["MARKER"] + ".slept." + task):
+    open(os.environ["MARKER"] + ".slept." + task, "w").close()
+    time.sleep(float(once.group(1)))
+if "PRINTENV" in prompt:
+    for key, value in sorted(os.environ.items()):
+        print(f"{key}={value}")
 fd = os.open(os.environ["MARKER"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 os.write(fd, f"{task}\t{os.environ['TINYTOWN_AGENT_ID']}\n".encode())
 os.close(fd)
@@ -33,7 +48,10 @@ if "FAIL" in prompt:
 
 
 def fake_town(root: Path, name: str, redis_url: str, *, streams: bool = False, idle_timeout: int = 0,
-              heartbeat: int = 1, visibility: int = 3, launcher: str = "none") -> Path:
+              heartbeat: int = 1, visibility: int = 3, launcher: str = "none", agent_extra: str = "",
+              presets: str = "") -> Path:
+    """A town whose default preset ``fake`` runs :data:`FAKE_CLI`; ``agent_extra`` adds ``[agent]``
+    lines, ``presets`` more tables."""
     script = root / "fake_cli.py"
     script.write_text(FAKE_CLI, encoding="utf-8")
     marker = root / "executions.log"
@@ -45,9 +63,11 @@ def fake_town(root: Path, name: str, redis_url: str, *, streams: bool = False, i
         f"idle_timeout_secs = {idle_timeout}",
         f"heartbeat_secs = {heartbeat}",
         f"visibility_timeout_secs = {visibility}",
+        agent_extra,
         "[agent_clis.fake]",
         "name = \"fake\"",
         f"command = \"MARKER={marker} {sys.executable} {script}\"",
+        presets,
     ])
     return write_town(root, name, redis_url=redis_url, extra=extra)
 
@@ -71,13 +91,14 @@ def reap_workers() -> None:
             proc.wait(timeout=10)
 
 
-def start_worker(root: Path, name: str, agent_id: str | None = None, *extra: str) -> subprocess.Popen[bytes]:
+def start_worker(root: Path, name: str, agent_id: str | None = None, *extra: str,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-X", "faulthandler", "-m", "townhall.cli.tt_cmd", "--town", str(root), "agent-loop", name]
     if agent_id:
         args += ["--id", agent_id]
     log = (root / ".tt" / "logs" / f"test-{name}.log").open("ab")
     proc = subprocess.Popen([*args, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=root,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     _started.append(proc)
     return proc
 
@@ -96,3 +117,26 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, interval: f
 def uuid_in(text: str) -> str | None:
     m = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)
     return m.group(0) if m else None
+
+
+def agent_hash(r: redis.Redis, town: str, agent_id: str) -> dict[str, str]:
+    return r.hgetall(TownKeys(town).agent(agent_id))
+
+
+def seed_agent(r: redis.Redis, town: str, name: str, *, indexed: bool = True, **fields: str) -> str:
+    """An agent record as the original ``tt`` writes it (``indexed``: also in townhall's index)."""
+    agent = Agent.new(name, "fake")
+    mapping = {"id": agent.id, "name": name, "cli": "fake", "agent_type": "worker", "state": "starting",
+               "created_at": "2026-01-01T00:00:00+00:00", "last_heartbeat": "2026-01-01T00:00:00+00:00",
+               "last_active_at": "2026-01-01T00:00:00+00:00", "tasks_completed": "0", "rounds_completed": "0",
+               **fields}
+    r.hset(TownKeys(town).agent(agent.id), mapping=mapping)
+    if indexed:
+        r.sadd(TownKeys(town).agent_index, agent.id)
+    return agent.id
+
+
+def assign_task(r: redis.Redis, keys: TownKeys, task: Task, agent_id: str, **fields: str) -> None:
+    """The task record (plus extra hash ``fields``) and its ``task_assign`` in the agent's inbox."""
+    r.hset(keys.task(task.id), mapping={**task_to_hash(task).set, **fields})
+    r.rpush(keys.inbox(agent_id), encode_message(task_assign_message(task.id, agent_id)))

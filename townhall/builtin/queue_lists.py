@@ -18,7 +18,7 @@ from townhall import hookimpl
 from townhall.domain import Task, TaskAssignBody
 from townhall.queues import Delivery, QueueDepth, task_assign_message
 from townhall.registry import QueueBackendSpec
-from townhall.store import TownStore
+from townhall.store import AttemptOutcome, TownStore
 from townhall.store.json_codec import encode_message, try_decode_message
 from townhall.store.processing import Source
 
@@ -151,6 +151,14 @@ class ListsConsumer(MailboxConsumer):
 
         watchers["shared"] = shared
         return watchers
+
+    async def retry_or_fail(self, delivery: Delivery, error: str, reason: str, max_attempts: int) -> AttemptOutcome:
+        outcome, _ = await self.store.attempts.failed(
+            delivery.task_id or "", error, reason, agent_id=self.agent_id, max_attempts=max_attempts,
+            processing=self.store.keys.processing(self.agent_id), entry=delivery.raw)
+        if outcome is AttemptOutcome.REQUEUED:
+            await self.store.processing.wake_shared()
+        return outcome
 
     async def give_back(self, delivery: Delivery) -> None:
         if delivery.source is Source.SHARED and delivery.task_id:

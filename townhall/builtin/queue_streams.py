@@ -18,7 +18,7 @@ from townhall.builtin.queue_lists import POST_SECS, MailboxConsumer, sweep_proce
 from townhall.domain import Task
 from townhall.queues import Delivery, QueueDepth, task_assign_message
 from townhall.registry import QueueBackendSpec
-from townhall.store import DocketEntry, TownStore
+from townhall.store import AttemptOutcome, DocketEntry, TownStore
 from townhall.store.processing import Source
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,17 @@ class StreamsConsumer(MailboxConsumer):
     async def keep_alive(self, delivery: Delivery) -> None:
         if delivery.entry_id:
             await self.store.docket.touch(self.agent_id, delivery.entry_id)
+
+    async def retry_or_fail(self, delivery: Delivery, error: str, reason: str, max_attempts: int) -> AttemptOutcome:
+        if not delivery.entry_id or not delivery.task_id:
+            raise ValueError("only shared work is retried")
+        outcome, _ = await self.store.attempts.failed(delivery.task_id, error, reason, agent_id=self.agent_id,
+                                                      max_attempts=max_attempts)
+        if outcome is AttemptOutcome.REQUEUED:  # announced again before the old entry goes: never lost
+            task = await self.store.tasks.get(delivery.task_id)
+            await self.store.docket.add(delivery.task_id, task.description if task else "")
+        await self.store.docket.ack(delivery.entry_id)
+        return outcome
 
     async def give_back(self, delivery: Delivery) -> None:
         if delivery.entry_id and delivery.task_id:

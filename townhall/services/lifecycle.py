@@ -93,10 +93,13 @@ class NotBegun(enum.Enum):
 
 
 class Round(msgspec.Struct, frozen=True):
-    """A begun unit of work: its round number and the CLI preset to run."""
+    """A begun unit of work: its round number, the CLI preset to run, the task's run number (1 for
+    work without a task record) and its own time limit (``None``: the configured default)."""
 
     number: int
     cli: str
+    attempt: int = 1
+    timeout_secs: int | None = None
 
 
 class AgentLifecycle:
@@ -146,6 +149,8 @@ class AgentLifecycle:
                 await self.store.agents.create(agent)
             return agent, True
         same = [a for a in await self.store.agents.list_all() if a.name == name]
+        if not same:  # maybe written by the original tt, which does not maintain our index
+            same = await self.store.agents.find_unindexed(name)
         if len(same) > 1:
             ids = ", ".join(a.id for a in same)
             raise StartRefused(f"several agents are named '{name}' ({ids}); start with --id", Refusal.AMBIGUOUS_NAME)
@@ -218,25 +223,31 @@ class AgentLifecycle:
             agent_id, WORKABLE, AgentPatch(state=AgentState.WORKING, last_active_at=now, last_heartbeat=now))
         if before is None:
             return NotBegun.NOT_WORKABLE
+        attempt, timeout = 1, None
         if task_id:
             try:
                 await self.tasks.start(task_id, agent_id)
             except (Conflict, TaskNotFound):
                 return NotBegun.TASK_FINISHED
+            attempt = await self.store.attempts.count(task_id)
+            timeout = (await self.store.attempts.limits(task_id)).timeout_secs
         agent = await self.store.agents.get(agent_id)
-        return Round(number=(agent.rounds_completed if agent else 0) + 1, cli=agent.cli if agent else cli)
+        return Round(number=(agent.rounds_completed if agent else 0) + 1, cli=agent.cli if agent else cli,
+                     attempt=max(attempt, 1), timeout_secs=timeout)
 
-    async def settle(self, agent_id: str, task_id: str, status: int, output: str) -> None:
-        """The task's outcome from the CLI's exit status: ``completed`` with the output, or ``failed``."""
-        if status == 0:
+    async def settle(self, agent_id: str, task_id: str, error: str | None, output: str) -> None:
+        """The task's outcome: ``completed`` with the output, or (``error``) ``failed`` with the error
+        and the output."""
+        if error is None:
             await self.tasks.complete(task_id, output or "(no output)", agent_id=agent_id)
         else:
-            await self.tasks.fail(task_id, f"exit status {status}\n{output}".strip(), agent_id=agent_id)
+            await self.tasks.fail(task_id, f"{error}\n{output}".strip(), agent_id=agent_id)
 
-    async def end_round(self, agent_id: str, round_no: int, status: int) -> None:
-        """The round's activity line, the round counted, ``Idle``."""
-        line = "✅ completed" if status == 0 else f"⚠️ CLI error (exit {status})"
-        await self.store.agents.add_activity(agent_id, f"Round {round_no}: {line}")
+    async def end_round(self, agent_id: str, round_no: int, task_id: str | None, error: str | None) -> None:
+        """The round's activity line (naming the task), the round counted, ``Idle``."""
+        line = "✅ completed" if error is None else f"⚠️ failed ({error})"
+        about = f" task {task_id}" if task_id else ""
+        await self.store.agents.add_activity(agent_id, f"Round {round_no}:{about} {line}")
         await self.store.agents.update(agent_id, AgentPatch(rounds_completed=round_no))
         await self.become_idle(agent_id)
 
@@ -256,10 +267,24 @@ class AgentLifecycle:
                 await self.tasks.release(task_id)
             except DomainError:
                 pass  # finished or gone meanwhile
+        await self.store.attempts.count(task_id, -1)  # not an attempt: the run did not end by itself
         await self.store.agents.clear_current_task(agent_id, task_id)
 
-    async def handed_back(self, agent_id: str, round_no: int, why: str) -> None:
-        await self.store.agents.add_activity(agent_id, f"Round {round_no}: ↩️ handed back ({why})")
+    async def handed_back(self, agent_id: str, round_no: int, task_id: str | None, why: str) -> None:
+        about = f" task {task_id}" if task_id else ""
+        await self.store.agents.add_activity(agent_id, f"Round {round_no}:{about} ↩️ handed back ({why})")
+
+    # ---- the CLI's process group --------------------------------------------------------------------
+    async def cli_started(self, agent_id: str, group: str) -> None:
+        """Record the running CLI's ``host:pgid`` (``TownKeys.cli_group``) for a successor to find."""
+        await self.store.liveness.record_cli(agent_id, group)
+
+    async def cli_ended(self, agent_id: str, group: str) -> None:
+        await self.store.liveness.forget_cli(agent_id, group)
+
+    async def orphaned_cli(self, agent_id: str) -> str | None:
+        """The ``host:pgid`` of a CLI a previous worker recorded and never saw end."""
+        return await self.store.liveness.recorded_cli(agent_id)
 
     # ---- a worker stops ---------------------------------------------------------------------------
     async def drain(self, agent_id: str, idle_secs: int) -> None:
@@ -274,6 +299,14 @@ class AgentLifecycle:
         await self.store.agents.update(agent_id, AgentPatch(state=AgentState.STOPPED, last_heartbeat=utc_now()))
         await self.store.agents.clear_stop(agent_id)
         await self.store.agents.add_activity(agent_id, f"🛑 Stopped ({reason})")
+        await self.release(agent_id, claim)
+
+    async def broken(self, agent_id: str, claim: LivenessClaim, reason: str) -> None:
+        """The agent's CLI cannot run (missing program, failing fast): ``Error`` with the reason in an
+        activity line, liveness key released. ``restart`` clears it."""
+        await self.store.agents.update(agent_id, AgentPatch(state=AgentState.ERROR, last_heartbeat=utc_now()))
+        await self.store.agents.clear_stop(agent_id)
+        await self.store.agents.add_activity(agent_id, f"❌ Error: {reason}")
         await self.release(agent_id, claim)
 
     async def release(self, agent_id: str, claim: LivenessClaim) -> None:

@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 
 from townhall.keys import TownKeys
 from townhall.store.agents import AgentPatch, AgentStore
+from townhall.store.attempts import AttemptOutcome, AttemptStore, RunLimits
 from townhall.store.backlog import BacklogStore
 from townhall.store.context import StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
@@ -20,6 +21,8 @@ from townhall.store.tasks import TaskPatch, TaskStore
 __all__ = [
     "AgentPatch",
     "AgentStore",
+    "AttemptOutcome",
+    "AttemptStore",
     "BacklogStore",
     "DocketEntry",
     "DocketStore",
@@ -32,6 +35,7 @@ __all__ = [
     "Placement",
     "ProcessingStore",
     "ReconcileReport",
+    "RunLimits",
     "TaskPatch",
     "TaskStore",
     "TownStore",
@@ -50,6 +54,7 @@ class TownStore:
         self._ctx = ctx
         self.agents = AgentStore(ctx)
         self.tasks = TaskStore(ctx)
+        self.attempts = AttemptStore(ctx)
         self.backlog = BacklogStore(ctx)
         self.docket = DocketStore(ctx)
         self.processing = ProcessingStore(ctx, self.backlog)

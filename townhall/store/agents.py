@@ -10,11 +10,14 @@ import msgspec
 from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
 from townhall.store.context import LUA_ALLOWED, StoreContext, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import agent_from_hash, agent_to_hash, split_fields
+from townhall.store.reconcile import SCAN_COUNT, escape_glob
 
 ACTIVITY_KEEP = 10
 ACTIVITY_TTL_SECS = 3600
 STOP_TTL_SECS = 3600
 SPAWN_LOCK_TTL_MS = 5000
+#: Agent keys a lookup of records missing from our index looks at, at most.
+UNINDEXED_SCAN_LIMIT = 10_000
 
 
 # States are read as AgentState.parse reads them.
@@ -147,6 +150,26 @@ class AgentStore(SubStore):
             await self._forget_missing(gone)
         agents.sort(key=lambda a: (a.created_at, a.id))
         return agents
+
+    async def find_unindexed(self, name: str, limit: int = UNINDEXED_SCAN_LIMIT) -> list[Agent]:
+        """Agents named ``name`` that another tool (the original ``tt``) wrote without listing them in
+        our index: a SCAN over ``agent:*`` that looks at no more than ``limit`` agent keys. Those
+        found are added to the index, so the next lookup is an index hit."""
+        found: list[Agent] = []
+        seen = 0
+        async for key in self._r.scan_iter(match=escape_glob(self._k.agent("")) + "*", count=SCAN_COUNT, _type="HASH"):
+            seen += 1
+            if seen > limit:
+                break
+            agent_id = key[len(self._k.agent("")):]
+            if ":" in agent_id:
+                continue  # another town whose name extends ours
+            agent = await self.get(agent_id)
+            if agent is not None and agent.name == name:
+                found.append(agent)
+        if found:
+            await self._r.sadd(self._k.agent_index, *(a.id for a in found))
+        return found
 
     async def _forget_missing(self, ids: list[str]) -> None:
         exists = await self._ctx.read_each("exists", [self._k.agent(a) for a in ids])

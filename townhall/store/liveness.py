@@ -1,7 +1,8 @@
 """Worker liveness keys ``tt:{town}:alive:{id}``: a String with a TTL that a live worker refreshes.
 
 Only the value's owner may refresh or delete it, so a worker that lost its key to a successor (it was
-presumed dead) learns so instead of overwriting it.
+presumed dead) learns so instead of overwriting it. Beside it, ``tt:{town}:cli:{id}`` names the process
+group of the CLI the worker runs, so that a successor can kill a CLI its dead predecessor left behind.
 """
 
 from __future__ import annotations
@@ -46,3 +47,12 @@ class LivenessStore(SubStore):
 
     async def holder(self, agent_id: str) -> str | None:
         return await self._r.get(self._k.worker_alive(agent_id))
+
+    async def record_cli(self, agent_id: str, group: str) -> None:
+        await self._r.set(self._k.cli_group(agent_id), group)
+
+    async def recorded_cli(self, agent_id: str) -> str | None:
+        return await self._r.get(self._k.cli_group(agent_id))
+
+    async def forget_cli(self, agent_id: str, group: str) -> None:
+        await self._ctx.release_if_held(self._k.cli_group(agent_id), group)

@@ -9,6 +9,9 @@ Fixes over upstream: nothing is taken destructively (GAP 21), urgent mail is FIF
 heartbeat runs during long CLI runs (GAP 25), a pruned agent's worker exits (GAP 26), shared work is
 taken without an explicit claim (GAP 27), non-task messages neither run the CLI nor reset the idle
 timer (GAP 28), the docket stream is used in streams mode (GAP 33), restarts reuse the record (GAP 38).
+Beyond upstream (issue 11): a per-task time limit, retries of shared work, each run its own log, an
+orphaned CLI of a dead predecessor killed before work is taken, and an agent whose CLI cannot run
+(exit 126/127, or the failure breaker) put in ``Error`` with its work handed back untouched.
 """
 
 from __future__ import annotations
@@ -18,9 +21,8 @@ import enum
 import logging
 import signal
 from datetime import timedelta
-from typing import Awaitable, Callable, TypeVar
 
-import redis.exceptions
+import msgspec
 
 from townhall.config import Town
 from townhall.domain import Agent, QueryBody, ShutdownBody, StatusRequestBody, TaskAssignBody, TaskBody
@@ -29,27 +31,28 @@ from townhall.queues import Delivery, QueueConsumer
 from townhall.runtime import Runtime
 from townhall.services.lifecycle import NotBegun, Refusal, Skip, Standing, StartRefused
 from townhall.services.town import TownServices
+from townhall.services.lifecycle import AgentLifecycle, Round
+from townhall.store import AttemptOutcome
 from townhall.store.processing import Source
+from townhall.worker.breaker import FailureBreaker
+from townhall.worker.guard import BACKOFF_MAX_SECS, REDIS_ERRORS, GiveUp, Guard, event_within
 from townhall.worker.liveness import Liveness
-from townhall.worker.runner import CliRun, build_prompt, preset_for
+from townhall.worker.runner import CliRun, build_prompt, first_line, kill_orphan, preset_for, run_log_path
 
 log = logging.getLogger("townhall.worker")
-T = TypeVar("T")
 
 EXIT_OK = 0
 EXIT_STARTUP = 1
 EXIT_ALREADY_RUNNING = 3
+#: The agent's CLI cannot run (it is left in ``Error``).
+EXIT_BROKEN = 4
+#: ``sh``'s exit status when the program is not executable (126) or not found (127).
+BROKEN_STATUSES = (126, 127)
 
 #: How often an idle or paused worker looks at its control state (stop flag, pause, prune, signals).
 CONTROL_SECS = 1.0
 #: On SIGTERM a running CLI gets this long to finish before its task is handed back.
 TERM_GRACE_SECS = 3.0
-BACKOFF_MAX_SECS = 5.0
-REDIS_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-
-
-class _GiveUp(Exception):
-    """Terminated while Redis was unreachable."""
 
 
 class Stop(str, enum.Enum):
@@ -61,6 +64,15 @@ class Stop(str, enum.Enum):
     IDLE = "idle timeout"
     SHUTDOWN = "shutdown message"
     REPLACED = "another worker took over this agent"
+    BROKEN = "the agent's CLI cannot run"
+
+
+class Ended(msgspec.Struct, frozen=True):
+    """How a watched CLI run ended: its exit status, or why it must be stopped, or its time ran out."""
+
+    status: int | None = None
+    stop: Stop | None = None
+    timed_out: bool = False
 
 
 async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, cli: str | None = None) -> int:
@@ -79,6 +91,7 @@ async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, c
         if agent is None:
             log.info("agent %s was stopped before its worker started", name)
             return EXIT_OK
+        await guard.persist(lambda: _kill_orphaned_cli(services.lifecycle, liveness, agent.id))
         consumer = services.queue.consumer(agent.id, blocking=runtime.blocking,
                                            visibility_timeout_secs=config.visibility_timeout_secs)
         try:
@@ -88,14 +101,14 @@ async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, c
             await guard.persist(lambda: worker.stop(reason))
         finally:
             await consumer.close()
-        return EXIT_OK
+        return EXIT_BROKEN if reason is Stop.BROKEN else EXIT_OK
     except StartRefused as exc:
         log.error("%s", exc)
         return EXIT_STARTUP if exc.refusal is Refusal.INVALID_ID else EXIT_ALREADY_RUNNING
     except DomainError as exc:
         log.error("cannot register agent %s: %s", name, exc)
         return EXIT_STARTUP
-    except _GiveUp:
+    except GiveUp:
         log.warning("terminated while Redis is unreachable; unfinished work will be delivered again")
         return EXIT_OK
     finally:
@@ -103,36 +116,15 @@ async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, c
             loop.remove_signal_handler(sig)
 
 
-class Guard:
-    """Signals and Redis outages: ``term`` is set by SIGTERM/SIGINT and ends waits early; Redis actions
-    whose results must survive an outage are retried with backoff."""
-
-    def __init__(self) -> None:
-        self.term = asyncio.Event()
-
-    async def persist(self, action: Callable[[], Awaitable[T]]) -> T:
-        """Run a Redis action until it succeeds. A signal during the outage ends the wait
-        (:class:`_GiveUp`); what was taken is then redelivered (at least once)."""
-        backoff = 0.2
-        while True:
-            try:
-                return await action()
-            except REDIS_ERRORS as exc:
-                log.warning("Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                if await self.term_within(backoff):
-                    raise _GiveUp() from exc
-                backoff = min(backoff * 2, BACKOFF_MAX_SECS)
-
-    async def term_within(self, seconds: float) -> bool:
-        return await event_within(self.term, seconds)
-
-
-async def event_within(event: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
+async def _kill_orphaned_cli(lifecycle: AgentLifecycle, liveness: Liveness, agent_id: str) -> None:
+    """A CLI that a SIGKILLed predecessor left running is killed before this worker runs its own."""
+    group = await lifecycle.orphaned_cli(agent_id)
+    if group is None:
+        return
+    host, _, pgid = group.rpartition(":")
+    if host == liveness.host and pgid.isdigit() and await kill_orphan(int(pgid), agent_id):
+        log.warning("killed the CLI (process group %s) a previous worker of this agent left running", pgid)
+    await lifecycle.cli_ended(agent_id, group)
 
 
 class Worker:
@@ -152,6 +144,10 @@ class Worker:
         cfg = town.config.agent
         self.heartbeat_secs = float(cfg.heartbeat_secs)
         self.idle_timeout = float(cfg.idle_timeout_secs)
+        self.default_timeout = cfg.task_timeout_secs
+        self.max_attempts = cfg.max_attempts
+        self.breaker = FailureBreaker(cfg.failure_breaker)
+        self.broken_reason = ""
         self.current: Delivery | None = None
         self._stopping = asyncio.Event()
         self._replaced = False
@@ -191,6 +187,9 @@ class Worker:
             return
         if reason is Stop.PRUNED:
             await self.lifecycle.release(self.agent_id, self.liveness)
+            return
+        if reason is Stop.BROKEN:
+            await self.lifecycle.broken(self.agent_id, self.liveness, self.broken_reason)
             return
         if reason is Stop.IDLE:
             await self.lifecycle.drain(self.agent_id, int(self.idle_timeout))
@@ -265,40 +264,73 @@ class Worker:
             await self.consumer.done(delivery)  # finished by someone else meanwhile
             await self.lifecycle.become_idle(self.agent_id)
             return None
-        round_no = begun.number
+        message_id = delivery.message.id if delivery.message else "unknown"
+        what = f"task {task_id} attempt {begun.attempt}" if task_id else f"message {message_id}"
+        log.info("%s started (source %s)", what, delivery.source.value)
         try:
             preset = preset_for(self.town, begun.cli)
         except LookupError as exc:
-            await self._finish_task(delivery, task_id, 127, str(exc), round_no)
-            return None
-        log_path = self.town.state_dir / "logs" / f"{self.name}_round_{round_no}.log"
+            return await self._broken(delivery, task_id, begun, what, str(exc))
+        run_name = f"{task_id}.{begun.attempt}" if task_id else f"message-{message_id}"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         self.current = delivery
         try:
             run = await CliRun.start(self.town, preset, agent_id=self.agent_id, agent_name=self.name,
-                                     prompt=build_prompt(self.name, description, task_id), log_path=log_path)
+                                     task_id=task_id, prompt=build_prompt(self.name, description, task_id),
+                                     log_path=run_log_path(self.town, self.name, run_name))
         except OSError as exc:
             self.current = None
-            await self._finish_task(delivery, task_id, 127, f"could not start the CLI: {exc}", round_no)
-            return None
+            return await self._broken(delivery, task_id, begun, what, f"could not start the CLI: {exc}")
+        group = f"{self.liveness.host}:{run.pgid}"
         try:
-            status, reason = await self._watch(run)
+            await self.lifecycle.cli_started(self.agent_id, group)
+            ended = await self._watch(run, self._time_limit(begun))
         finally:
             self.current = None
-        if status is None:
-            await run.kill()
+            await run.kill()  # the whole group: nothing of this run outlives it
+            await self.guard.persist(lambda: self.lifecycle.cli_ended(self.agent_id, group))
+        output = run.output_tail()
+        if ended.status is None and not ended.timed_out:
+            why = ended.stop.value if ended.stop else "stopped"
             await self.guard.persist(lambda: self._hand_back(delivery, task_id, started=True))
-            await self.lifecycle.handed_back(self.agent_id, round_no, f"{reason}")
-            return reason
-        await self.guard.persist(lambda: self._finish_task(delivery, task_id, status, run.output_tail(), round_no))
-        return reason
+            await self.lifecycle.handed_back(self.agent_id, begun.number, task_id, why)
+            log.info("%s handed back: %s", what, why)
+            return ended.stop
+        if ended.status in BROKEN_STATUSES:
+            return await self._broken(delivery, task_id, begun, what, f"CLI preset '{preset.name}' cannot run its "
+                                      f"program (exit {ended.status}): {first_line(output)}")
+        error = None
+        if ended.timed_out:
+            error = f"timed out after {self._time_limit(begun)} s"
+        elif ended.status != 0:
+            error = f"exit status {ended.status}"
+            if self.breaker.failed(loop.time()):
+                return await self._broken(delivery, task_id, begun, what,
+                                          f"failure breaker tripped: {self.breaker.describe()} ({error})")
+        if error is None:
+            self.breaker.succeeded()
+        state = await self.guard.persist(lambda: self._finish_task(delivery, task_id, error, output, begun))
+        log.info("%s finished: %s, exit %s, %.1f s%s", what, state, ended.status, loop.time() - started,
+                 f"; {error}: {first_line(output)}" if error else "")
+        return ended.stop
 
-    async def _watch(self, run: CliRun) -> tuple[int | None, Stop | None]:
-        """Wait for the CLI, checking control meanwhile. ``(status, None)`` when it ended by itself;
-        ``(None, reason)`` when it must be stopped; ``(status, reason)`` if it finished in its grace."""
+    def _time_limit(self, begun: Round) -> int | None:
+        limit = begun.timeout_secs if begun.timeout_secs is not None else self.default_timeout
+        return limit or None
+
+    async def _watch(self, run: CliRun, limit: int | None) -> Ended:
+        """Wait for the CLI, checking control meanwhile: its exit status when it ended by itself (also
+        within the grace of a SIGTERM), why it must be stopped, or that its time limit passed."""
+        loop = asyncio.get_running_loop()
+        deadline = None if limit is None else loop.time() + limit
         while True:
-            status = await run.wait(CONTROL_SECS)
+            step = CONTROL_SECS if deadline is None else max(min(CONTROL_SECS, deadline - loop.time()), 0.0)
+            status = await run.wait(step)
             if status is not None:
-                return status, None
+                return Ended(status=status)
+            if deadline is not None and loop.time() >= deadline:
+                return Ended(timed_out=True)
             try:
                 reason, _ = await self._control()
             except REDIS_ERRORS:
@@ -308,18 +340,41 @@ class Worker:
             if reason is Stop.SIGNAL or reason is Stop.SHUTDOWN:
                 status = await run.wait(TERM_GRACE_SECS)
                 if status is not None:
-                    return status, reason
-            return None, reason
+                    return Ended(status=status, stop=reason)
+            return Ended(stop=reason)
 
-    async def _finish_task(self, delivery: Delivery, task_id: str | None, status: int, output: str,
-                           round_no: int) -> None:
-        if task_id:
-            await self.lifecycle.settle(self.agent_id, task_id, status, output)
-        # Acknowledge only after the task's outcome is written: a crash in between redelivers it, and
-        # the redelivery sees a finished task and skips it.
-        await self.consumer.done(delivery)
-        await self.lifecycle.end_round(self.agent_id, round_no, status)
+    async def _finish_task(self, delivery: Delivery, task_id: str | None, error: str | None, output: str,
+                           begun: Round) -> str:
+        """Write the outcome, then forget the delivery; the state for the log line. A failed run of
+        shared work is retried (``[agent] max_attempts``); other work fails at once."""
+        state = "completed" if error is None else "failed"
+        if task_id and error is not None and delivery.source is Source.SHARED:
+            reason = f"attempt {begun.attempt}: {error}; {first_line(output)}".rstrip("; ")
+            outcome = await self.consumer.retry_or_fail(delivery, f"{error}\n{output}".strip(), reason,
+                                                        self.max_attempts)
+            if outcome is AttemptOutcome.REQUEUED:
+                state = f"failed, re-queued (attempt {begun.attempt} of {self.max_attempts})"
+            elif outcome is AttemptOutcome.FAILED:
+                state = f"failed after {begun.attempt} attempts"
+        else:
+            if task_id:
+                await self.lifecycle.settle(self.agent_id, task_id, error, output)
+            # Acknowledge only after the task's outcome is written: a crash in between redelivers it,
+            # and the redelivery sees a finished task and skips it.
+            await self.consumer.done(delivery)
+        await self.lifecycle.end_round(self.agent_id, begun.number, task_id, error)
         self._idle_since = asyncio.get_running_loop().time()
+        return state
+
+    async def _broken(self, delivery: Delivery, task_id: str | None, begun: Round, what: str, why: str) -> Stop:
+        """The CLI cannot run: the work goes back where it came from, uncounted, and the worker stops
+        with the agent in ``Error``."""
+        self.broken_reason = why
+        log.error("agent %s is broken: %s", self.name, why)
+        await self.guard.persist(lambda: self._hand_back(delivery, task_id, started=True))
+        await self.lifecycle.handed_back(self.agent_id, begun.number, task_id, why)
+        log.info("%s handed back: %s", what, why)
+        return Stop.BROKEN
 
     async def _hand_back(self, delivery: Delivery, task_id: str | None, *, started: bool) -> None:
         if task_id and started:
@@ -342,3 +397,4 @@ class Worker:
         current = self.current
         if current is not None:
             await self.consumer.keep_alive(current)
+

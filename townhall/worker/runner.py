@@ -1,8 +1,9 @@
 """Running the agent's CLI preset on one unit of work.
 
-``sh -c <preset command>`` in its own process group (so a stop kills the whole tree), the prompt on
-stdin, cwd the town root (or the preset's ``workdir``), env ``TINYTOWN_AGENT_ID``/``TINYTOWN_AGENT_NAME``
-(plus the preset's ``env``), stdout and stderr appended to ``.tt/logs/<name>_round_<n>.log``.
+``sh -c <preset command>`` in its own process group (so a stop or a timeout kills the whole tree), the
+prompt on stdin, cwd the town root (or the preset's ``workdir``), the allow-listed environment of
+:mod:`townhall.worker.cli_env`, stdout and stderr written to a log of its own (:func:`run_log_path`),
+whose tail is the run's result.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import signal
 from pathlib import Path
 
 from townhall.config import BUILTIN_CLIS, AgentCliPreset, Town
+from townhall.worker.cli_env import cli_environment
 
 TAIL_BYTES = 4096
 KILL_GRACE_SECS = 2.0
@@ -30,6 +32,12 @@ def preset_for(town: Town, cli: str) -> AgentCliPreset:
     raise LookupError(f"CLI preset '{name}' is not configured in [agent_clis]")
 
 
+def run_log_path(town: Town, agent_name: str, run_name: str) -> Path:
+    """``.tt/logs/<agent>/<run>.log``; ``run_name`` is ``<task id>.<attempt>`` for a task, ``message-<id>``
+    for a plain ``task``/``query`` message."""
+    return town.state_dir / "logs" / agent_name / f"{run_name}.log"
+
+
 def build_prompt(agent_name: str, description: str, task_id: str | None) -> str:
     lines = [f"You are agent '{agent_name}' in a Tinytown town.", ""]
     if task_id:
@@ -38,6 +46,11 @@ def build_prompt(agent_name: str, description: str, task_id: str | None) -> str:
               "Do the task in this directory. Your final output is recorded as the task's result; "
               "exit with a non-zero status if the task cannot be done."]
     return "\n".join(lines) + "\n"
+
+
+def first_line(text: str) -> str:
+    """The first non-empty line of a CLI's output, shortened (for log lines and attempt reasons)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")[:200]
 
 
 def tail(path: Path, limit: int = TAIL_BYTES) -> str:
@@ -58,13 +71,19 @@ class CliRun:
         self.process = process
         self.log_path = log_path
 
+    @property
+    def pgid(self) -> int:
+        """The CLI's process group (its own session: the group id is its pid)."""
+        return self.process.pid
+
     @classmethod
     async def start(cls, town: Town, preset: AgentCliPreset, *, agent_id: str, agent_name: str,
-                    prompt: str, log_path: Path) -> CliRun:
+                    task_id: str | None, prompt: str, log_path: Path) -> CliRun:
+        """Start the CLI; its log is truncated first, so the log (and the result) is this run's only."""
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **preset.env, "TINYTOWN_AGENT_ID": agent_id, "TINYTOWN_AGENT_NAME": agent_name}
+        env = cli_environment(town, preset, os.environ, agent_id=agent_id, agent_name=agent_name, task_id=task_id)
         cwd = town.root / preset.workdir if preset.workdir else town.root
-        with log_path.open("ab") as log:
+        with log_path.open("wb") as log:
             process = await asyncio.create_subprocess_exec(
                 "sh", "-c", preset.command,
                 stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log,
@@ -97,10 +116,54 @@ class CliRun:
                 break
             if await self.wait(grace) is not None:
                 break
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)  # leftovers of the group
-        except ProcessLookupError:
-            pass
+        _kill_group(self.process.pid)  # leftovers of the group
 
     def output_tail(self) -> str:
         return tail(self.log_path)
+
+
+async def kill_orphan(pgid: int, agent_id: str) -> bool:
+    """Kill the process group ``pgid`` left by a dead worker of ``agent_id`` (SIGTERM, then SIGKILL),
+    if it still runs and is that agent's CLI: a member's environment names the agent, so a reused
+    process id is never hit. ``True`` if it was killed."""
+    if not _runs_cli_of(pgid, agent_id):
+        return False
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + KILL_GRACE_SECS
+    while loop.time() < deadline and _group_alive(pgid):
+        await asyncio.sleep(0.05)  # not ours to wait() for: it is another process's child
+    _kill_group(pgid)
+    return True
+
+
+def _runs_cli_of(pgid: int, agent_id: str) -> bool:
+    marker = f"TINYTOWN_AGENT_ID={agent_id}".encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and marker in (proc / "environ").read_bytes().split(b"\0"):
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
