@@ -1,0 +1,40 @@
+"""Townhall plugin ``mcp``: the town as a Model Context Protocol server, on the official ``mcp`` SDK.
+
+* streamable HTTP at ``[townhall.mcp] path`` (default ``/mcp``) inside ``townhall rest``, behind the
+  configured auth mode; each tool needs the scope of its REST twin;
+* stdio with ``tt mcp``, with the rights of the local user.
+
+Configuration (``tinytown.toml``)::
+
+    [townhall.mcp]
+    enabled = true     # mount the HTTP transport (default: true when this plugin is installed)
+    path = "/mcp"
+
+See ``docs/mcp.md`` for connecting clients and the list of tools, resources and prompts.
+"""
+
+from __future__ import annotations
+
+import click
+from litestar.config.app import AppConfig
+
+from townhall import hookimpl
+from townhall.context import AppContext
+
+from townhall_mcp.http import mount_mcp
+from townhall_mcp.settings import McpSettings, mcp_settings
+from townhall_mcp.stdio import mcp_command
+
+__all__ = ["McpSettings", "mcp_settings"]
+
+
+@hookimpl
+def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
+    settings = mcp_settings(context.town)
+    if settings.enabled:
+        mount_mcp(app_config, context, settings.path)
+
+
+@hookimpl
+def townhall_register_commands(tt: click.Group, townhall: click.Group) -> None:
+    tt.add_command(mcp_command)

@@ -1,0 +1,43 @@
+"""``tt mcp``: the town's MCP server on stdin/stdout, for an agent running on this machine.
+
+It opens the town from its own ``tinytown.toml`` and Redis, like every ``tt`` command, and so acts with
+the rights of whoever runs it: every scope, no API key (anyone who can run ``tt`` here can already
+read the config and reach the town's Redis). Its tool calls are audited as principal ``local:<user>``.
+stdout carries the protocol only; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Any
+
+import click
+from mcp.server.context import ServerRequestContext
+
+from townhall.auth import ALL_SCOPES, Principal
+from townhall.cli.common import run_in_town
+from townhall.runtime import Runtime
+
+from townhall_mcp.access import Caller
+from townhall_mcp.server import build_server
+from townhall_mcp.settings import mcp_settings
+
+
+def local_caller() -> Any:
+    principal = Principal(id=f"local:{getpass.getuser()}", scopes=ALL_SCOPES, mode="stdio")
+
+    def caller_of(request_ctx: ServerRequestContext[Any, Any]) -> Caller:
+        return Caller(principal=principal, request_id=f"stdio-{request_ctx.request_id}", channel="stdio")
+    return caller_of
+
+
+async def serve_stdio(runtime: Runtime) -> None:
+    mcp_settings(runtime.town)  # a bad [townhall.mcp] table fails here too, not only in townhall rest
+    await build_server(runtime, local_caller()).run_stdio_async()
+
+
+@click.command("mcp")
+@click.pass_context
+def mcp_command(ctx: click.Context) -> None:
+    """Serve the town over MCP on stdin/stdout (e.g. `claude mcp add tinytown -- tt --town DIR mcp`)."""
+    run_in_town(ctx.obj["town_dir"], serve_stdio)
