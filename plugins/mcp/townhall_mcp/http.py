@@ -29,7 +29,7 @@ from townhall.context import AppContext
 from townhall.http.guard import authenticate
 from townhall.problems import request_id_of
 
-from townhall_mcp.access import Caller
+from townhall_mcp.access import Caller, CallerOf
 from townhall_mcp.server import build_server
 
 
@@ -45,7 +45,7 @@ async def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseR
         await limiter.check(connection, principal)
 
 
-def http_caller(mount_path: str):  # type: ignore[no-untyped-def]
+def http_caller(mount_path: str) -> CallerOf:
     def caller_of(request_ctx: ServerRequestContext[Any, Any]) -> Caller:
         # The request this MCP message came in (the SDK's Starlette view of the ASGI scope the guard saw).
         scope = request_ctx.request.scope  # type: ignore[union-attr]

@@ -3,6 +3,7 @@
 # No ``from __future__ import annotations``: the SDK reads these signatures at registration.
 
 import json
+from typing import Awaitable, Callable, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 
@@ -15,6 +16,8 @@ from townhall_mcp.views import JSON, agent_status_view, agent_view, plain, statu
 
 JSON_TYPE = "application/json"
 
+Reader = TypeVar("Reader", bound=Callable[..., Awaitable[str]])
+
 
 def _text(value: JSON) -> str:
     return json.dumps(value, indent=2)
@@ -23,7 +26,7 @@ def _text(value: JSON) -> str:
 def register_resources(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
     services = runtime.services
 
-    def resource(uri: str, description: str):  # type: ignore[no-untyped-def]
+    def resource(uri: str, description: str) -> Callable[[Reader], Reader]:
         return server.resource(uri, description=description, mime_type=JSON_TYPE)
 
     @resource("tinytown://town", "The town: name, root, every agent with its state and inbox lengths")

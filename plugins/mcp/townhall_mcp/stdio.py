@@ -18,12 +18,12 @@ from townhall.auth import ALL_SCOPES, Principal
 from townhall.cli.common import run_in_town
 from townhall.runtime import Runtime
 
-from townhall_mcp.access import Caller
+from townhall_mcp.access import Caller, CallerOf
 from townhall_mcp.server import build_server
 from townhall_mcp.settings import mcp_settings
 
 
-def local_caller() -> Any:
+def local_caller() -> CallerOf:
     principal = Principal(id=f"local:{getpass.getuser()}", scopes=ALL_SCOPES, mode="stdio")
 
     def caller_of(request_ctx: ServerRequestContext[Any, Any]) -> Caller:

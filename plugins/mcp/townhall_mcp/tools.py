@@ -8,7 +8,7 @@ services check once more (they have other callers) and their refusals name the a
 # No ``from __future__ import annotations``: the SDK reads these signatures at registration to build the
 # JSON schemas, and closures' annotations must be objects, not strings to resolve later.
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Awaitable, Callable, Literal, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
@@ -31,6 +31,8 @@ AgentName = Annotated[str, Field(min_length=1, max_length=MAX_LABEL_CHARS, patte
                                  description="Letters, digits, '.', '_' and '-', starting with a letter or digit")]
 Tags = Annotated[list[Label], Field(max_length=MAX_TAGS)]
 
+Tool = TypeVar("Tool", bound=Callable[..., Awaitable[JSON]])
+
 READ = ToolAnnotations(read_only_hint=True)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False)
 MANAGE = ToolAnnotations(read_only_hint=False, destructive_hint=True)
@@ -39,7 +41,7 @@ MANAGE = ToolAnnotations(read_only_hint=False, destructive_hint=True)
 def register_tools(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
     services = runtime.services
 
-    def tool(annotations: ToolAnnotations, name: str | None = None) -> Any:
+    def tool(annotations: ToolAnnotations, name: str | None = None) -> Callable[[Tool], Tool]:
         return server.tool(name=name, annotations=annotations, structured_output=True)
 
     @tool(READ)
