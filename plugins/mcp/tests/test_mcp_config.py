@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.process import run_cli
-from tests.support.towns import write_town
+from townhall.testing.process import run_cli
+from townhall.testing.towns import write_town
 from townhall.config import ConfigError, load_town
 from townhall_mcp import McpSettings, mcp_settings
 
@@ -24,15 +24,20 @@ def test_defaults_and_values(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("extra", "message"), [
-    ('[townhall.mcp]\nenabled = "yes"\n', "townhall: tinytown.toml: townhall.mcp.enabled: expected `bool`"),
-    ('[townhall.mcp]\npath = "mcp"\n', "townhall: tinytown.toml: townhall.mcp.path: expected `str` matching"),
+    ('[townhall.mcp]\nenabled = "yes"\n', 'townhall: tinytown.toml: townhall.mcp.enabled: expected bool, got "yes"'),
+    ('[townhall.mcp]\npath = "mcp"\n', "townhall: tinytown.toml: townhall.mcp.path: expected str matching"),
     ('[townhall.mcp]\npath = "/v1/mcp"\n', "townhall: tinytown.toml: townhall.mcp.path: '/v1/mcp' is taken"),
-    ('[townhall.mcp]\nport = 1\n', "townhall: tinytown.toml: townhall.mcp.port: unknown key"),
+    ("[townhall]\nmcp = 3\n", "townhall: tinytown.toml: townhall.mcp: expected a table"),
 ])
 def test_bad_values_name_file_and_key(tmp_path: Path, extra: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         settings_of(tmp_path, extra)
     assert str(caught.value).startswith(message), str(caught.value)
+
+
+def test_unknown_keys_are_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    assert settings_of(tmp_path, "[townhall.mcp]\nport = 1\n") == McpSettings()
+    assert "townhall: tinytown.toml: unknown key 'townhall.mcp.port' (ignored)" in caplog.text
 
 
 def test_townhall_refuses_to_start_and_lists_the_plugin(tmp_path: Path, redis_url: str) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import redis
 
-from tests.support.auth import api_keys_toml, make_key, read_audit
-from tests.support.process import TownhallProcess
-from tests.support.towns import write_town
 from townhall.auth import Scope
+from townhall.testing.towns import read_audit
+from townhall_auth_apikey.testing import api_keys_toml, make_key
 from townhall_mcp.testing import http_session, structured, tool_error
 
 INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -22,27 +20,12 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-@pytest.fixture
-def start(tmp_path: Path, town_name: str, redis_url: str) -> Iterator:
-    """``start(extra_toml)``: a real townhall serving this test's town."""
-    started: list[TownhallProcess] = []
-
-    def run(extra: str = "") -> TownhallProcess:
-        write_town(tmp_path, town_name, redis_url=redis_url, extra=extra)
-        started.append(TownhallProcess(tmp_path).start())
-        return started[-1]
-
-    yield run
-    for proc in started:
-        proc.stop()
-
-
 def task_keys(sync_redis: redis.Redis, town: str) -> list[str]:
     return sorted(sync_redis.scan_iter(f"tt:{town}:task:*"))
 
 
-async def test_lists_and_calls_with_the_sdk_client(start, sync_redis: redis.Redis, town_name: str) -> None:
-    proc = start()
+async def test_lists_and_calls_with_the_sdk_client(serve, sync_redis: redis.Redis, town_name: str) -> None:
+    proc = serve()
     async with http_session(f"{proc.url}/mcp") as session:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert {"status", "list_agents", "spawn_agent", "kill_agent", "restart_agent", "assign_task", "get_task",
@@ -78,9 +61,9 @@ async def test_lists_and_calls_with_the_sdk_client(start, sync_redis: redis.Redi
     assert len(inbox) == 1 and assigned["task_id"] in inbox[0]
 
 
-async def test_bad_arguments_name_the_argument_and_write_nothing(start, sync_redis: redis.Redis,
+async def test_bad_arguments_name_the_argument_and_write_nothing(serve, sync_redis: redis.Redis,
                                                                    town_name: str) -> None:
-    proc = start()
+    proc = serve()
     async with http_session(f"{proc.url}/mcp") as session:
         structured(await session.call_tool("spawn_agent", {"name": "bob"}))
         before = task_keys(sync_redis, town_name)
@@ -99,10 +82,10 @@ async def test_bad_arguments_name_the_argument_and_write_nothing(start, sync_red
         assert [a["name"] for a in structured(await session.call_tool("list_agents", {}))["agents"]] == ["bob"]
 
 
-async def test_api_key_mode(start, sync_redis: redis.Redis, town_name: str, tmp_path: Path) -> None:
+async def test_api_key_mode(serve, sync_redis: redis.Redis, town_name: str, tmp_path: Path) -> None:
     reader, writer = make_key("reader", Scope.TOWN_READ), make_key("writer", Scope.TOWN_WRITE)
     manager = make_key("manager", Scope.AGENT_MANAGE)
-    proc = start(api_keys_toml([reader, writer, manager])
+    proc = serve(api_keys_toml([reader, writer, manager])
                  + '[townhall.audit]\nfile = "audit.jsonl"\n[townhall.rate_limit]\nenabled = false\n')
 
     # No key, a wrong key: refused at the HTTP layer, exactly as REST refuses.
@@ -146,8 +129,8 @@ async def test_api_key_mode(start, sync_redis: redis.Redis, town_name: str, tmp_
     assert all(k.key not in text for k in (reader, writer, manager))
 
 
-async def test_disabled_or_moved(start) -> None:
-    proc = start('[townhall.mcp]\npath = "/agents-mcp"\n')
+async def test_disabled_or_moved(serve) -> None:
+    proc = serve('[townhall.mcp]\npath = "/agents-mcp"\n')
     # Stateless transport: POST only (a GET event stream would have nothing to carry).
     refused = httpx.get(f"{proc.url}/agents-mcp", headers={"Accept": "text/event-stream"}, timeout=5)
     assert refused.status_code == 405 and refused.headers["allow"] == "POST"
@@ -155,5 +138,5 @@ async def test_disabled_or_moved(start) -> None:
         assert structured(await session.call_tool("list_agents", {}))["count"] == 0
     assert httpx.post(f"{proc.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS).status_code == 404
     proc.stop()
-    proc = start("[townhall.mcp]\nenabled = false\n")
+    proc = serve("[townhall.mcp]\nenabled = false\n")
     assert httpx.post(f"{proc.url}/mcp", json=INITIALIZE, headers=MCP_HEADERS).status_code == 404

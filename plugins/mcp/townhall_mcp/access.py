@@ -20,19 +20,14 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS
 
 from townhall.auth import Principal, Scope
-from townhall.domain_errors import (
-    AgentNotFound,
-    BacklogTaskGone,
-    DomainError,
-    InvalidInput,
-    MissionNotFound,
-    TaskNotFound,
-)
+from townhall.domain_errors import REDIS_OUTAGE_ERRORS, InvalidInput
 from townhall.http.audit import AuditRecord, audit_log, outcome_of
+from townhall.http.errors import DOMAIN_PROBLEMS
 
 _encoder = msgspec.json.Encoder()
 
-_NOT_FOUND = (AgentNotFound, TaskNotFound, MissionNotFound, BacklogTaskGone)
+#: What a service may refuse with (or an outage it may meet): answered in words, never as a crash.
+_EXPECTED: tuple[type[Exception], ...] = (*DOMAIN_PROBLEMS, *REDIS_OUTAGE_ERRORS)
 
 #: Scopes whose calls change the town: audited on every outcome, as REST's mutating requests are.
 _WRITING = frozenset({Scope.TOWN_WRITE, Scope.AGENT_MANAGE, Scope.ADMIN})
@@ -83,7 +78,7 @@ class Gate:
             raise refuse(f"Insufficient permissions: {what} needs scope '{scope.value}'")
         try:
             yield caller
-        except DomainError as exc:
+        except _EXPECTED as exc:
             if audited:
                 _audit(caller, what, _status_of(exc))
             raise refuse(_describe(exc)) from None
@@ -100,17 +95,18 @@ def request_error(message: str) -> MCPError:
     return MCPError(code=INVALID_PARAMS, message=message)
 
 
-def _describe(exc: DomainError) -> str:
+def _describe(exc: Exception) -> str:
     if isinstance(exc, InvalidInput):
         return f"Invalid argument '{exc.field}': {exc.message}"
+    if isinstance(exc, REDIS_OUTAGE_ERRORS):
+        return f"Redis unavailable ({exc}): retry shortly"
     return str(exc)
 
 
-def _status_of(exc: DomainError) -> int:
-    """The status REST answers for the same error (``townhall.http.domain_problems``)."""
-    if isinstance(exc, InvalidInput):
-        return 422
-    return 404 if isinstance(exc, _NOT_FOUND) else 409
+def _status_of(exc: Exception) -> int:
+    """The status REST answers for the same error (:data:`townhall.http.errors.DOMAIN_PROBLEMS`)."""
+    rule = next((DOMAIN_PROBLEMS[k] for k in type(exc).__mro__ if k in DOMAIN_PROBLEMS), None)
+    return rule.status if rule is not None else 503
 
 
 def _audit(caller: Caller, what: str, status: int) -> None:

@@ -21,7 +21,7 @@ from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
 from litestar.exceptions import MethodNotAllowedException
 from litestar.handlers import BaseRouteHandler, asgi
-from litestar.types import Receive, Scope, Send
+from litestar.types import Guard, Receive, Scope, Send
 from mcp.server.context import ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
 
@@ -33,16 +33,17 @@ from townhall_mcp.access import Caller, CallerOf
 from townhall_mcp.server import build_server
 
 
-async def authenticated(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+def authenticated(ctx: AppContext) -> Guard:
     """The core guard's authentication and rate limit, without its per-route scope."""
-    ctx: AppContext = connection.app.state.ctx
-    limiter = ctx.rate_limiter
-    if limiter is not None:
-        limiter.check_auth_allowed(connection)
-    principal = await authenticate(ctx, connection)
-    connection.scope["user"] = principal
-    if limiter is not None:
-        await limiter.check(connection, principal)
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        limiter = ctx.rate_limiter
+        if limiter is not None:
+            limiter.check_auth_allowed(connection)
+        principal = await authenticate(ctx, connection)
+        connection.scope["user"] = principal
+        if limiter is not None:
+            await limiter.check(connection, principal)
+    return guard
 
 
 def http_caller(mount_path: str) -> CallerOf:
@@ -64,7 +65,7 @@ def mount_mcp(app_config: AppConfig, context: AppContext, path: str) -> None:
                                transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
     manager = server.session_manager
 
-    @asgi(path, guards=[authenticated], copy_scope=False, name="mcp")
+    @asgi(path, guards=[authenticated(context)], copy_scope=False, name="mcp")
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] != "POST":
             # Stateless: no session to delete and nothing the server would push on a GET event stream
