@@ -38,7 +38,7 @@ class Caller(msgspec.Struct, frozen=True):
 
     principal: Principal
     request_id: str
-    #: ``http`` (the mount path) or ``stdio``: the audit line's ``path`` prefix.
+    #: The HTTP mount path (``/mcp``) or ``stdio``: the audit line's ``path`` prefix.
     channel: str
 
 
