@@ -99,6 +99,9 @@ async def test_api_key_mode(serve, sync_redis: redis.Redis, town_name: str, tmp_
 
     async with http_session(f"{proc.url}/mcp", manager.bearer()) as session:
         agent = structured(await session.call_tool("spawn_agent", {"name": "dana"}))
+        assert structured(await session.call_tool("kill_agent", {"agent": "dana"}))["status"] == "stopped"
+        assert structured(await session.call_tool("restart_agent", {"agent": "dana"}))["status"] == "restarted"
+        assert "town.write" in tool_error(await session.call_tool("assign_task", {"agent": "dana", "task": "x"}))
 
     before = task_keys(sync_redis, town_name)
     async with http_session(f"{proc.url}/mcp", reader.bearer()) as session:

@@ -73,14 +73,14 @@ def register_tools(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
     async def kill_agent(agent: AgentRef) -> JSON:
         """Stop an agent: set its stop flag and mark it Stopped."""
         async with gate.enter("tool:kill_agent", Scope.AGENT_MANAGE):
-            ref = await services.agents.kill(agent)
+            ref = await services.lifecycle.kill(agent)
         return {"status": "stopped", "agent": agent, "agent_id": ref.id}
 
     @tool(WRITE)
     async def restart_agent(agent: AgentRef) -> JSON:
         """Restart a Stopped, Error or Cold agent: Idle, rounds reset, stop flag cleared, a new worker."""
         async with gate.enter("tool:restart_agent", Scope.AGENT_MANAGE):
-            record = await services.agents.restart(agent)
+            record = await services.lifecycle.restart(agent)
         return {"status": "restarted", "agent": agent, "agent_id": record.id}
 
     @tool(WRITE)
