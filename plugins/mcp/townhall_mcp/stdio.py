@@ -15,7 +15,7 @@ import click
 from mcp.server.context import ServerRequestContext
 
 from townhall.auth import ALL_SCOPES, Principal
-from townhall.cli.common import run_in_town
+from townhall.cli.common import run_in_town, town_dir
 from townhall.runtime import Runtime
 
 from townhall_mcp.access import Caller, CallerOf
@@ -40,4 +40,4 @@ async def serve_stdio(runtime: Runtime) -> None:
 @click.pass_context
 def mcp_command(ctx: click.Context) -> None:
     """Serve the town over MCP on stdin/stdout (e.g. `claude mcp add tinytown -- tt --town DIR mcp`)."""
-    run_in_town(ctx.obj["town_dir"], serve_stdio)
+    run_in_town(town_dir(ctx), serve_stdio)
