@@ -19,7 +19,7 @@ RESERVED_AGENT_NAMES = frozenset({"supervisor", "conductor"})
 
 
 # Upstream reads any unknown (or missing) state as ``starting``; so do we.
-class AgentState(LenientEnum, fallback="starting"):
+class AgentState(LenientEnum, fallback="starting", terminal=("cold", "stopped", "error")):
     COLD = "cold"
     STARTING = "starting"
     IDLE = "idle"
@@ -32,10 +32,6 @@ class AgentState(LenientEnum, fallback="starting"):
     @property
     def is_active(self) -> bool:
         return self in ACTIVE_AGENT_STATES
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_AGENT_STATES
 
     @property
     def can_accept_work(self) -> bool:
@@ -51,7 +47,7 @@ ACTIVE_AGENT_STATES = frozenset(
     {AgentState.STARTING, AgentState.IDLE, AgentState.WORKING, AgentState.PAUSED, AgentState.DRAINING}
 )
 #: States without a worker; only from these can an agent be restarted.
-TERMINAL_AGENT_STATES = frozenset({AgentState.COLD, AgentState.STOPPED, AgentState.ERROR})
+TERMINAL_AGENT_STATES = AgentState.terminal_states()
 
 
 class AgentType(LenientEnum, fallback="worker"):

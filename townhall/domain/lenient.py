@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from typing import Any, ClassVar, Mapping, Self
+from typing import Any, ClassVar, Iterable, Mapping, Self
 
 from townhall.domain_errors import InvalidInput
 
@@ -19,11 +19,15 @@ class LenientEnum(str, enum.Enum):
     An enum of user input has no fallback but ``invalid=(field, message)``: an unknown value raises
     :class:`~townhall.domain_errors.InvalidInput` for ``field``, the message formatted with ``value``
     (the text as given). Otherwise an unknown value without a fallback raises ``ValueError``.
+
+    A state enum names the states a record does not leave with ``terminal`` (member values, as above);
+    :attr:`is_terminal` and :meth:`terminal_states` answer from it.
     """
 
     _fallback: ClassVar[str | None]
     _aliases: ClassVar[Mapping[str, str]]
     _invalid: ClassVar[tuple[str, str] | None]
+    _terminal: ClassVar[frozenset[str]]
 
     def __init_subclass__(
         cls,
@@ -31,12 +35,14 @@ class LenientEnum(str, enum.Enum):
         fallback: str | None = None,
         aliases: Mapping[str, str] | None = None,
         invalid: tuple[str, str] | None = None,
+        terminal: Iterable[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init_subclass__(**kwargs)
         cls._fallback = fallback
         cls._aliases = dict(aliases or {})
         cls._invalid = invalid
+        cls._terminal = frozenset(terminal)
 
     @classmethod
     def parse(cls, value: str | None) -> Self:
@@ -50,3 +56,11 @@ class LenientEnum(str, enum.Enum):
                 field, message = cls._invalid
                 raise InvalidInput(field, message.format(value=value)) from None
             raise
+
+    @classmethod
+    def terminal_states(cls) -> frozenset[Self]:
+        return frozenset(member for member in cls if member.is_terminal)
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.value in self._terminal

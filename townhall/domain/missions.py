@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any, Union
 
 import msgspec
 
+from townhall.domain.lenient import LenientEnum
 
-class MissionState(str, enum.Enum):
+
+class MissionState(LenientEnum, terminal=("completed", "failed")):
     PLANNING = "planning"
     RUNNING = "running"
     BLOCKED = "blocked"
     COMPLETED = "completed"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_MISSION_STATES
 
-
-TERMINAL_MISSION_STATES = frozenset({MissionState.COMPLETED, MissionState.FAILED})
+TERMINAL_MISSION_STATES = MissionState.terminal_states()
 
 
 class MissionPolicy(msgspec.Struct, kw_only=True):

@@ -12,7 +12,9 @@ from townhall.domain.timestamps import utc_now
 
 
 # ``in_flight`` is an upstream alias of ``running``; unknown values read as ``pending``.
-class TaskState(LenientEnum, fallback="pending", aliases={"in_flight": "running"}):
+class TaskState(
+    LenientEnum, fallback="pending", aliases={"in_flight": "running"}, terminal=("completed", "failed", "cancelled")
+):
     PENDING = "pending"
     ASSIGNED = "assigned"
     RUNNING = "running"
@@ -20,12 +22,8 @@ class TaskState(LenientEnum, fallback="pending", aliases={"in_flight": "running"
     FAILED = "failed"
     CANCELLED = "cancelled"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL_TASK_STATES
 
-
-TERMINAL_TASK_STATES = frozenset({TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELLED})
+TERMINAL_TASK_STATES = TaskState.terminal_states()
 OPEN_TASK_STATES = (TaskState.PENDING, TaskState.ASSIGNED, TaskState.RUNNING)
 
 
