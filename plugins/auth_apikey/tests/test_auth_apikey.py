@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 from typing import Callable
@@ -64,22 +65,23 @@ def config(toml: str) -> ApiKeyConfig:
     return api_key_settings('name = "t"\n' + toml)
 
 
+def keys_toml(default_hash: str, *entries: str) -> str:
+    """``[townhall.auth]`` in mode ``api_key`` with the default key's hash and the given key entries."""
+    return f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{default_hash}"\n' + "".join(entries)
+
+
+def key_entry(key_id: str, phc: str, scopes: list[str] | None = None) -> str:
+    """One ``[[townhall.auth.api_keys]]`` entry."""
+    entry = f'\n[[townhall.auth.api_keys]]\nid = "{key_id}"\nhash = "{phc}"\n'
+    return entry + (f"scopes = {json.dumps(scopes)}\n" if scopes is not None else "")
+
+
 def three_keys() -> list[ConfiguredKey]:
-    return load_keys(config(f"""
-[townhall.auth]
-mode = "api_key"
-api_key_hash = "{cheap_hash(ADMIN_KEY)}"
-
-[[townhall.auth.api_keys]]
-id = "reader"
-hash = "{cheap_hash(READER_KEY)}"
-scopes = ["town.read"]
-
-[[townhall.auth.api_keys]]
-id = "writer"
-hash = "{cheap_hash(WRITER_KEY)}"
-scopes = ["town.read", "town.write"]
-"""))
+    return load_keys(config(keys_toml(
+        cheap_hash(ADMIN_KEY),
+        key_entry("reader", cheap_hash(READER_KEY), ["town.read"]),
+        key_entry("writer", cheap_hash(WRITER_KEY), ["town.read", "town.write"]),
+    )))
 
 
 def make_mode(**options: object) -> tuple[ApiKeyAuth, CountingHasher]:
@@ -278,15 +280,7 @@ async def test_caches_stay_bounded_under_many_distinct_wrong_keys() -> None:
 async def test_verification_honours_the_parameters_in_each_hash() -> None:
     # Keys hashed with the reference parameters and with a cheap profile both verify.
     generated = generate_api_key()
-    keys = load_keys(config(f"""
-[townhall.auth]
-mode = "api_key"
-api_key_hash = "{generated.hash}"
-
-[[townhall.auth.api_keys]]
-id = "cheap"
-hash = "{cheap_hash(READER_KEY)}"
-"""))
+    keys = load_keys(config(keys_toml(generated.hash, key_entry("cheap", cheap_hash(READER_KEY)))))
     mode = ApiKeyAuth(KeyVerifier(keys))
     assert (await mode.authenticate(request(x_api_key=generated.key))).id == "default"  # type: ignore[union-attr]
     assert (await mode.authenticate(request(x_api_key=READER_KEY))).id == "cheap"  # type: ignore[union-attr]

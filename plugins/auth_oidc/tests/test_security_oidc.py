@@ -7,7 +7,6 @@ import json
 import socket
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,7 +17,7 @@ from joserfc import jws
 from townhall.testing.process import TownhallProcess
 from townhall.testing.redis_server import RedisServer
 from townhall.testing.towns import append_config, write_town
-from townhall_auth_oidc.testing import AUDIENCE, LocalIssuer, oidc_toml
+from townhall_auth_oidc.testing import AUDIENCE, DISCOVERY_PATH, LocalIssuer, json_server, oidc_toml
 from townhall_auth_oidc.urls import is_fetchable_url
 from townhall_auth_oidc.verifier import is_numeric_date
 
@@ -51,33 +50,20 @@ class SplitIssuer:
 
     def __init__(self, keys: LocalIssuer) -> None:
         self.jwks_fetches = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                if self.path == "/.well-known/openid-configuration":
-                    body: dict[str, Any] = {"issuer": outer.url, "jwks_uri": outer.jwks_uri}
-                elif self.path == "/jwks":
-                    outer.jwks_fetches += 1
-                    body = {"keys": [keys.keys[k].as_dict(private=False) for k in keys.published]}
-                else:
-                    self.send_error(404)
-                    return
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("0.0.0.0", 0), Handler)
+        self._keys = keys
+        self._server = json_server("0.0.0.0", self._answer)
         port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{port}"
         self.jwks_uri = f"http://{_non_loopback_address()}:{port}/jwks"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _answer(self, path: str) -> dict[str, Any] | None:
+        if path == DISCOVERY_PATH:
+            return {"issuer": self.url, "jwks_uri": self.jwks_uri}
+        if path == "/jwks":
+            self.jwks_fetches += 1
+            return self._keys.jwks()
+        return None
 
     def close(self) -> None:
         self._server.shutdown()

@@ -13,7 +13,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Callable
 
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
@@ -23,6 +23,32 @@ AUDIENCE = "townhall-api"
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+def json_server(host: str, answer: Callable[[str], dict[str, Any] | None]) -> ThreadingHTTPServer:
+    """A stdlib HTTP server on ``host`` (a free port) answering each GET with ``answer(path)`` as JSON, a
+    404 where that is ``None``. The caller runs ``serve_forever`` in a thread and shuts it down."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = answer(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            payload = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return ThreadingHTTPServer((host, 0), Handler)
 
 
 class LocalIssuer:
@@ -37,31 +63,21 @@ class LocalIssuer:
         }
         self.published = ["rsa1", "ec1"]
         self.jwks_fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
-                elif self.path == "/jwks":
-                    issuer.jwks_fetches += 1
-                    body = {"keys": [issuer.keys[k].as_dict(private=False) for k in issuer.published]}
-                else:
-                    self.send_error(404)
-                    return
-                payload = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = json_server("127.0.0.1", self._answer)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def _answer(self, path: str) -> dict[str, Any] | None:
+        if path == DISCOVERY_PATH:
+            return {"issuer": self.url, "jwks_uri": self.url + "/jwks"}
+        if path == "/jwks":
+            self.jwks_fetches += 1
+            return self.jwks()
+        return None
+
+    def jwks(self) -> dict[str, Any]:
+        """The published keys, as the issuer's JWKS document."""
+        return {"keys": [self.keys[k].as_dict(private=False) for k in self.published]}
 
     def __enter__(self) -> LocalIssuer:
         self._thread.start()
