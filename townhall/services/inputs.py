@@ -6,6 +6,7 @@ The limits are documented in ``docs/api.md`` ("Limits").
 from __future__ import annotations
 
 import re
+from typing import Awaitable, Callable, TypeVar
 
 from townhall.domain import is_uuid
 from townhall.domain_errors import InvalidInput
@@ -27,6 +28,8 @@ _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 _UUID = re.compile(UUID_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+R = TypeVar("R")
+
 
 def require_uuid(field: str, value: str) -> str:
     """The lowercase form of a UUID in its canonical text form (surrounding whitespace ignored), else
@@ -36,6 +39,18 @@ def require_uuid(field: str, value: str) -> str:
     if not _UUID.match(text):
         raise InvalidInput(field, f"{field} must be a UUID, got '{value}'")
     return text.lower()
+
+
+async def require_record(
+    field: str, value: str, get: Callable[[str], Awaitable[R | None]], missing: Callable[[str], Exception]
+) -> R:
+    """The record ``get`` finds under the UUID ``value`` (checked as :func:`require_uuid` does), else
+    ``missing(id)`` is raised: the service's not-found error."""
+    record_id = require_uuid(field, value)
+    record = await get(record_id)
+    if record is None:
+        raise missing(record_id)
+    return record
 
 
 def check_text(field: str, value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:

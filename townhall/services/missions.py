@@ -10,7 +10,7 @@ import msgspec
 
 from townhall.domain import SUPERVISOR_ID, Mission, MissionState, QueryBody
 from townhall.domain_errors import Conflict, MissionNotFound
-from townhall.services.inputs import check_text, require_uuid
+from townhall.services.inputs import check_text, require_record, require_uuid
 from townhall.store import TownStore
 from townhall.store.messages import PEEK_LIMIT
 
@@ -112,11 +112,7 @@ class MissionService:
         return mission_id
 
     async def _load(self, mission_id: str) -> Mission:
-        mission_id = require_uuid("mission_id", mission_id)
-        mission = await self.store.missions.get(mission_id)
-        if mission is None:
-            raise MissionNotFound(mission_id)
-        return mission
+        return await require_record("mission_id", mission_id, self.store.missions.get, MissionNotFound)
 
     async def _retire_help_requests(self, mission_id: str) -> int:
         """Remove the dispatcher's help requests for this mission from the supervisor inbox."""

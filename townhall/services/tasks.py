@@ -12,7 +12,7 @@ from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import task_assign_message
 from townhall.services.agents import AgentRef, AgentService
-from townhall.services.inputs import check_text, require_uuid
+from townhall.services.inputs import check_text, require_record, require_uuid
 from townhall.services.pending import PendingTask, pending_assigned_tasks
 from townhall.store import AgentPatch, TaskPatch, TownStore
 
@@ -29,11 +29,7 @@ class TaskService:
 
     async def get(self, task_id: str) -> Task:
         """The task record; :class:`InvalidInput` for a non-UUID id, :class:`TaskNotFound` if absent."""
-        task_id = require_uuid("task_id", task_id)
-        task = await self.store.tasks.get(task_id)
-        if task is None:
-            raise TaskNotFound(task_id)
-        return task
+        return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
 
     async def assign(self, agent_ref: str, description: str) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its
