@@ -1,5 +1,6 @@
 """The shape the architecture promises (docs/architecture.md): no import cycle in the core or the plugins
-(counting every import: function-level and ``TYPE_CHECKING`` ones too)."""
+(counting every import: function-level and ``TYPE_CHECKING`` ones too), and no module in the core over
+:data:`MAX_MODULE_LINES` lines (STYLE.md: small modules with one job)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+MAX_MODULE_LINES = 400
 
 
 def _packages() -> dict[str, Path]:
@@ -99,3 +101,11 @@ def test_no_import_cycles() -> None:
 def test_the_checker_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
+
+
+def test_no_core_module_is_over_the_line_limit() -> None:
+    lengths = {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted((ROOT / "townhall").rglob("*.py"))
+    }
+    assert {name: n for name, n in lengths.items() if n > MAX_MODULE_LINES} == {}
