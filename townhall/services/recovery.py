@@ -42,10 +42,12 @@ class RecoverReport(msgspec.Struct, frozen=True):
     recovered: list[Agent]
 
 
-class ReclaimMode(str, enum.Enum):
-    BACKLOG = "backlog"
-    LISTED = "listed"
-    AGENT = "agent"
+class ReclaimMode(enum.Enum):
+    """Where reclaim sends what it finds; internal, so it has no text form."""
+
+    BACKLOG = enum.auto()
+    LISTED = enum.auto()
+    AGENT = enum.auto()
 
 
 class ReclaimedItem(msgspec.Struct, frozen=True):
