@@ -8,7 +8,13 @@ import msgspec
 from townhall.cli.common import services_command
 from townhall.cli.options import TownGroup
 from townhall.cli.output import Answer, table
+from townhall.services.agents import AgentRef
 from townhall.services.town import TownServices
+
+
+def _task_given(task_id: str, agent: AgentRef, text: str) -> Answer:
+    """What ``tt assign`` and ``tt backlog claim`` answer: the task now belongs to ``agent``."""
+    return Answer({"task_id": task_id, "agent": agent.name, "agent_id": agent.id}, text)
 
 
 @click.command()
@@ -18,8 +24,7 @@ from townhall.services.town import TownServices
 async def assign(services: TownServices, agent: str, description: str) -> Answer:
     """Create a task and put it in AGENT's inbox."""
     result = await services.tasks.assign(agent, description)
-    return Answer({"task_id": result.task.id, "agent": result.agent.name, "agent_id": result.agent.id},
-                  f"Assigned {result.task.id} to {result.agent.name}")
+    return _task_given(result.task.id, result.agent, f"Assigned {result.task.id} to {result.agent.name}")
 
 
 @click.group(cls=TownGroup)
@@ -74,8 +79,7 @@ async def backlog_list(services: TownServices) -> Answer:
 @services_command
 async def backlog_claim(services: TownServices, task_id: str, agent: str) -> Answer:
     claim = await services.backlog.claim(task_id, agent)
-    return Answer({"task_id": claim.task_id, "agent": claim.agent.name, "agent_id": claim.agent.id},
-                  f"{claim.agent.name} claimed {claim.task_id}")
+    return _task_given(claim.task_id, claim.agent, f"{claim.agent.name} claimed {claim.task_id}")
 
 
 @backlog.command("assign-all")
