@@ -206,15 +206,17 @@ BUILTIN_CLIS: dict[str, str] = {
 }
 
 
-def load_town(town_dir: str | os.PathLike[str] = ".", environ: dict[str, str] | None = None) -> Town:
-    """Load ``<town_dir>/tinytown.toml`` and apply ``REDIS_URL`` / ``TINYTOWN_REDIS_PASSWORD``."""
+def load_town(town_dir: str | os.PathLike[str] = ".", environ: dict[str, str] | None = None,
+              plugin_tables: Iterable[str] = ()) -> Town:
+    """Load ``<town_dir>/tinytown.toml`` and apply ``REDIS_URL`` / ``TINYTOWN_REDIS_PASSWORD``.
+    ``plugin_tables``: dotted tables installed plugins own (their keys are theirs to check)."""
     env = os.environ if environ is None else environ
     root = Path(town_dir).absolute()
     path = root / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"townhall: Town not initialized at {root}. Run 'tt init' first.")
     raw = read_toml(path.read_text(encoding="utf-8"), CONFIG_FILE)
-    config, warnings = check_config(raw, CONFIG_FILE)
+    config, warnings = check_config(raw, CONFIG_FILE, plugin_tables)
     url = env.get("REDIS_URL", "").strip()
     if url:
         config.redis.url = url
@@ -235,10 +237,12 @@ def read_toml(text: str, filename: str = CONFIG_FILE) -> dict[str, Any]:
         raise ConfigError(f"townhall: {filename}: invalid TOML: {exc}") from None
 
 
-def check_config(raw: dict[str, Any], filename: str = CONFIG_FILE) -> tuple[TownConfig, list[str]]:
+def check_config(raw: dict[str, Any], filename: str = CONFIG_FILE,
+                 plugin_tables: Iterable[str] = ()) -> tuple[TownConfig, list[str]]:
     """The core's config and the warnings for its unknown keys (plugins' keys are checked later)."""
     config = _convert(raw, TownConfig, "", filename)
-    return config, _warnings(unknown_keys(raw, TownConfig), filename)
+    owned = set(plugin_tables)
+    return config, _warnings([key for key in unknown_keys(raw, TownConfig) if key not in owned], filename)
 
 
 def table_config(raw: dict[str, Any], path: str, config_type: type[T], filename: str = CONFIG_FILE) -> T:
@@ -249,10 +253,10 @@ def table_config(raw: dict[str, Any], path: str, config_type: type[T], filename:
 
 def unknown_table_keys(raw: dict[str, Any], path: str, config_types: Iterable[type],
                        filename: str = CONFIG_FILE) -> list[str]:
-    """Warnings for the keys of the :class:`PluginTable` at ``path`` that neither the core nor any of
-    ``config_types`` knows."""
+    """Warnings for the keys of the table at ``path`` (a :class:`PluginTable`, or a table a plugin owns
+    alone) that neither the core nor any of ``config_types`` knows."""
     core = _table_type(path)
-    table = {k: v for k, v in _table(raw, path).items() if k not in _field_names(core)}
+    table = {k: v for k, v in _table(raw, path).items() if core is None or k not in _field_names(core)}
     return _warnings(unknown_keys(table, *config_types, prefix=f"{path}."), filename)
 
 
@@ -272,10 +276,13 @@ def _table(raw: dict[str, Any], path: str) -> dict[str, Any]:
     return table if found and isinstance(table, dict) else {}
 
 
-def _table_type(path: str) -> type:
+def _table_type(path: str) -> type | None:
+    """The core's struct of the table at ``path``; ``None`` for a table the core does not declare."""
     struct_type: type = TownConfig
     for part in path.split("."):
         fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct_type)}
+        if part not in fields or _struct_of(fields[part]) is None:
+            return None
         struct_type = fields[part]
     return struct_type
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from litestar.config.app import AppConfig
 
     from townhall.context import AppContext
-    from townhall.registry import AuthModeSpec, ExporterSpec, LauncherSpec, QueueBackendSpec
+    from townhall.registry import AuthModeSpec, ConfigSection, ExporterSpec, LauncherSpec, QueueBackendSpec
 
 hookspec = pluggy.HookspecMarker("townhall")
 
@@ -99,6 +99,21 @@ def townhall_register_metrics_exporters(register: Callable[[ExporterSpec], None]
     (an object with ``on_app_init(app_config) -> AppConfig``), which may add routes such as
     ``GET /metrics`` and middleware that observes requests. Several exporters can be enabled at once
     (e.g. Prometheus and OpenTelemetry); each owns its routes and must not clash with another's.
+    """
+
+
+@hookspec
+def townhall_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    """Declare the config tables your plugin owns alone, e.g. ``[townhall.mcp]``.
+
+    Called once when the plugin registry is built. Call ``register(ConfigSection(table="townhall.mcp",
+    config_type=McpSettings, summary=...))`` for each table: ``table`` is its dotted path in
+    ``tinytown.toml``, ``config_type`` a msgspec struct of its keys. Every ``townhall``/``tt`` command then
+    checks the table when it loads the town — a bad value stops it with exit status 2 and a line naming
+    the file and the key, an unknown key inside the table is a warning — and no longer warns that the
+    table itself is unknown. Read the typed value with ``townhall.config.table_config(town.raw, table,
+    config_type)``. Tables shared by several plugins (``[townhall.auth]``) are declared through the
+    ``config_type`` of each auth mode's spec instead. Two plugins declaring the same table is an error.
     """
 
 

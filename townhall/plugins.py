@@ -65,6 +65,9 @@ def collect_registry(pm: pluggy.PluginManager) -> PluginRegistry:
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
             impl.function(register=lambda spec, _p=plugin_name, _t=target: _t.add(spec, _p, dists.get(_p)))
+    for impl in pm.hook.townhall_register_config_sections.get_hookimpls():
+        plugin_name = pm.get_name(impl.plugin) or repr(impl.plugin)
+        impl.function(register=lambda section, _p=plugin_name: registry.add_config_section(section, _p, dists.get(_p)))
     return registry
 
 

@@ -52,8 +52,22 @@ LauncherSpec = PluginSpec[LauncherFactory]
 S = TypeVar("S", bound=PluginSpec[Any])
 
 
-class Registered(msgspec.Struct, Generic[S], frozen=True):
-    spec: S
+class ConfigSection(msgspec.Struct, frozen=True):
+    """A config table a plugin owns alone, e.g. ``[townhall.mcp]``: ``table`` is its dotted path and
+    ``config_type`` the msgspec type of its keys. The core checks it when a command loads the town (a bad
+    value exits 2 naming the file and the key; an unknown key is a warning) instead of calling the table
+    itself unknown."""
+
+    table: str
+    config_type: type
+    summary: str = ""
+
+
+R = TypeVar("R")
+
+
+class Registered(msgspec.Struct, Generic[R], frozen=True):
+    spec: R
     plugin: str
     distribution: str | None
 
@@ -139,6 +153,14 @@ class PluginRegistry:
         default_factory=lambda: NamedRegistry("metrics exporter")
     )
     launchers: NamedRegistry[LauncherSpec] = field(default_factory=lambda: NamedRegistry("launcher"))
+    #: Config tables owned by one plugin each, by dotted path.
+    config_sections: dict[str, Registered[ConfigSection]] = field(default_factory=dict)
+
+    def add_config_section(self, section: ConfigSection, plugin: str, distribution: str | None) -> None:
+        if section.table in self.config_sections:
+            other = self.config_sections[section.table].plugin
+            raise ValueError(f"config table [{section.table}] declared twice (by {other} and {plugin})")
+        self.config_sections[section.table] = Registered(spec=section, plugin=plugin, distribution=distribution)
 
     def check_config(self, town: Town) -> list[str]:
         """Check the plugin-owned config of ``town`` when it is loaded, as the core checks its own: the
@@ -148,7 +170,11 @@ class PluginRegistry:
         modes = self.auth_modes
         if town.config.townhall.auth.mode in modes.names():
             modes.settings(modes.get(town.config.townhall.auth.mode), town)
-        return modes.unknown_keys(town)
+        warnings = modes.unknown_keys(town)
+        for table, entry in sorted(self.config_sections.items()):
+            table_config(town.raw, table, entry.spec.config_type)
+            warnings += unknown_table_keys(town.raw, table, [entry.spec.config_type])
+        return warnings
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,9 @@ def fail(message: str, code: int) -> NoReturn:
 def load_town_or_exit(town_dir: str) -> Town:
     """The town's config, including the sections installed plugins own; config errors exit 2."""
     try:
-        town = load_town(town_dir)
-        warnings = [*town.warnings, *cli_plugins().registry.check_config(town)]
+        registry = cli_plugins().registry
+        town = load_town(town_dir, plugin_tables=registry.config_sections)
+        warnings = [*town.warnings, *registry.check_config(town)]
     except ConfigError as exc:
         fail(str(exc), EXIT_CONFIG)
     for warning in warnings:

@@ -35,14 +35,27 @@ def test_bad_values_name_file_and_key(tmp_path: Path, extra: str, message: str) 
     assert str(caught.value).startswith(message), str(caught.value)
 
 
-def test_unknown_keys_are_warnings(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    assert settings_of(tmp_path, "[townhall.mcp]\nport = 1\n") == McpSettings()
-    assert "townhall: tinytown.toml: unknown key 'townhall.mcp.port' (ignored)" in caplog.text
+def test_the_core_knows_the_table_and_warns_about_unknown_keys_in_it(tmp_path: Path, redis_url: str) -> None:
+    write_town(tmp_path, "cfg", redis_url=redis_url, extra="[townhall.mcp]\nport = 1\n")
+    result = run_cli("--town", str(tmp_path), "status", program="tt")
+    assert result.returncode == 0, result.stderr
+    assert "unknown key 'townhall.mcp.port' (ignored)" in result.stderr
+    assert "unknown key 'townhall.mcp' " not in result.stderr
 
 
-def test_townhall_refuses_to_start_and_lists_the_plugin(tmp_path: Path, redis_url: str) -> None:
+def test_a_bad_value_stops_every_command_as_a_config_error(tmp_path: Path, redis_url: str) -> None:
     write_town(tmp_path, "cfg", redis_url=redis_url, extra='[townhall.mcp]\nenabled = 1\n')
+    for args, program in ((("rest", "--port", "0"), "townhall"), (("status",), "tt")):
+        result = run_cli("--town", str(tmp_path), *args, program=program)
+        assert result.returncode == 2 and "townhall.mcp.enabled: expected bool, got 1" in result.stderr
+
+
+def test_a_taken_path_stops_townhall(tmp_path: Path, redis_url: str) -> None:
+    write_town(tmp_path, "cfg", redis_url=redis_url, extra='[townhall.mcp]\npath = "/v1/mcp"\n')
     result = run_cli("--town", str(tmp_path), "rest", "--port", "0")
-    assert result.returncode == 1 and "townhall.mcp.enabled" in result.stderr
+    assert result.returncode == 1 and "townhall.mcp.path: '/v1/mcp' is taken" in result.stderr
+
+
+def test_townhall_plugins_lists_the_plugin() -> None:
     listed = run_cli("plugins")
     assert any(line.split()[:2] == ["mcp", "townhall-mcp"] for line in listed.stdout.splitlines())

@@ -15,17 +15,25 @@ See ``docs/mcp.md`` for connecting clients and the list of tools, resources and 
 
 from __future__ import annotations
 
+from typing import Callable
+
 import click
 from litestar.config.app import AppConfig
 
 from townhall import hookimpl
 from townhall.context import AppContext
+from townhall.registry import ConfigSection
 
 from townhall_mcp.http import mount_mcp
-from townhall_mcp.settings import McpSettings, mcp_settings
+from townhall_mcp.settings import SECTION, McpSettings, mcp_settings
 from townhall_mcp.stdio import mcp_command
 
 __all__ = ["McpSettings", "mcp_settings"]
+
+
+@hookimpl
+def townhall_register_config_sections(register: Callable[[ConfigSection], None]) -> None:
+    register(ConfigSection(table=SECTION, config_type=McpSettings, summary="the MCP transport at /mcp"))
 
 
 @hookimpl

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import msgspec
@@ -27,14 +26,11 @@ class McpSettings(msgspec.Struct, kw_only=True):
 
 def mcp_settings(town: Town) -> McpSettings:
     """The town's ``[townhall.mcp]`` table, checked; a bad value raises :class:`ConfigError` naming the
-    file and the key, an unknown key is a warning (as the core's are)."""
+    file and the key (the core warns about unknown keys: the plugin declares the table)."""
     table = town.raw.get("townhall", {}).get("mcp", {})
     if not isinstance(table, dict):
         raise ConfigError(f"townhall: {CONFIG_FILE}: {SECTION}: expected a table, got {table!r}")
     settings = table_config(town.raw, SECTION, McpSettings)
-    for key in sorted(set(table) - set(McpSettings.__struct_fields__)):
-        logging.getLogger("townhall.config").warning("townhall: %s: unknown key '%s.%s' (ignored)",
-                                                     CONFIG_FILE, SECTION, key)
     if any(settings.path == p or settings.path.startswith(p + "/") for p in _TAKEN):
         raise ConfigError(f"townhall: {CONFIG_FILE}: {SECTION}.path: {settings.path!r} is taken by townhall itself")
     return settings
