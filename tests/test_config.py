@@ -5,7 +5,8 @@ import msgspec
 import pytest
 
 from townhall import hookimpl
-from townhall.config import ConfigError, load_town, parse_config, starter_config
+from townhall.config import ConfigError, load_town, parse_config
+from townhall.starter_config import starter_config
 from townhall.plugins import collect_registry, load_plugins, make_plugin_manager
 from townhall.registry import LauncherSpec
 from townhall.testing.process import run_cli

@@ -8,7 +8,8 @@ import click
 
 from townhall.cli.common import runtime_command, town_dir
 from townhall.cli.output import Answer, table
-from townhall.config import CONFIG_FILE, starter_config
+from townhall.config import CONFIG_FILE
+from townhall.starter_config import starter_config
 from townhall.runtime import Runtime
 from townhall.services.status import TownStatus
 

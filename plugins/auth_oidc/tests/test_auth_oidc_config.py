@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from townhall.config import ConfigError, read_toml, starter_config, table_config
+from townhall.config import ConfigError, read_toml, table_config
+from townhall.starter_config import starter_config
 from townhall_auth_oidc import OidcAuth, OidcConfig
 
 
