@@ -12,16 +12,17 @@ LOCAL = Principal(id="local", scopes=ALL_SCOPES, mode="none")
 
 
 class NoAuth:
+    """Built from the mode's settings, of which ``none`` has none."""
+
     name = "none"
+
+    def __init__(self, settings: None = None) -> None:
+        pass
 
     async def authenticate(self, request: AuthRequest) -> Principal:
         return LOCAL
 
 
-def _factory(settings: None) -> NoAuth:
-    return NoAuth()
-
-
 @hookimpl
 def townhall_register_auth_modes(register: Callable[[AuthModeSpec], None]) -> None:
-    register(AuthModeSpec(name="none", factory=_factory, summary="no authentication (loopback only)"))
+    register(AuthModeSpec(name="none", factory=NoAuth, summary="no authentication (loopback only)"))

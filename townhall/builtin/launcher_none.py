@@ -15,14 +15,13 @@ from townhall.registry import LauncherSpec
 class NoLauncher:
     name = "none"
 
+    def __init__(self, config: TownConfig) -> None:
+        pass  # the launcher needs no settings
+
     async def launch(self, agent: Agent, town_root: Path) -> None:
-        return None
-
-
-def _factory(config: TownConfig) -> NoLauncher:
-    return NoLauncher()
+        """Nothing to start: the orchestrator's workers register themselves."""
 
 
 @hookimpl
 def townhall_register_launchers(register: Callable[[LauncherSpec], None]) -> None:
-    register(LauncherSpec(name="none", factory=_factory, summary="record only; workers register themselves"))
+    register(LauncherSpec(name="none", factory=NoLauncher, summary="record only; workers register themselves"))
