@@ -91,8 +91,10 @@ class QueueBackend(Protocol):
         one atomic step (backlog add)."""
         ...
 
-    async def enqueue(self, task_id: str) -> None:
-        """Make an existing pending task available as shared work again (reclaim, orphans)."""
+    async def enqueue(self, task_id: str) -> bool:
+        """Make an existing open task shared work again (reclaim, orphans): the record ``pending`` (no
+        assignee) and first in the backlog in one atomic step, then announced to workers. ``False`` (and
+        nothing changed) if the task is finished or gone."""
         ...
 
     async def withdraw(self, task_id: str) -> bool:

@@ -189,9 +189,11 @@ class ListsQueue:
         await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)])
         await self.store.processing.wake_shared()
 
-    async def enqueue(self, task_id: str) -> None:
-        await self.store.backlog.push(task_id)
+    async def enqueue(self, task_id: str) -> bool:
+        if not await self.store.processing.shared_return(task_id):
+            return False
         await self.store.processing.wake_shared()
+        return True
 
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)

@@ -138,10 +138,12 @@ class StreamsQueue:
         await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)])
         await self._announce(task.id, task.description)
 
-    async def enqueue(self, task_id: str) -> None:
+    async def enqueue(self, task_id: str) -> bool:
+        if not await self.store.processing.shared_return(task_id):
+            return False
         task = await self.store.tasks.get(task_id)
-        await self.store.backlog.push(task_id)
         await self._announce(task_id, task.description if task else "")
+        return True
 
     async def _announce(self, task_id: str, description: str) -> None:
         if not self._group_ready:

@@ -189,19 +189,17 @@ class RecoveryService:
                 else:
                     item = None  # nothing left to do for a finished or vanished task
             elif mode is ReclaimMode.AGENT and target is not None:
-                await self.store.messages.reroute(entry, target.id)
-                if task is not None and not task.state.is_terminal:
-                    await self.store.tasks.transition(
-                        task.id, TaskState.ASSIGNED, TaskPatch(assigned_to=target.id, started_at=None),
-                        allowed_from=OPEN_TASK_STATES,
-                    )
+                # Record and message move together (the ordering rule): the target's worker never
+                # reads the task_assign while the record still names the dead agent.
+                moved = await self.store.handover.reassign_entry(body.task_id, entry, from_agent=agent.id,
+                                                                 to_agent=target.id)
+                return item if moved else None
         elif isinstance(body, TaskBody) and message is not None:
             item = ReclaimedItem(from_agent=agent.name, message_id=message.id, type="task", task_id=None,
                                  description=body.description)
             if mode is ReclaimMode.BACKLOG:
                 task = Task.new(body.description)
-                await self.store.tasks.create(task)
-                await self.queue.enqueue(task.id)
+                await self.queue.add_task(task)
                 item = msgspec.structs.replace(item, task_id=task.id)
             elif mode is ReclaimMode.AGENT and target is not None:
                 await self.store.messages.reroute(entry, target.id)
@@ -217,14 +215,9 @@ class RecoveryService:
         await self.store.messages.remove(agent_id, [entry.raw], urgent=entry.urgent)
 
     async def _requeue_task(self, task_id: str) -> bool:
-        """Back to ``pending`` (no assignee, not started), then into the shared queue."""
-        old = await self.store.tasks.transition(
-            task_id, TaskState.PENDING, TaskPatch(assigned_to=None, started_at=None), allowed_from=OPEN_TASK_STATES
-        )
-        if old is None:
-            return False
-        await self.queue.enqueue(task_id)
-        return True
+        """Back to ``pending`` (no assignee, not started) and into the shared queue, the record and the
+        backlog entry in one step (:meth:`QueueBackend.enqueue`)."""
+        return await self.queue.enqueue(task_id)
 
     # ---- orphan tasks -------------------------------------------------------------------------
     async def orphan_tasks(self, action: str | OrphanAction | None = None) -> OrphanReport:

@@ -11,6 +11,7 @@ from townhall.store.backlog import BacklogStore
 from townhall.store.context import StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
+from townhall.store.handover import HandoverStore, LeftWith
 from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
 from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
@@ -27,8 +28,10 @@ __all__ = [
     "DocketEntry",
     "DocketStore",
     "EventStore",
+    "HandoverStore",
     "InboxEntry",
     "InboxLengths",
+    "LeftWith",
     "LivenessStore",
     "MessageStore",
     "MissionStore",
@@ -56,6 +59,7 @@ class TownStore:
         self.tasks = TaskStore(ctx)
         self.attempts = AttemptStore(ctx)
         self.backlog = BacklogStore(ctx)
+        self.handover = HandoverStore(ctx)
         self.docket = DocketStore(ctx)
         self.processing = ProcessingStore(ctx, self.backlog)
         self.liveness = LivenessStore(ctx)
