@@ -14,6 +14,7 @@ Fixes over upstream: restart only from a terminal state, and it starts a worker 
 from __future__ import annotations
 
 import enum
+import logging
 from typing import Protocol
 
 import msgspec
@@ -33,7 +34,9 @@ from townhall.domain_errors import AgentNotFound, Conflict, DomainError, TaskNot
 from townhall.services.agents import AgentRef, AgentService
 from townhall.services.messages import MessageService
 from townhall.services.tasks import TaskService
-from townhall.store import AgentPatch, TownStore
+from townhall.store import AgentPatch, LeftWith, TownStore
+
+log = logging.getLogger(__name__)
 
 #: States a worker may begin a unit of work from.
 WORKABLE = (AgentState.STARTING, AgentState.IDLE, AgentState.WORKING)
@@ -206,6 +209,25 @@ class AgentLifecycle:
         if task.assigned_to not in (None, agent_id) and not shared:
             return Skip.REASSIGNED
         return task
+
+    async def skip(self, agent_id: str, task_id: str, skip: Skip, raw: str) -> None:
+        """A delivered assignment (``raw``) is not run, and never dropped silently: a task whose record
+        names another assignee is left with that agent. The worker's log says why."""
+        if skip is Skip.REASSIGNED:
+            log.warning("not running task %s: %s", task_id, await self._leave_with_assignee(agent_id, task_id, raw))
+        else:
+            log.info("skipping task %s: %s", task_id, skip.value)
+
+    async def _leave_with_assignee(self, agent_id: str, task_id: str, raw: str) -> str:
+        """Make the assignee the record names hold a delivery of the task; returns what was done."""
+        done, assignee = await self.store.handover.leave_with_assignee(task_id, agent_id, raw)
+        if done is LeftWith.DELIVERED:
+            return f"its record assigns it to {assignee}; handed to that agent's inbox"
+        if done is LeftWith.HELD:
+            return f"its record assigns it to {assignee or 'the backlog'}, which already holds it"
+        if done is LeftWith.CLOSED:
+            return "finished or deleted meanwhile"
+        return "reassigned meanwhile; the new assignment has its own message"
 
     async def report_status(self, agent_id: str, request: Message) -> None:
         """Answer a ``status_request`` with the agent's state and current task."""

@@ -237,7 +237,7 @@ class Worker:
             task = await self.lifecycle.assignment(self.agent_id, body.task_id,
                                                    shared=delivery.source is Source.SHARED)
             if isinstance(task, Skip):
-                log.info("skipping task %s: %s", body.task_id, task.value)
+                await self.lifecycle.skip(self.agent_id, body.task_id, task, delivery.raw)
                 await self.consumer.done(delivery)
                 return None
             task_id, description = task.id, task.description
