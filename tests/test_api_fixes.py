@@ -165,7 +165,10 @@ async def test_orphans_to_backlog_and_cancel(town: Path, sync_redis, town_name: 
         assert task["state"] == "pending" and task["assigned_to"] is None and task["started_at"] is None
         assert sync_redis.lrange(f"tt:{town_name}:backlog", 0, -1) == [t1]
         assert sync_redis.llen(f"tt:{town_name}:inbox:{w['agent_id']}") == 0  # no second delivery
+        # A Stopped agent refuses new work (issue 11): the next orphan is assigned while it is up.
+        assert (await c.post("/v1/agents/w/restart")).status_code == 200
         t2 = (await c.post("/v1/tasks/assign", json={"agent": w["agent_id"], "task": "two"})).json()["task_id"]
+        await c.post("/v1/agents/w/kill")
         body = (await c.post("/v1/reclaim/orphan-tasks", json={"action": "cancel"})).json()
         assert body["count"] == 1
         task = (await c.get(f"/v1/tasks/{t2}")).json()

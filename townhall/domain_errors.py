@@ -80,3 +80,16 @@ class Conflict(DomainError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class AgentDown(Conflict):
+    """Work was handed to a ``Stopped``/``Error`` agent: no worker would take it."""
+
+    def __init__(self, name: str, state: str) -> None:
+        super().__init__(
+            f"agent '{name}' is {state} and takes no work until it is restarted: restart it "
+            f"(POST /v1/agents/{name}/restart, `tt restart {name}`) or hand over the work with ?start=true "
+            f"(`tt assign --start`), which restarts it first"
+        )
+        self.name = name
+        self.state = state

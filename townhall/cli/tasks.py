@@ -20,10 +20,11 @@ def _task_given(task_id: str, agent: AgentRef, text: str) -> Answer:
 @click.command()
 @click.argument("agent")
 @click.argument("description")
+@click.option("--start", is_flag=True, help="Restart AGENT first if it is Stopped or Error (else refused).")
 @services_command
-async def assign(services: TownServices, agent: str, description: str) -> Answer:
+async def assign(services: TownServices, agent: str, description: str, start: bool) -> Answer:
     """Create a task and put it in AGENT's inbox."""
-    result = await services.tasks.assign(agent, description)
+    result = await services.tasks.assign(agent, description, start=start)
     return _task_given(result.task.id, result.agent, f"Assigned {result.task.id} to {result.agent.name}")
 
 

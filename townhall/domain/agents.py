@@ -48,6 +48,9 @@ ACTIVE_AGENT_STATES = frozenset(
 )
 #: States without a worker; only from these can an agent be restarted.
 TERMINAL_AGENT_STATES = AgentState.terminal_states()
+#: Terminal states that are not merely scaled to zero: such an agent takes no work until restarted, and
+#: reclaim takes work out of its mailbox.
+DEAD_AGENT_STATES = frozenset({AgentState.STOPPED, AgentState.ERROR})
 
 
 class AgentType(LenientEnum, fallback="worker"):

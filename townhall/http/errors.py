@@ -18,6 +18,7 @@ from litestar.types import ExceptionHandlersMap
 
 from townhall.domain_errors import (
     REDIS_OUTAGE_ERRORS,
+    AgentDown,
     AgentNotFound,
     AmbiguousAgent,
     BacklogTaskGone,
@@ -64,6 +65,7 @@ DOMAIN_PROBLEMS: Mapping[type[Exception], ProblemRule] = {
     MissionNotFound: ProblemRule(404),
     BacklogTaskGone: ProblemRule(404),
     AmbiguousAgent: ProblemRule(409, candidates=lambda exc: exc.candidates),
+    AgentDown: ProblemRule(409),
     Conflict: ProblemRule(409),
     InvalidInput: ProblemRule(422, errors=lambda exc: [FieldError(field=exc.field, message=exc.message)]),
     RedisUnavailable: ProblemRule(503, retry_after_secs=1),

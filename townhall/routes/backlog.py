@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from townhall.auth import Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
-from townhall.routes.fields import Tags, Text, uuid_path
+from townhall.routes.fields import Start, Tags, Text, uuid_path
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -72,15 +72,15 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
     @post("/{task_id:str}/claim", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
     async def claim(self, services: Services, task_id: TaskId,
-                    data: JSONBody[AgentRequest]) -> ClaimResponse:
-        result = await services.backlog.claim(task_id, data.agent)
+                    data: JSONBody[AgentRequest], start: Start = False) -> ClaimResponse:
+        result = await services.backlog.claim(task_id, data.agent, start=start)
         return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
     @post("/assign-all", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign every backlog task to one agent")
     async def assign_all(self, services: Services,
-                         data: JSONBody[AgentRequest]) -> AssignAllResponse:
-        result = await services.backlog.assign_all(data.agent)
+                         data: JSONBody[AgentRequest], start: Start = False) -> AssignAllResponse:
+        result = await services.backlog.assign_all(data.agent, start=start)
         return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
     @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),

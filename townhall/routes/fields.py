@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import msgspec
-from litestar.params import PathParameter
+from litestar.params import PathParameter, QueryParameter
 
 from townhall.services.inputs import AGENT_NAME_PATTERN, MAX_LABEL_CHARS, MAX_TAGS, MAX_TEXT_CHARS, UUID_PATTERN
 
@@ -41,6 +41,14 @@ MessageKindName = Literal["task", "query", "info", "ack"]
 
 #: ``""`` and ``backlog`` are upstream's aliases of ``list`` and ``to_backlog``.
 OrphanActionName = Literal["list", "", "to_backlog", "backlog", "cancel", "delete"]
+
+
+#: ``?start=true`` on the routes that hand work to an agent: a ``Stopped``/``Error`` agent is restarted
+#: through the launcher first (without it such an agent refuses the work with a 409).
+Start = Annotated[bool, QueryParameter(
+    name="start", required=False,
+    description="Restart the agent first if it is Stopped or Error (without it such an agent is a 409).",
+)]
 
 
 def uuid_path(what: str) -> PathParameter:

@@ -15,8 +15,9 @@ import msgspec
 from townhall.domain import Task
 from townhall.domain_errors import BacklogTaskGone
 from townhall.queues import QueueBackend
-from townhall.services.agents import AgentRef, AgentService
+from townhall.services.agents import AgentRef
 from townhall.services.inputs import check_tags, check_text, require_uuid
+from townhall.services.recipients import WorkRecipients
 from townhall.services.tasks import task_assign_message
 from townhall.store import TownStore
 
@@ -40,10 +41,10 @@ class BulkAssignment(msgspec.Struct, frozen=True):
 
 
 class BacklogService:
-    def __init__(self, store: TownStore, queue: QueueBackend, agents: AgentService) -> None:
+    def __init__(self, store: TownStore, queue: QueueBackend, recipients: WorkRecipients) -> None:
         self.store = store
         self.queue = queue
-        self.agents = agents
+        self.recipients = recipients
 
     async def add(self, description: str, tags: list[str] | None = None) -> Task:
         check_text("description", description)
@@ -62,17 +63,19 @@ class BacklogService:
             for task_id, task in zip(ids, records)
         ]
 
-    async def claim(self, task_id: str, agent_ref: str) -> Claim:
+    async def claim(self, task_id: str, agent_ref: str, *, start: bool = False) -> Claim:
         """Assign one backlog task to an agent. :class:`BacklogTaskGone` if it is not (any longer) in
-        the backlog; of two concurrent claims exactly one wins."""
+        the backlog; of two concurrent claims exactly one wins. A ``Stopped``/``Error`` agent refuses
+        (:class:`AgentDown`) unless ``start`` restarts it."""
         task_id = require_uuid("task_id", task_id)
-        agent = await self.agents.resolve(agent_ref)
+        agent = await self.recipients.resolve(agent_ref, start=start)
         if not await self.store.backlog.claim(task_id, agent.id, task_assign_message(task_id, agent.id)):
             raise BacklogTaskGone(task_id)
         return Claim(task_id=task_id, agent=agent)
 
-    async def assign_all(self, agent_ref: str) -> BulkAssignment:
-        agent = await self.agents.resolve(agent_ref)
+    async def assign_all(self, agent_ref: str, *, start: bool = False) -> BulkAssignment:
+        """Claim every backlog task for one agent (as :meth:`claim`, ``start`` included)."""
+        agent = await self.recipients.resolve(agent_ref, start=start)
         ids = await self.store.backlog.assign_all(agent.id, lambda tid: task_assign_message(tid, agent.id))
         return BulkAssignment(agent=agent, task_ids=ids)
 

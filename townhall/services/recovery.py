@@ -17,6 +17,7 @@ import msgspec
 
 from townhall.config import Town
 from townhall.domain import (
+    DEAD_AGENT_STATES,
     OPEN_TASK_STATES,
     SUPERVISOR_ID,
     Agent,
@@ -34,7 +35,6 @@ from townhall.services.agents import AgentRef, AgentService
 from townhall.store import InboxEntry, TaskPatch, TownStore
 
 STALE_STATES = (AgentState.WORKING, AgentState.STARTING, AgentState.IDLE, AgentState.DRAINING)
-DEAD_STATES = (AgentState.STOPPED, AgentState.ERROR)
 
 
 class RecoverReport(msgspec.Struct, frozen=True):
@@ -147,7 +147,7 @@ class RecoveryService:
             mode, destination = ReclaimMode.LISTED, "listed"
         dead = [
             a for a in await self.store.agents.list_all()
-            if a.state in DEAD_STATES and (from_name is None or a.name == from_name)
+            if a.state in DEAD_AGENT_STATES and (from_name is None or a.name == from_name)
             and (target is None or a.id != target.id)
         ]
         items: list[ReclaimedItem] = []

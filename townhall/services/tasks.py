@@ -11,9 +11,10 @@ import msgspec
 from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import task_assign_message
-from townhall.services.agents import AgentRef, AgentService
+from townhall.services.agents import AgentRef
 from townhall.services.inputs import check_text, require_record, require_uuid
 from townhall.services.pending import PendingTask, pending_assigned_tasks
+from townhall.services.recipients import WorkRecipients
 from townhall.store import AgentPatch, TaskPatch, TownStore
 
 
@@ -23,19 +24,20 @@ class Assignment(msgspec.Struct, frozen=True):
 
 
 class TaskService:
-    def __init__(self, store: TownStore, agents: AgentService) -> None:
+    def __init__(self, store: TownStore, recipients: WorkRecipients) -> None:
         self.store = store
-        self.agents = agents
+        self.recipients = recipients
 
     async def get(self, task_id: str) -> Task:
         """The task record; :class:`InvalidInput` for a non-UUID id, :class:`TaskNotFound` if absent."""
         return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
 
-    async def assign(self, agent_ref: str, description: str) -> Assignment:
+    async def assign(self, agent_ref: str, description: str, *, start: bool = False) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its
-        ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first."""
+        ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first; a
+        ``Stopped``/``Error`` one refuses (:class:`AgentDown`) unless ``start`` restarts it."""
         check_text("task", description)
-        agent = await self.agents.resolve(agent_ref)
+        agent = await self.recipients.resolve(agent_ref, start=start)
         task = Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id)
         await self.store.tasks.create_with_message(task, task_assign_message(task.id, agent.id))
         return Assignment(task=task, agent=agent)

@@ -12,6 +12,7 @@ from townhall.services.backlog import BacklogService
 from townhall.services.lifecycle import AgentLifecycle
 from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
+from townhall.services.recipients import WorkRecipients
 from townhall.services.recovery import RecoveryService
 from townhall.services.status import StatusService
 from townhall.services.tasks import TaskService
@@ -25,6 +26,7 @@ class TownServices:
     queue: QueueBackend
     launcher: Launcher
     agents: AgentService = field(init=False)
+    recipients: WorkRecipients = field(init=False)
     tasks: TaskService = field(init=False)
     messages: MessageService = field(init=False)
     lifecycle: AgentLifecycle = field(init=False)
@@ -35,10 +37,12 @@ class TownServices:
 
     def __post_init__(self) -> None:
         self.agents = AgentService(self.town, self.store, self.launcher)
-        self.tasks = TaskService(self.store, self.agents)
+        # Restarting is the lifecycle's, built after the services it uses: looked up when needed.
+        self.recipients = WorkRecipients(self.agents, restart=lambda agent_id: self.lifecycle.restart(agent_id))
+        self.tasks = TaskService(self.store, self.recipients)
         self.messages = MessageService(self.store, self.agents)
         self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages)
-        self.backlog = BacklogService(self.store, self.queue, self.agents)
+        self.backlog = BacklogService(self.store, self.queue, self.recipients)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.agents)
         self.missions = MissionService(self.store)
         self.status = StatusService(self.town, self.store)
