@@ -39,6 +39,9 @@ class Task(msgspec.Struct, kw_only=True):
     result: str | None = None
     parent_id: str | None = None
     tags: list[str] = msgspec.field(default_factory=list)
+    #: Seconds one attempt may run before the worker stops it; ``None``: the town's
+    #: ``[agent] task_timeout_secs``.
+    timeout_secs: int | None = None
 
     @classmethod
     def new(
@@ -49,6 +52,7 @@ class Task(msgspec.Struct, kw_only=True):
         state: TaskState = TaskState.PENDING,
         assigned_to: str | None = None,
         parent_id: str | None = None,
+        timeout_secs: int | None = None,
     ) -> Task:
         now = utc_now()
         return cls(
@@ -60,4 +64,5 @@ class Task(msgspec.Struct, kw_only=True):
             updated_at=now,
             parent_id=parent_id,
             tags=list(tags or []),
+            timeout_secs=timeout_secs,
         )

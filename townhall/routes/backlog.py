@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from townhall.auth import Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
-from townhall.routes.fields import Start, Tags, Text, uuid_path
+from townhall.routes.fields import Start, Tags, Text, TimeoutSecs, uuid_path
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -30,6 +30,7 @@ class BacklogResponse(msgspec.Struct):
 class AddRequest(msgspec.Struct):
     description: Text
     tags: Tags | None = None
+    timeout_secs: TimeoutSecs | None = None
 
 
 class AddResponse(msgspec.Struct):
@@ -66,7 +67,7 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
 
     @post("/", status_code=201, responses=problems(body=True), summary="Add a pending task to the shared backlog")
     async def add(self, services: Services, data: JSONBody[AddRequest]) -> AddResponse:
-        task = await services.backlog.add(data.description, data.tags)
+        task = await services.backlog.add(data.description, data.tags, data.timeout_secs)
         return AddResponse(task_id=task.id, description=task.description)
 
     @post("/{task_id:str}/claim", status_code=200, responses=problems(404, 409, body=True),

@@ -13,7 +13,14 @@ from typing import Annotated, Literal
 import msgspec
 from litestar.params import PathParameter, QueryParameter
 
-from townhall.services.inputs import AGENT_NAME_PATTERN, MAX_LABEL_CHARS, MAX_TAGS, MAX_TEXT_CHARS, UUID_PATTERN
+from townhall.services.inputs import (
+    AGENT_NAME_PATTERN,
+    MAX_LABEL_CHARS,
+    MAX_TAGS,
+    MAX_TASK_TIMEOUT_SECS,
+    MAX_TEXT_CHARS,
+    UUID_PATTERN,
+)
 
 #: ECMA-262 and Python ``re`` read this the same way: no C0 control character and no DEL.
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"
@@ -34,6 +41,12 @@ Tags = Annotated[
     # Litestar drops constraints of list items from the document; state them explicitly.
     msgspec.Meta(max_length=MAX_TAGS, extra_json_schema={"extra": {"items": _TAG_SCHEMA}}),
 ]
+
+TimeoutSecs = Annotated[int, msgspec.Meta(
+    ge=1, le=MAX_TASK_TIMEOUT_SECS,
+    description="Seconds one attempt of the task may run before its worker stops it (default: the town's "
+                "`[agent] task_timeout_secs`).",
+)]
 
 Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"extra": {"format": "uuid"}})]
 

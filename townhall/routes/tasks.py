@@ -11,7 +11,7 @@ from litestar.params import JSONBody
 from townhall.auth import Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
-from townhall.routes.fields import Start, Text, uuid_path
+from townhall.routes.fields import Start, Text, TimeoutSecs, uuid_path
 from townhall.routes.views import TaskView
 
 TaskId = Annotated[str, uuid_path("task")]
@@ -20,6 +20,7 @@ TaskId = Annotated[str, uuid_path("task")]
 class AssignRequest(msgspec.Struct):
     agent: str
     task: Text
+    timeout_secs: TimeoutSecs | None = None
 
 
 class AssignResponse(msgspec.Struct):
@@ -50,7 +51,7 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
     @post("/assign", status_code=201, responses=problems(404, 409, body=True),
           summary="Create a task assigned to an agent and put it in the agent's inbox")
     async def assign(self, services: Services, data: JSONBody[AssignRequest], start: Start = False) -> AssignResponse:
-        result = await services.tasks.assign(data.agent, data.task, start=start)
+        result = await services.tasks.assign(data.agent, data.task, start=start, timeout_secs=data.timeout_secs)
         return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
 
     @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),

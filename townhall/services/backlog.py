@@ -16,7 +16,7 @@ from townhall.domain import Task
 from townhall.domain_errors import BacklogTaskGone
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentRef
-from townhall.services.inputs import check_tags, check_text, require_uuid
+from townhall.services.inputs import check_tags, check_text, check_timeout, require_uuid
 from townhall.services.recipients import WorkRecipients
 from townhall.services.tasks import task_assign_message
 from townhall.store import TownStore
@@ -46,9 +46,11 @@ class BacklogService:
         self.queue = queue
         self.recipients = recipients
 
-    async def add(self, description: str, tags: list[str] | None = None) -> Task:
+    async def add(self, description: str, tags: list[str] | None = None, timeout_secs: int | None = None) -> Task:
+        """A new pending task on the shared queue; ``timeout_secs`` bounds each attempt (``None``: the
+        town's default)."""
         check_text("description", description)
-        task = Task.new(description, tags=check_tags(tags))
+        task = Task.new(description, tags=check_tags(tags), timeout_secs=check_timeout(timeout_secs))
         await self.queue.add_task(task)
         return task
 

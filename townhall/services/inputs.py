@@ -18,6 +18,8 @@ MAX_TEXT_CHARS = 64 * 1024
 MAX_LABEL_CHARS = 64
 #: Tags per task.
 MAX_TAGS = 32
+#: A task's own ``timeout_secs`` (one day at most).
+MAX_TASK_TIMEOUT_SECS = 86_400
 
 # Agent names become file names (``.tt/logs/<name>.log``) and CLI arguments, so they are kept to a
 # safe alphabet; everything else about them is upstream's rule (reserved names are checked elsewhere).
@@ -86,6 +88,15 @@ def check_agent_name(value: str) -> str:
     if is_uuid(name):
         raise InvalidInput("name", "name must not be a UUID (UUIDs always refer to agent ids)")
     return name
+
+
+def check_timeout(value: int | None) -> int | None:
+    """A task's ``timeout_secs``: ``None`` (the town's default), else 1..:data:`MAX_TASK_TIMEOUT_SECS`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_TIMEOUT_SECS:
+        raise InvalidInput("timeout_secs", f"timeout_secs must be a whole number of seconds from 1 to {MAX_TASK_TIMEOUT_SECS}")
+    return value
 
 
 def check_tags(values: list[str] | None) -> list[str]:

@@ -12,7 +12,7 @@ from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import task_assign_message
 from townhall.services.agents import AgentRef
-from townhall.services.inputs import check_text, require_record, require_uuid
+from townhall.services.inputs import check_text, check_timeout, require_record, require_uuid
 from townhall.services.pending import PendingTask, pending_assigned_tasks
 from townhall.services.recipients import WorkRecipients
 from townhall.store import AgentPatch, TaskPatch, TownStore
@@ -32,13 +32,16 @@ class TaskService:
         """The task record; :class:`InvalidInput` for a non-UUID id, :class:`TaskNotFound` if absent."""
         return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
 
-    async def assign(self, agent_ref: str, description: str, *, start: bool = False) -> Assignment:
+    async def assign(self, agent_ref: str, description: str, *, start: bool = False,
+                     timeout_secs: int | None = None) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its
         ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first; a
-        ``Stopped``/``Error`` one refuses (:class:`AgentDown`) unless ``start`` restarts it."""
+        ``Stopped``/``Error`` one refuses (:class:`AgentDown`) unless ``start`` restarts it.
+        ``timeout_secs`` bounds each attempt (``None``: the town's default)."""
         check_text("task", description)
+        timeout = check_timeout(timeout_secs)
         agent = await self.recipients.resolve(agent_ref, start=start)
-        task = Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id)
+        task = Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id, timeout_secs=timeout)
         await self.store.tasks.create_with_message(task, task_assign_message(task.id, agent.id))
         return Assignment(task=task, agent=agent)
 

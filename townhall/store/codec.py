@@ -128,6 +128,7 @@ def task_from_hash(h: Mapping[str, str]) -> Task | None:
         result=h.get("result"),
         parent_id=_opt(h, "parent_id"),
         tags=_tags(h.get("tags"), task_id),
+        timeout_secs=_uint(h, "timeout_secs") or None,
     )
 
 
