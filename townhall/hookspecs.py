@@ -124,7 +124,9 @@ def townhall_register_launchers(register: Callable[[LauncherSpec], None]) -> Non
     A launcher starts the worker process for an agent record that townhall has just created
     (``POST /v1/agents``) or restarted. ``register(LauncherSpec(name=..., factory=..., summary=...))``;
     ``factory(config)`` returns an object satisfying :class:`townhall.launchers.Launcher`: an
-    ``async launch(agent, town_root)`` coroutine. The core ships ``local`` (a detached
+    ``async launch(agent, town_root)`` coroutine, and optionally a ``preflight(town, cli)`` check
+    (:class:`townhall.launchers.CheckedLauncher`: raise ``InvalidInput`` when the preset could not run,
+    e.g. its program is not on ``PATH``). The core ships ``local`` (a detached
     ``tt agent-loop`` process) and ``none`` (record only: an external orchestrator starts workers,
     which register themselves). Never run a command string that came from a request: the agent's
     ``cli`` names a preset from ``[agent_clis]``.

@@ -8,6 +8,10 @@ a second agent of the same name.
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -15,13 +19,54 @@ from pathlib import Path
 from typing import Callable
 
 from townhall import hookimpl
-from townhall.config import TownConfig
+from townhall.config import AgentCliPreset, Town, TownConfig
 from townhall.domain import Agent
+from townhall.domain_errors import InvalidInput
 from townhall.registry import LauncherSpec
+from townhall.worker.runner import preset_for
+
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def preset_program(command: str) -> str | None:
+    """The program a preset command runs: its first word after any ``NAME=value`` prefixes (the command
+    runs under ``sh -c``, so those are environment assignments)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: sh will say so at run time; judge the plain words
+        words = command.split()
+    return next((w for w in words if not _ASSIGNMENT.match(w)), None)
+
+
+def missing_program(preset: AgentCliPreset, town_root: Path) -> str | None:
+    """The preset's program if it cannot be run from here, else ``None``. A bare name is looked up on
+    ``PATH`` (the preset's own ``env.PATH`` if it sets one); a path is taken relative to the preset's
+    ``workdir`` (else the town root) and must be an executable file."""
+    program = preset_program(preset.command)
+    if program is None:
+        return None
+    if "/" in program:
+        path = town_root / (preset.workdir or ".") / Path(program).expanduser()
+        return None if path.is_file() and os.access(path, os.X_OK) else program
+    search = preset.env.get("PATH", os.environ.get("PATH", os.defpath))
+    return None if shutil.which(program, path=search) else program
 
 
 class LocalLauncher:
     name = "local"
+
+    def preflight(self, town: Town, cli: str) -> None:
+        try:
+            preset = preset_for(town, cli)
+        except LookupError as exc:
+            raise InvalidInput("cli", str(exc)) from exc
+        program = missing_program(preset, town.root)
+        if program is not None:
+            raise InvalidInput(
+                "cli",
+                f"CLI preset '{preset.name}' runs '{program}', which is not found on PATH: install it, or fix "
+                f"[agent_clis.{preset.name}] command in tinytown.toml",
+            )
 
     async def launch(self, agent: Agent, town_root: Path) -> None:
         logs = town_root / ".tt" / "logs"

@@ -27,7 +27,7 @@ from townhall.domain import (
 )
 from townhall.domain.agents import RESERVED_AGENT_NAMES
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput
-from townhall.launchers import Launcher
+from townhall.launchers import CheckedLauncher, Launcher
 from townhall.services.inputs import check_agent_name, check_label, require_uuid
 from townhall.store import TownStore
 
@@ -151,6 +151,8 @@ class AgentService:
         nick = check_label("nickname", nickname)
         parent = require_uuid("parent_agent_id", parent_agent_id) if parent_agent_id else None
 
+        if launch:
+            self.check_launchable(cli_name)
         token = new_id()
         await self._acquire_spawn_lock(token)
         try:
@@ -184,6 +186,12 @@ class AgentService:
             if time.monotonic() > deadline:
                 raise Conflict("another spawn is in progress; retry")
             await asyncio.sleep(0.02)
+
+    def check_launchable(self, cli: str) -> None:
+        """:class:`InvalidInput` (``cli``) if the launcher could not run preset ``cli`` now (e.g. its
+        program is not on ``PATH``)."""
+        if isinstance(self.launcher, CheckedLauncher):
+            self.launcher.preflight(self.town, cli)
 
     async def launch(self, agent: Agent) -> None:
         """Start a worker for ``agent`` through the launcher; on failure the record is set ``Error``."""

@@ -352,6 +352,8 @@ class AgentLifecycle:
         resolved = await self.agents.resolve(ref)
         if resolved.agent is None:
             raise Conflict("the supervisor mailbox has no worker to restart")
+        if resolved.agent.state.is_terminal:  # a running agent is told to be killed first, below
+            self.agents.check_launchable(resolved.agent.cli)
         now = utc_now()
         old = await self.store.agents.transition(
             resolved.id, TERMINAL_AGENT_STATES,
