@@ -50,14 +50,21 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
 
 
 async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    limiter = ctx.rate_limiter
+    peer = connection.client.host if connection.client else None
     request = AuthRequest(
         headers=connection.headers,
-        client=connection.client.host if connection.client else None,
+        # The address the rate limits use (behind a trusted proxy: the real client), so a mode that
+        # ranks work by sender sees senders, not the proxy.
+        client=limiter.client_address(connection) if limiter is not None else peer,
         path=connection.scope["path"],
     )
     try:
         principal = await ctx.auth.authenticate(request)
     except AuthBusy as exc:
+        # A refused attempt spends the sender's budget like a wrong key: a flood cannot retry for free.
+        if limiter is not None:
+            limiter.record_auth_failure(connection)
         raise TooManyRequestsException(
             detail=exc.description, headers={"Retry-After": str(exc.retry_after)}
         ) from None

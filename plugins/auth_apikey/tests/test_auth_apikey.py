@@ -40,6 +40,7 @@ class CountingHasher:
     def __init__(self, gate: threading.Event | None = None) -> None:
         self.inner = PasswordHasher()
         self.calls = 0
+        self.passwords: list[str] = []
         self.threads: set[int] = set()
         self.gate = gate
         self._lock = threading.Lock()
@@ -47,6 +48,7 @@ class CountingHasher:
     def verify(self, hash: str, password: str) -> bool:
         with self._lock:
             self.calls += 1
+            self.passwords.append(password)
             self.threads.add(threading.get_ident())
         if self.gate is not None:
             self.gate.wait(timeout=10)
@@ -210,16 +212,70 @@ async def test_a_wrong_key_is_verified_once_while_remembered() -> None:
     assert hasher.calls == 6
 
 
-async def test_a_known_key_is_verified_again_after_expiry() -> None:
+async def test_a_known_key_in_use_is_not_forgotten_on_a_timer() -> None:
+    # Issue 14 item 3: a key that keeps being used never costs a second verification.
     clock = FakeClock()
-    mode, hasher = make_mode(timer=clock, positive_ttl=600)
-    await mode.authenticate(request(x_api_key=ADMIN_KEY))
-    clock.now += 599
-    await mode.authenticate(request(x_api_key=ADMIN_KEY))
+    mode, hasher = make_mode(timer=clock)
+    for _ in range(5):
+        await mode.authenticate(request(x_api_key=ADMIN_KEY))
+        clock.now += 3600
     assert hasher.calls == 1
-    clock.now += 2
-    await mode.authenticate(request(x_api_key=ADMIN_KEY))
+
+
+def id_keys(*key_ids: str) -> tuple[list[ConfiguredKey], dict[str, str]]:
+    raw = {key_id: f"{key_id}.{'d' * 64}" for key_id in key_ids}
+    toml = '[townhall.auth]\nmode = "api_key"\n' + "".join(
+        f'[[townhall.auth.api_keys]]\nid = "{k}"\nhash = "{cheap_hash(v)}"\nscopes = ["admin"]\n'
+        for k, v in raw.items()
+    )
+    return load_keys(config(toml)), raw
+
+
+async def test_a_key_with_an_id_costs_at_most_one_verification() -> None:
+    keys, raw = id_keys("k1", "k2", "ci.nightly", "k4")
+    hasher = CountingHasher()
+    mode = ApiKeyAuth(KeyVerifier(keys, hasher=hasher))
+    principal = await mode.authenticate(request(x_api_key=raw["k4"]))
+    assert principal is not None and principal.id == "k4" and hasher.calls == 1
+    assert (await mode.authenticate(request(x_api_key=raw["ci.nightly"]))).id == "ci.nightly"  # type: ignore[union-attr]
     assert hasher.calls == 2
+    with pytest.raises(InvalidCredentials):
+        await mode.authenticate(request(x_api_key="k2." + "e" * 64))  # right id, wrong secret: one check
+    assert hasher.calls == 3
+    with pytest.raises(InvalidCredentials):
+        await mode.authenticate(request(x_api_key="nobody." + "e" * 64))  # unknown id: no Argon2 at all
+    assert hasher.calls == 3
+    with pytest.raises(InvalidCredentials):
+        await mode.authenticate(request(x_api_key="e" * 64))  # no id: the slower path, every hash
+    assert hasher.calls == 7
+
+
+async def test_a_clean_sender_is_verified_before_a_flooding_one() -> None:
+    gate = threading.Event()
+    keys, raw = id_keys("k1")
+    hasher = CountingHasher(gate)
+    verifier = KeyVerifier(keys, hasher=hasher, threads=1, max_pending=3)
+    mode = ApiKeyAuth(verifier)
+
+    def sent(key: str, client: str) -> asyncio.Future[Principal | None]:
+        req = AuthRequest(headers={"x-api-key": key}, client=client, path="/v1/status")
+        return asyncio.ensure_future(mode.authenticate(req))
+
+    verifier._failures["10.6.6.6"] = 5  # the flooder has presented five wrong keys recently
+    running = sent("k1." + "0" * 64, "10.6.6.6")
+    await wait_until(lambda: hasher.calls == 1)
+    flood = [sent(f"k1.{n:064d}", "10.6.6.6") for n in range(1, 3)]  # the queue is full now
+    valid = sent(raw["k1"], "10.0.0.1")  # a clean sender: the worst waiting job makes room
+    with pytest.raises(TooManyVerifications):
+        await flood[1]
+    gate.set()
+    assert (await valid) is not None
+    for task in (running, flood[0]):
+        with pytest.raises(InvalidCredentials):
+            await task
+    assert hasher.passwords[1] == raw["k1"]  # served before the flooder's waiting key
+    # Two wrong keys and one refusal more on the flooder's record; none on the clean sender's.
+    assert verifier._failures["10.6.6.6"] == 8 and "10.0.0.1" not in verifier._failures
 
 
 async def test_concurrent_requests_with_one_new_key_share_one_verification() -> None:

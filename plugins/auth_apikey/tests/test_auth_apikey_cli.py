@@ -38,7 +38,7 @@ def gen_key(*args: str) -> str:
 
 
 def test_gen_key_output_layout_matches_the_reference() -> None:
-    lines = gen_key().splitlines()
+    lines = gen_key("--legacy").splitlines()
     key, phc = lines[3], lines[6]
     assert lines == [
         "🔐 Generated new API key",
@@ -63,6 +63,16 @@ def test_gen_key_output_layout_matches_the_reference() -> None:
     assert key[12] == key[44] == "4"
     assert key[16] in "89ab" and key[48] in "89ab"
     assert PHC.match(phc)
+
+
+def test_gen_key_issues_keys_that_name_their_id() -> None:
+    # Issue 14 item 3: the id selects the one hash to check.
+    single = json.loads(gen_key("--json"))["key"]
+    entry = json.loads(gen_key("--json", "--id", "ci.nightly"))["key"]
+    assert re.fullmatch(r"default\.[0-9a-f]{64}", single)
+    assert re.fullmatch(r"ci\.nightly\.[0-9a-f]{64}", entry)
+    lines = gen_key().splitlines()
+    assert f"Bearer {lines[3][:16]}' " in lines[-1]  # the curl hint shows the id and 8 of the secret
 
 
 def test_scenario_13_key_verifies_with_the_reference_parameters() -> None:

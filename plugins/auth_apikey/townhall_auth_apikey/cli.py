@@ -8,6 +8,7 @@ from townhall.auth import Scope
 from townhall.cli.output import Answer
 
 from townhall_auth_apikey.generate import config_snippet, generate_api_key
+from townhall_auth_apikey.keyset import DEFAULT_KEY_ID
 
 
 @click.command("gen-key")
@@ -15,12 +16,14 @@ from townhall_auth_apikey.generate import config_snippet, generate_api_key
               help="Print a [[townhall.auth.api_keys]] entry with this key id (for several keys / rotation).")
 @click.option("--scope", "scopes", multiple=True, type=click.Choice([s.value for s in Scope]),
               help="Scope granted to the key (repeatable; none = all scopes).")
+@click.option("--legacy", is_flag=True,
+              help="Issue a key without its id prefix (the original's form; checked on the slower path).")
 @click.option("--json", "as_json", is_flag=True, help="Print {key, hash, toml} as JSON.")
-def gen_key(key_id: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
-    """Generate an API key and its Argon2id hash (needs no town or Redis)."""
+def gen_key(key_id: str | None, scopes: tuple[str, ...], legacy: bool, as_json: bool) -> None:
+    """Generate an API key `<key id>.<secret>` and its Argon2id hash (needs no town or Redis)."""
     if key_id is not None and not 1 <= len(key_id) <= 64:
         raise click.BadParameter("must be 1 to 64 characters", param_hint="--id")
-    generated = generate_api_key()
+    generated = generate_api_key(key_id=None if legacy else key_id or DEFAULT_KEY_ID)
     snippet = config_snippet(generated.hash, key_id, list(scopes))
     # The layout is a de-facto interface: the original's Docker entrypoint reads the line after each
     # of the two headings, so headings and "value on the next line" must stay exactly like this.
@@ -38,9 +41,15 @@ def gen_key(key_id: str | None, scopes: tuple[str, ...], as_json: bool) -> None:
         *(f"  {line}" if line else "" for line in snippet.splitlines()),
         "",
         "Then use the API key with townhall:",
-        f"  curl -H 'Authorization: Bearer {generated.key[:8]}' http://localhost:8080/v1/status",
+        f"  curl -H 'Authorization: Bearer {_shortened(generated.key)}' http://localhost:8080/v1/status",
     ]
     Answer({"key": generated.key, "hash": generated.hash, "toml": snippet}, "\n".join(lines)).show(as_json, indent=None)
+
+
+def _shortened(key: str) -> str:
+    """The key's id and the first 8 characters of its secret: enough to recognise, not to use."""
+    key_id, separator, secret = key.rpartition(".")
+    return f"{key_id}{separator}{secret[:8]}"
 
 
 def add_auth_commands(tt: click.Group) -> None:

@@ -50,5 +50,5 @@ class ApiKeyAuth:
         key = presented_key(request.headers)
         if key is None:
             return None
-        match = await self.verifier.match(key)
+        match = await self.verifier.match(key, request.client)
         return Principal(id=match.id, scopes=match.scopes, mode=self.name)
