@@ -75,15 +75,20 @@ def test_bad_trusted_proxy_is_a_config_error() -> None:
 def test_forwarded_for_from_trusted_proxy_picks_nearest_untrusted_hop() -> None:
     from types import SimpleNamespace
 
+    from litestar.datastructures import Headers
+
     from townhall.config import RateLimitConfig
     from townhall.http.ratelimit import RequestRateLimiter
 
     limiter = RequestRateLimiter(RateLimitConfig(trusted_proxies=["10.0.0.0/8"]))
     conn = SimpleNamespace(client=SimpleNamespace(host="10.1.1.1"),
-                           headers={"x-forwarded-for": "198.51.100.7, 203.0.113.9, 10.2.2.2"})
+                           headers=Headers({"x-forwarded-for": "198.51.100.7, 203.0.113.9, 10.2.2.2"}))
     assert limiter.client_address(conn) == "203.0.113.9"  # type: ignore[arg-type]
+    # Several lines are one list, in order (the last line is the nearest proxy's).
+    lines = Headers([(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-for", b"203.0.113.9, 10.2.2.2")])
+    assert limiter.client_address(SimpleNamespace(client=conn.client, headers=lines)) == "203.0.113.9"  # type: ignore[arg-type]
     stranger = SimpleNamespace(client=SimpleNamespace(host="192.0.2.1"),
-                               headers={"x-forwarded-for": "198.51.100.7"})
+                               headers=Headers({"x-forwarded-for": "198.51.100.7"}))
     assert limiter.client_address(stranger) == "192.0.2.1"  # type: ignore[arg-type]
 
 

@@ -88,11 +88,19 @@ class RequestRateLimiter:
 
     def client_address(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
         """The peer, or — only when the peer is a trusted proxy — the nearest untrusted hop of
-        ``X-Forwarded-For``."""
+        ``X-Forwarded-For``.
+
+        Every ``X-Forwarded-For`` line counts, in order, as one list (RFC 9110 §5.3: repeated lines are
+        one comma-separated value): a proxy that appends its own line, like HAProxy's ``option
+        forwardfor``, leaves the client's line first, and that line is the client's to write. Walking
+        from the right through the trusted proxies finds the address the last trusted proxy saw.
+        ``Forwarded`` (RFC 7239) is not read.
+        """
         peer = connection.client.host if connection.client else "unknown"
         if not self.trusted or not self._is_trusted(peer):
             return peer
-        hops = [h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        hops = [hop.strip() for line in connection.headers.getall("x-forwarded-for", [])
+                for hop in line.split(",") if hop.strip()]
         for hop in reversed(hops):
             if not self._is_trusted(hop):
                 return hop
