@@ -16,13 +16,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from townhall import __version__
 from townhall.auth import AuthMode
-from townhall.config import Town
+from townhall.config import ConfigError, Town
 from townhall.context import AppContext
 from townhall.http.audit import attach_audit_file, audit_response
 from townhall.http.dependencies import APP_DEPENDENCIES
 from townhall.http.envelope import RequestEnvelope
 from townhall.http.errors import EXCEPTION_HANDLERS
-from townhall.http.guard import authorize
+from townhall.http.guard import authorize, unscoped_v1_routes
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.problems import add_request_id_header
 from townhall.registry import ExporterSpec, PluginRegistry
@@ -123,5 +123,11 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         plugins=[spec.factory(ctx) for spec in exporters],
     )
     runtime.plugins.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
-    return Litestar.from_config(app_config)
+    app = Litestar.from_config(app_config)
+    unscoped = unscoped_v1_routes(app)
+    if unscoped:
+        # Fail closed: serving such a route would make it public by omission.
+        raise ConfigError("townhall: refusing to serve /v1 routes that declare no scope "
+                          f"(opt={{'scope': Scope...}}): {', '.join(unscoped)}")
+    return app
 

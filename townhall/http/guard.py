@@ -1,14 +1,16 @@
 """The one guard every route passes: public routes pass; ``/v1`` routes need a principal and a scope.
 
 A route's scope is its ``opt["scope"]``, which Litestar merges from the layers: a resource controller
-declares it once (:class:`townhall.routes.common.Resource`), a handler may declare another; a route
-without one is public. The auth mode plugin only turns a request into a principal; everything else happens here.
+declares it once (:class:`townhall.routes.common.Resource`), a handler may declare another. Outside
+``/v1`` a route without one is public; under ``/v1`` the app refuses to start with one
+(:func:`unscoped_v1_routes`), so a forgotten declaration fails closed. The auth mode plugin only turns a request into a principal; everything else happens here.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
@@ -26,6 +28,23 @@ def _bearer(error: str, description: str, scope: str | None = None) -> dict[str,
     if scope:
         value += f', scope="{scope}"'
     return {"WWW-Authenticate": value}
+
+
+def unscoped_v1_routes(app: Litestar) -> list[str]:
+    """``"METHOD /v1/path"`` of every ``/v1`` handler (the core's or a plugin's) that declares no scope.
+
+    Litestar's implicit ``OPTIONS`` answer is not a handler anyone wrote and carries no data.
+    """
+    found: list[str] = []
+    for route in app.routes:
+        if not (route.path == "/v1" or route.path.startswith("/v1/")):
+            continue
+        for handler in getattr(route, "route_handlers", ()):
+            methods = getattr(handler, "http_methods", None) or {"WEBSOCKET"}
+            implicit_options = methods == {"OPTIONS"} and not getattr(handler, "include_in_schema", True)
+            if handler.opt.get("scope") is None and not implicit_options:
+                found += [f"{method} {route.path}" for method in sorted(methods)]
+    return found
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:

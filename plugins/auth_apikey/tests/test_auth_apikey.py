@@ -336,7 +336,7 @@ async def test_caches_stay_bounded_under_many_distinct_wrong_keys() -> None:
 async def test_verification_honours_the_parameters_in_each_hash() -> None:
     # Keys hashed with the reference parameters and with a cheap profile both verify.
     generated = generate_api_key()
-    keys = load_keys(config(keys_toml(generated.hash, key_entry("cheap", cheap_hash(READER_KEY)))))
+    keys = load_keys(config(keys_toml(generated.hash, key_entry("cheap", cheap_hash(READER_KEY), ["admin"]))))
     mode = ApiKeyAuth(KeyVerifier(keys))
     assert (await mode.authenticate(request(x_api_key=generated.key))).id == "default"  # type: ignore[union-attr]
     assert (await mode.authenticate(request(x_api_key=READER_KEY))).id == "cheap"  # type: ignore[union-attr]
@@ -369,7 +369,8 @@ def test_api_key_mode_without_any_hash_is_a_config_error() -> None:
 @pytest.mark.parametrize("bad", ["not-a-hash", "$argon2id$v=19$m=19456,t=2,p=1", "$argon2id$v=19$m=x,t=2,p=1$aa$bb",
                                  "$bcrypt$10$abc", "$argon2id$v=19$m=19456,t=2,p=1$@@@@$####"])
 def test_a_hash_that_is_not_argon2_phc_names_the_key(bad: str) -> None:
-    message = config_error(f'[townhall.auth]\nmode = "api_key"\n[[townhall.auth.api_keys]]\nid = "ci"\nhash = "{bad}"\n')
+    message = config_error(f'[townhall.auth]\nmode = "api_key"\n[[townhall.auth.api_keys]]\nid = "ci"\nhash = "{bad}"\n'
+                           'scopes = ["admin"]\n')
     assert "'ci'" in message and "Argon2 PHC" in message
     assert bad not in message
 
@@ -392,7 +393,7 @@ scopes = ["town:read"]
 
 def test_duplicate_key_ids_are_a_config_error() -> None:
     phc = cheap_hash(READER_KEY)
-    entry = f'[[townhall.auth.api_keys]]\nid = "{{id}}"\nhash = "{phc}"\n'
+    entry = f'[[townhall.auth.api_keys]]\nid = "{{id}}"\nhash = "{phc}"\nscopes = ["admin"]\n'
     twice = config_error('[townhall.auth]\nmode = "api_key"\n' + entry.format(id="ci") + entry.format(id="ci"))
     assert "'ci'" in twice and "twice" in twice
     clash = config_error(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{phc}"\n' + entry.format(id="default"))
@@ -401,7 +402,8 @@ def test_duplicate_key_ids_are_a_config_error() -> None:
 
 def test_weak_parameters_are_a_warning(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="townhall.auth")
-    ApiKeyAuth.from_config(config(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{cheap_hash("k")}"\n'))
+    ApiKeyAuth.from_config(config(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{cheap_hash("k")}"\n'
+                                  'api_key_scopes = ["admin"]\n'))
     assert [r.name for r in caplog.records] == ["townhall.auth"]
     assert "'default'" in caplog.records[0].getMessage() and "weak" in caplog.records[0].getMessage()
 
@@ -409,5 +411,6 @@ def test_weak_parameters_are_a_warning(caplog: pytest.LogCaptureFixture) -> None
 def test_reference_parameters_are_not_weak(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="townhall.auth")
     phc = generate_api_key().hash
-    ApiKeyAuth.from_config(config(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{phc}"\n'))
+    ApiKeyAuth.from_config(config(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{phc}"\n'
+                                  'api_key_scopes = ["admin"]\n'))
     assert caplog.records == []

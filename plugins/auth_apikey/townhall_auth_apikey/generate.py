@@ -33,11 +33,11 @@ def generate_api_key(parameters: Parameters = REFERENCE_PARAMETERS, key_id: str 
 
 def config_snippet(phc: str, key_id: str | None = None, scopes: list[str] | None = None) -> str:
     """The ``tinytown.toml`` lines that enable this key (single-key layout unless ``key_id`` is given)."""
-    scope_list = "[" + ", ".join(json.dumps(s) for s in scopes or []) + "]"
+    # No scopes asked for: every scope, written out (an empty list is refused for a key entry).
+    scope_list = "[" + ", ".join(json.dumps(s) for s in scopes or ["admin"]) + "]"
     if key_id is None:
-        lines = ["[townhall.auth]", 'mode = "api_key"', f"api_key_hash = {json.dumps(phc)}"]
-        if scopes:
-            lines.append(f"api_key_scopes = {scope_list}")
+        lines = ["[townhall.auth]", 'mode = "api_key"', f"api_key_hash = {json.dumps(phc)}",
+                 f"api_key_scopes = {scope_list}"]
         return "\n".join(lines) + "\n"
     # Only the entry: a file that already has [townhall.auth] must not get that table a second time.
     lines = [

@@ -57,8 +57,22 @@ def load_keys(auth: ApiKeyConfig) -> list[ConfiguredKey]:
     """Every key of ``[townhall.auth]``; raises ``ConfigError`` with one line for a bad key set."""
     entries: list[tuple[str, str, list[str]]] = []
     if auth.api_key_hash:
+        if not auth.api_key_scopes:
+            # The original's rule, kept for compatibility: said out loud, since it grants everything.
+            log.warning(
+                "API key '%s' (api_key_hash) has every scope because api_key_scopes is empty; list the "
+                'scopes it needs, e.g. api_key_scopes = ["town.read"] (["admin"] to keep every scope)',
+                DEFAULT_KEY_ID,
+            )
         entries.append((DEFAULT_KEY_ID, auth.api_key_hash, auth.api_key_scopes))
-    entries += [(entry.id, entry.hash, entry.scopes) for entry in auth.api_keys]
+    for entry in auth.api_keys:
+        if not entry.scopes:
+            # Fail closed: a forgotten list must not mean "everything".
+            raise ConfigError(
+                f"townhall: [townhall.auth] API key '{entry.id}' lists no scopes: set scopes = [...] "
+                '(e.g. ["town.read"]; ["admin"] grants every scope)'
+            )
+        entries.append((entry.id, entry.hash, entry.scopes))
     if not entries:
         raise ConfigError(
             "townhall: auth mode 'api_key' needs a key: set [townhall.auth] api_key_hash or add "
