@@ -142,5 +142,6 @@ def test_denials_are_audited_with_the_key_id(served: TownhallProcess, town_dir: 
     assert lines[anonymous.headers["x-request-id"]] == {
         "request_id": anonymous.headers["x-request-id"], "principal": "anonymous", "method": "GET",
         "path": "/v1/status", "status": 401, "outcome": "denied",
+        "server_request_id": anonymous.headers["x-request-id"],  # it sent none: the server's id is the id
     }
     assert "not-a-key" not in json.dumps(list(lines.values()))

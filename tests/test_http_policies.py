@@ -107,10 +107,12 @@ async def test_audit_line_per_mutating_request(tmp_path: Path, redis_url: str,
         await client.get("/v1/test/read")
         await client.post("/v1/test/write", headers={"X-Request-ID": "req-1"})
     records = [json.loads(r.getMessage()) for r in caplog.records if r.name == "townhall.audit"]
+    server_id = records[0].pop("server_request_id")  # issue 14 item 12: the server's own id, always
+    assert len(server_id) == 32 and server_id != "req-1"
     assert records == [{"request_id": "req-1", "principal": "local", "method": "POST",
                         "path": "/v1/test/write", "status": 201, "outcome": "success"}]
     lines = [json.loads(line) for line in audit_file.read_text().splitlines()]
-    assert lines == records
+    assert lines == [{**records[0], "server_request_id": server_id}]
 
 
 async def test_cors_off_by_default_and_allow_list_lets_authorization_through(

@@ -22,7 +22,7 @@ from townhall.http.audit import attach_audit_file, audit_response
 from townhall.http.dependencies import APP_DEPENDENCIES
 from townhall.http.envelope import RequestEnvelope
 from townhall.http.errors import EXCEPTION_HANDLERS
-from townhall.http.guard import authorize, unscoped_v1_routes
+from townhall.http.guard import authorize, no_store_when_authenticated, unscoped_v1_routes
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.problems import add_request_id_header
 from townhall.registry import ExporterSpec, PluginRegistry
@@ -79,11 +79,11 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
                 await close()
             await runtime.aclose()
 
-    before_send = [add_request_id_header]
+    before_send = [add_request_id_header, no_store_when_authenticated]
     if config.audit.enabled:
         before_send.append(audit_response)
         if config.audit.file:
-            attach_audit_file(ctx.town.root / config.audit.file)
+            attach_audit_file(ctx.town.root / config.audit.file, config.audit)
     cors = config.cors
     app_config = AppConfig(
         route_handlers=[*PUBLIC_ROUTES, v1_router()],

@@ -77,6 +77,8 @@ class RateLimitConfig(msgspec.Struct, kw_only=True):
     burst_size: Positive = 20
     mutating_requests_per_minute: Positive = 60
     trusted_proxies: list[str] = []
+    public_requests_per_minute: Positive = 600  # probes, /metrics, /api/scaling: a bucket per address
+    public_burst_size: Positive = 100
 
 
 class CorsConfig(msgspec.Struct, kw_only=True):
@@ -92,6 +94,9 @@ class CorsConfig(msgspec.Struct, kw_only=True):
 class AuditConfig(msgspec.Struct, kw_only=True):
     enabled: bool = True
     file: str | None = None
+    max_bytes: NonNegative = 10 * 1024 * 1024  # rotate at this size (0: never), unless rotate_when is set
+    backup_count: NonNegative = 5
+    rotate_when: Literal["s", "m", "h", "d", "midnight", "w0", "w1", "w2", "w3", "w4", "w5", "w6"] | None = None
 
 
 class MetricsConfig(msgspec.Struct, kw_only=True):
@@ -100,6 +105,7 @@ class MetricsConfig(msgspec.Struct, kw_only=True):
     #: The status of ``/metrics`` while the town cannot be read: 200 (the body, with ``tinytown_ready 0``,
     #: is stored by Prometheus) or 503 (Prometheus drops the body; only ``up == 0`` remains).
     outage_status: Literal[200, 503] = 200
+    require_scope: Literal["town.read", "town.write", "agent.manage", "admin"] | None = None
 
 
 class TownhallConfig(msgspec.Struct, kw_only=True):

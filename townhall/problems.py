@@ -40,7 +40,8 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 def request_id_of(scope: Scope) -> str:
-    """The request's id: a sane incoming ``X-Request-ID``, else a new one; stable for the request."""
+    """The request's id: a sane incoming ``X-Request-ID`` (1–128 characters of ``A-Za-z0-9._:@/+=-``,
+    anything else is dropped, never echoed), else the server's own id; stable for the request."""
     state = scope.setdefault("state", {})
     rid = state.get("request_id")
     if rid is None:
@@ -51,9 +52,18 @@ def request_id_of(scope: Scope) -> str:
                 if _SANE_ID.match(candidate):
                     rid = candidate
                 break
-        rid = rid or os.urandom(16).hex()  # as random as uuid4().hex, a fraction of the cost
+        rid = rid or server_request_id_of(scope)
         state["request_id"] = rid
     return rid
+
+
+def server_request_id_of(scope: Scope) -> str:
+    """The id the server gave the request, whatever the client sent (the audit log records both)."""
+    state = scope.setdefault("state", {})
+    sid = state.get("server_request_id")
+    if sid is None:
+        sid = state["server_request_id"] = os.urandom(16).hex()  # as random as uuid4().hex, cheaper
+    return sid
 
 
 async def add_request_id_header(message: Message, scope: Scope) -> None:

@@ -170,6 +170,7 @@ def check_sweep_audit(result: Sweep, audit: list[dict[str, Any]], keys: dict[Sco
             continue
         assert line is not None, f"no audit line for {call.route.method} {call.route.path} [{call.credential}]"
         expected_principal = call.key.id if call.key is not None else "anonymous"
+        assert len(line.pop("server_request_id")) == 32  # the server's own id, always recorded
         assert line == {
             "request_id": call.request_id,
             "principal": expected_principal,

@@ -12,14 +12,16 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
+from litestar.exceptions import ClientException, NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Message, Scope as AsgiScope
 
 from townhall.auth import AuthBusy, AuthRequest, InvalidCredentials, Principal, Scope
 from townhall.context import AppContext
 from townhall.http.dependencies import running_town
 
 REALM = 'Bearer realm="townhall"'
+CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
 
 
 def _bearer(error: str, description: str, scope: str | None = None) -> dict[str, str]:
@@ -48,13 +50,18 @@ def unscoped_v1_routes(app: Litestar) -> list[str]:
 
 
 async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    required: Scope | None = handler.opt.get("scope")
-    if required is None:
-        return
     ctx = running_town(connection.app.state)
+    required: Scope | None = handler.opt.get("scope") or _configured_scope(ctx, connection.scope["path"])
     limiter = ctx.rate_limiter
+    if required is None:
+        # Public routes have a bucket of their own per address: generous, so probes and scrapers
+        # never notice it, but a flood of them is refused cheaply.
+        if limiter is not None:
+            limiter.check_public(connection)
+        return
     if limiter is not None:
         limiter.check_auth_allowed(connection)
+    _refuse_repeated_credentials(connection)
     principal = await authenticate(ctx, connection)
     connection.scope["user"] = principal
     if limiter is not None:
@@ -66,6 +73,30 @@ async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: Bas
             detail=f"Insufficient permissions: this route needs scope '{required.value}'",
             headers=_bearer("insufficient_scope", "missing scope", required.value),
         )
+
+
+def _configured_scope(ctx: AppContext, path: str) -> Scope | None:
+    """A scope the config puts on a public route: ``[townhall.metrics] require_scope`` for ``/metrics``."""
+    wanted = ctx.town.config.townhall.metrics.require_scope
+    return Scope(wanted) if wanted and path == "/metrics" else None
+
+
+def _refuse_repeated_credentials(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """Two ``Authorization`` (or ``X-API-Key``) lines are ambiguous: which one a proxy, a cache or the
+    app reads differs, so none is picked."""
+    names = [name for name, _ in connection.scope["headers"] if name in CREDENTIAL_HEADERS]
+    for header in CREDENTIAL_HEADERS:
+        if names.count(header) > 1:
+            raise ClientException(detail=f"Duplicate {header.decode()} header: send credentials once")
+
+
+async def no_store_when_authenticated(message: Message, scope: AsgiScope) -> None:
+    """``before_send`` hook: an answer given to a principal is theirs; no shared cache may keep it."""
+    if message["type"] == "http.response.start" and scope.get("user") is not None:
+        headers = list(message.get("headers") or [])
+        if not any(name.lower() == b"cache-control" for name, _ in headers):
+            headers.append((b"cache-control", b"no-store"))
+            message["headers"] = headers
 
 
 async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

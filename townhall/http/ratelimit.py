@@ -66,18 +66,24 @@ class BucketTable:
 
 
 class RequestRateLimiter:
-    """Separate read and write buckets per caller; a third per client address for failed logins."""
+    """Separate read and write buckets per caller; per client address, one for failed logins and one
+    for public routes."""
 
     def __init__(self, config: RateLimitConfig) -> None:
         self.reads = BucketTable(config.burst_size, config.requests_per_minute)
         self.writes = BucketTable(config.burst_size, config.mutating_requests_per_minute)
         self.auth_failures = BucketTable(config.burst_size, config.requests_per_minute)
+        self.public = BucketTable(config.public_burst_size, config.public_requests_per_minute)
         self.trusted = [_network(p) for p in config.trusted_proxies]
 
     async def check(self, connection: ASGIConnection[Any, Any, Any, Any], principal: Principal) -> None:
         key = f"principal:{principal.id}" if principal.mode != "none" else f"ip:{self.client_address(connection)}"
         table = self.writes if connection.scope["method"] in MUTATING else self.reads
         _raise_if_waiting(table.take(key, time.monotonic()))
+
+    def check_public(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        """Spend one token of the client address's bucket for public routes (probes, metrics, scaling)."""
+        _raise_if_waiting(self.public.take(self.client_address(connection), time.monotonic()))
 
     def check_auth_allowed(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
         """Refuse early a client that keeps sending bad credentials (no verification work for it)."""
