@@ -8,6 +8,7 @@ a second agent of the same name.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -21,7 +22,8 @@ from typing import Callable
 from townhall import hookimpl
 from townhall.config import AgentCliPreset, Town, TownConfig
 from townhall.domain import Agent
-from townhall.domain_errors import InvalidInput
+from townhall.domain.agents import is_safe_agent_name
+from townhall.domain_errors import Conflict, InvalidInput
 from townhall.registry import LauncherSpec
 from townhall.worker.runner import preset_for
 
@@ -51,6 +53,8 @@ def missing_program(preset: AgentCliPreset, town_root: Path) -> str | None:
     search = preset.env.get("PATH", os.environ.get("PATH", os.defpath))
     return None if shutil.which(program, path=search) else program
 
+logger = logging.getLogger("townhall.launcher")
+
 
 class LocalLauncher:
     name = "local"
@@ -69,6 +73,13 @@ class LocalLauncher:
             )
 
     async def launch(self, agent: Agent, town_root: Path) -> None:
+        if not is_safe_agent_name(agent.name):
+            # A record written by another tool (or an attacker with Redis access): its name would
+            # become a path outside the town and an argument of the worker's command line.
+            logger.error("refusing to start a worker for agent record %s: its name %r breaks the agent name "
+                      "rule (letters, digits, '.', '_', '-', starting with a letter or digit)", agent.id,
+                      agent.name[:80])
+            raise Conflict(f"agent {agent.id} has a name that breaks the agent name rule; not started")
         logs = town_root / ".tt" / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with (logs / f"{agent.name}.log").open("ab") as log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -16,6 +17,11 @@ from townhall.domain.timestamps import utc_now
 SUPERVISOR_ID = "00000000-0000-0000-0000-000000000001"
 #: Names that address the supervisor mailbox, so no agent may take them (any case).
 RESERVED_AGENT_NAMES = frozenset({"supervisor", "conductor"})
+#: Agent names become file names (``.tt/logs/<name>...``) and CLI arguments, so they keep to a safe
+#: alphabet: no path separator, no leading dot or dash (no ``..``, no option), at most 64 characters.
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+MAX_AGENT_NAME_CHARS = 64
+_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 
 
 # Upstream reads any unknown (or missing) state as ``starting``; so do we.
@@ -109,6 +115,12 @@ class Agent(msgspec.Struct, kw_only=True):
     @property
     def short_id(self) -> str:
         return self.id[:4]
+
+
+def is_safe_agent_name(name: object) -> bool:
+    """Whether ``name`` may be used in a path or a command line. Names come from Redis, which other
+    tools write too: check every one before it becomes a file name or an argument."""
+    return isinstance(name, str) and len(name) <= MAX_AGENT_NAME_CHARS and _AGENT_NAME.match(name) is not None
 
 
 def is_reserved_agent_name(name: str) -> bool:

@@ -9,6 +9,7 @@ import re
 from typing import Awaitable, Callable, TypeVar
 
 from townhall.domain import is_uuid
+from townhall.domain.agents import AGENT_NAME_PATTERN
 from townhall.domain_errors import InvalidInput
 
 #: Task descriptions, message texts, results and reasons (characters, as JSON Schema's ``maxLength``
@@ -21,12 +22,9 @@ MAX_TAGS = 32
 #: A task's own ``timeout_secs`` (one day at most).
 MAX_TASK_TIMEOUT_SECS = 86_400
 
-# Agent names become file names (``.tt/logs/<name>.log``) and CLI arguments, so they are kept to a
-# safe alphabet; everything else about them is upstream's rule (reserved names are checked elsewhere).
-AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 #: The canonical text form (8-4-4-4-12 hex digits, any case): JSON Schema's ``uuid`` format.
 UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
-_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
+_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)  # the domain's rule (names become paths and arguments)
 _UUID = re.compile(UUID_PATTERN)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 

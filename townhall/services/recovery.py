@@ -29,6 +29,7 @@ from townhall.domain import (
     is_uuid,
     utc_now,
 )
+from townhall.domain.agents import is_safe_agent_name
 from townhall.domain.lenient import LenientEnum
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentRef, AgentService
@@ -127,6 +128,8 @@ class RecoveryService:
         return RecoverReport(checked=len(agents), recovered=recovered)
 
     def _log_fresh(self, agent: Agent, max_age: float) -> bool:
+        if not is_safe_agent_name(agent.name):
+            return False  # never a path from a name that breaks the rule
         try:
             mtime = (self.town.state_dir / "logs" / f"{agent.name}.log").stat().st_mtime
         except OSError:
