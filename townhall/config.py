@@ -159,6 +159,7 @@ class AgentCliPreset(msgspec.Struct, kw_only=True):
     command: str
     workdir: str | None = None
     env: dict[str, str] = {}
+    allowed_scopes: list[Literal["town.read", "town.write", "agent.manage", "admin"]] = []  # [] = any writer
 
 
 class TownConfig(msgspec.Struct, kw_only=True):

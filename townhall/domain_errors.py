@@ -35,6 +35,16 @@ class DomainError(Exception):
     """Base class: something the caller asked for cannot be done as asked."""
 
 
+class PresetNotAllowed(DomainError):
+    """The caller may not target this CLI preset (its ``allowed_scopes`` in ``[agent_clis]``)."""
+
+    def __init__(self, preset: str, allowed: list[str]) -> None:
+        scopes = [*allowed, *([] if "admin" in allowed else ["admin"])]
+        super().__init__(f"CLI preset '{preset}' may only be targeted by callers with scope "
+                         f"{' or '.join(repr(s) for s in scopes)}")
+        self.preset = preset
+
+
 class AgentNotFound(DomainError):
     def __init__(self, ref: str) -> None:
         super().__init__(f"Agent not found: {ref}")

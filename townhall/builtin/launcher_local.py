@@ -27,6 +27,7 @@ from townhall.domain_errors import Conflict, InvalidInput
 from townhall.registry import LauncherSpec
 from townhall.worker.runner import preset_for
 
+logger = logging.getLogger("townhall.launcher")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
@@ -52,8 +53,6 @@ def missing_program(preset: AgentCliPreset, town_root: Path) -> str | None:
         return None if path.is_file() and os.access(path, os.X_OK) else program
     search = preset.env.get("PATH", os.environ.get("PATH", os.defpath))
     return None if shutil.which(program, path=search) else program
-
-logger = logging.getLogger("townhall.launcher")
 
 
 class LocalLauncher:

@@ -25,6 +25,7 @@ from townhall.domain_errors import (
     Conflict,
     InvalidInput,
     MissionNotFound,
+    PresetNotAllowed,
     RedisUnavailable,
     TaskNotFound,
 )
@@ -67,6 +68,7 @@ DOMAIN_PROBLEMS: Mapping[type[Exception], ProblemRule] = {
     AmbiguousAgent: ProblemRule(409, candidates=lambda exc: exc.candidates),
     AgentDown: ProblemRule(409),
     Conflict: ProblemRule(409),
+    PresetNotAllowed: ProblemRule(403),
     InvalidInput: ProblemRule(422, errors=lambda exc: [FieldError(field=exc.field, message=exc.message)]),
     RedisUnavailable: ProblemRule(503, retry_after_secs=1),
     # An unmeasurable queue is a transient outage, not a server bug: tell the scaler to retry.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import get, post, route
+from litestar import Request, get, post, route
 from litestar.params import FromPath, JSONBody
 
-from townhall.auth import Scope
+from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import AgentName, Label, Uuid
@@ -87,9 +89,10 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
 
     @post("/", status_code=201, responses=problems(409, body=True),
           summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
-    async def spawn(self, services: Services, data: JSONBody[SpawnRequest]) -> SpawnResponse:
+    async def spawn(self, services: Services, data: JSONBody[SpawnRequest],
+                    request: Request[Principal, Any, Any]) -> SpawnResponse:
         agent = await services.agents.spawn(data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
-                                            parent_agent_id=data.parent_agent_id)
+                                            parent_agent_id=data.parent_agent_id, caller=request.user)
         return SpawnResponse(agent_id=agent.id, name=agent.name, cli=agent.cli, role_id=agent.role_id,
                              nickname=agent.nickname, parent_agent_id=agent.parent_agent_id,
                              state=agent.state.rest_name)

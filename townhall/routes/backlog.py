@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import delete, get, post
+from litestar import Request, delete, get, post
 from litestar.params import JSONBody
 
-from townhall.auth import Scope
+from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Start, Tags, Text, TimeoutSecs, uuid_path
@@ -72,16 +72,16 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
 
     @post("/{task_id:str}/claim", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
-    async def claim(self, services: Services, task_id: TaskId,
-                    data: JSONBody[AgentRequest], start: Start = False) -> ClaimResponse:
-        result = await services.backlog.claim(task_id, data.agent, start=start)
+    async def claim(self, services: Services, task_id: TaskId, data: JSONBody[AgentRequest],
+                    request: Request[Principal, Any, Any], start: Start = False) -> ClaimResponse:
+        result = await services.backlog.claim(task_id, data.agent, start=start, caller=request.user)
         return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
     @post("/assign-all", status_code=200, responses=problems(404, 409, body=True),
           summary="Assign every backlog task to one agent")
-    async def assign_all(self, services: Services,
-                         data: JSONBody[AgentRequest], start: Start = False) -> AssignAllResponse:
-        result = await services.backlog.assign_all(data.agent, start=start)
+    async def assign_all(self, services: Services, data: JSONBody[AgentRequest],
+                         request: Request[Principal, Any, Any], start: Start = False) -> AssignAllResponse:
+        result = await services.backlog.assign_all(data.agent, start=start, caller=request.user)
         return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
     @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),

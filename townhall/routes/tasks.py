@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import get, post
+from litestar import Request, get, post
 from litestar.params import JSONBody
 
-from townhall.auth import Scope
+from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Start, Text, TimeoutSecs, uuid_path
@@ -50,8 +50,10 @@ class CompleteRequest(msgspec.Struct):
 class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):
     @post("/assign", status_code=201, responses=problems(404, 409, body=True),
           summary="Create a task assigned to an agent and put it in the agent's inbox")
-    async def assign(self, services: Services, data: JSONBody[AssignRequest], start: Start = False) -> AssignResponse:
-        result = await services.tasks.assign(data.agent, data.task, start=start, timeout_secs=data.timeout_secs)
+    async def assign(self, services: Services, data: JSONBody[AssignRequest],
+                     request: Request[Principal, Any, Any], start: Start = False) -> AssignResponse:
+        result = await services.tasks.assign(data.agent, data.task, start=start, timeout_secs=data.timeout_secs,
+                                             caller=request.user)
         return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
 
     @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),

@@ -15,6 +15,7 @@ from typing import Sequence
 
 import msgspec
 
+from townhall.auth import Principal, Scope
 from townhall.config import BUILTIN_CLIS, Town
 from townhall.domain import (
     SUPERVISOR_ID,
@@ -26,7 +27,7 @@ from townhall.domain import (
     nickname_for,
 )
 from townhall.domain.agents import RESERVED_AGENT_NAMES
-from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput
+from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput, PresetNotAllowed
 from townhall.launchers import CheckedLauncher, Launcher
 from townhall.services.inputs import check_agent_name, check_label, require_uuid
 from townhall.store import TownStore
@@ -136,6 +137,7 @@ class AgentService:
         nickname: str | None = None,
         parent_agent_id: str | None = None,
         launch: bool = True,
+        caller: Principal | None = None,
     ) -> Agent:
         """Create an agent record (``Starting``) and, with ``launch``, start its worker.
 
@@ -147,6 +149,7 @@ class AgentService:
         if is_reserved_agent_name(name):
             raise InvalidInput("name", f"'{name}' is reserved for the well-known supervisor/conductor mailbox")
         cli_name = resolve_cli(self.town, cli)
+        self.check_may_target(cli_name, caller)
         role = check_label("role_id", role_id)
         nick = check_label("nickname", nickname)
         parent = require_uuid("parent_agent_id", parent_agent_id) if parent_agent_id else None
@@ -179,6 +182,20 @@ class AgentService:
         if launch:
             await self.launch(agent)
         return agent
+
+    def check_may_target(self, cli_name: str, caller: Principal | None) -> None:
+        """:class:`PresetNotAllowed` unless ``caller`` holds one of the preset's ``allowed_scopes``
+        (``[agent_clis.<name>]``; empty or a built-in preset: any caller). ``None`` is a local caller
+        (the CLI), which is not restricted."""
+        preset = self.town.config.agent_clis.get(cli_name)
+        allowed = preset.allowed_scopes if preset is not None else []
+        if caller is not None and allowed and not any(caller.has(Scope(s)) for s in allowed):
+            raise PresetNotAllowed(cli_name, list(allowed))
+
+    def check_may_assign(self, target: AgentRef, caller: Principal | None) -> None:
+        """Work given to an agent becomes its CLI's prompt: the same rule as spawning with that CLI."""
+        if target.agent is not None:
+            self.check_may_target(target.agent.cli, caller)
 
     async def _acquire_spawn_lock(self, token: str) -> None:
         deadline = time.monotonic() + SPAWN_LOCK_WAIT_SECS

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
+from townhall.auth import Principal
 from townhall.domain import Task
 from townhall.domain_errors import BacklogTaskGone
 from townhall.queues import QueueBackend
@@ -65,19 +66,21 @@ class BacklogService:
             for task_id, task in zip(ids, records)
         ]
 
-    async def claim(self, task_id: str, agent_ref: str, *, start: bool = False) -> Claim:
+    async def claim(self, task_id: str, agent_ref: str, *, start: bool = False,
+                    caller: Principal | None = None) -> Claim:
         """Assign one backlog task to an agent. :class:`BacklogTaskGone` if it is not (any longer) in
         the backlog; of two concurrent claims exactly one wins. A ``Stopped``/``Error`` agent refuses
         (:class:`AgentDown`) unless ``start`` restarts it."""
         task_id = require_uuid("task_id", task_id)
-        agent = await self.recipients.resolve(agent_ref, start=start)
+        agent = await self.recipients.resolve(agent_ref, start=start, caller=caller)
         if not await self.store.backlog.claim(task_id, agent.id, task_assign_message(task_id, agent.id)):
             raise BacklogTaskGone(task_id)
         return Claim(task_id=task_id, agent=agent)
 
-    async def assign_all(self, agent_ref: str, *, start: bool = False) -> BulkAssignment:
+    async def assign_all(self, agent_ref: str, *, start: bool = False,
+                         caller: Principal | None = None) -> BulkAssignment:
         """Claim every backlog task for one agent (as :meth:`claim`, ``start`` included)."""
-        agent = await self.recipients.resolve(agent_ref, start=start)
+        agent = await self.recipients.resolve(agent_ref, start=start, caller=caller)
         ids = await self.store.backlog.assign_all(agent.id, lambda tid: task_assign_message(tid, agent.id))
         return BulkAssignment(agent=agent, task_ids=ids)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Awaitable, Callable
 
+from townhall.auth import Principal
 from townhall.domain import DEAD_AGENT_STATES, Agent
 from townhall.domain_errors import AgentDown, Conflict
 from townhall.services.agents import AgentRef, AgentService
@@ -23,11 +24,13 @@ class WorkRecipients:
         self.agents = agents
         self._restart = restart
 
-    async def resolve(self, ref: str, *, start: bool = False) -> AgentRef:
+    async def resolve(self, ref: str, *, start: bool = False, caller: Principal | None = None) -> AgentRef:
         """The agent ``ref`` names, able to take work. A ``Stopped``/``Error`` agent raises
         :class:`AgentDown`, or with ``start`` is restarted first. The supervisor mailbox and agents in
-        any other state (``Cold`` included: scaled to zero, not dead) take work as they are."""
+        any other state (``Cold`` included: scaled to zero, not dead) take work as they are. A
+        ``caller`` who may not target the agent's preset gets :class:`PresetNotAllowed` first."""
         target = await self.agents.resolve(ref)
+        self.agents.check_may_assign(target, caller)
         if target.agent is None or target.agent.state not in DEAD_AGENT_STATES:
             return target
         if not start:

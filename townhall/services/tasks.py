@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
+from townhall.auth import Principal
 from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import task_assign_message
@@ -33,14 +34,14 @@ class TaskService:
         return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
 
     async def assign(self, agent_ref: str, description: str, *, start: bool = False,
-                     timeout_secs: int | None = None) -> Assignment:
+                     timeout_secs: int | None = None, caller: Principal | None = None) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its
         ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first; a
         ``Stopped``/``Error`` one refuses (:class:`AgentDown`) unless ``start`` restarts it.
         ``timeout_secs`` bounds each attempt (``None``: the town's default)."""
         check_text("task", description)
         timeout = check_timeout(timeout_secs)
-        agent = await self.recipients.resolve(agent_ref, start=start)
+        agent = await self.recipients.resolve(agent_ref, start=start, caller=caller)
         task = Task.new(description, state=TaskState.ASSIGNED, assigned_to=agent.id, timeout_secs=timeout)
         await self.store.tasks.create_with_message(task, task_assign_message(task.id, agent.id))
         return Assignment(task=task, agent=agent)
