@@ -150,6 +150,7 @@ def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
     Called once per app, after the core has filled ``app_config`` with its own routes, middleware and
     exception handlers. Append to ``app_config.route_handlers``, ``app_config.middleware``,
     ``app_config.on_startup`` etc. ``context`` gives the loaded config and the services. Routes you add
-    under ``/v1`` should declare a scope with ``opt={"scope": Scope.TOWN_READ}`` so the core's auth
-    and scope guard cover them; routes without a scope are public.
+    under ``/v1`` must declare a scope with ``opt={"scope": Scope.TOWN_READ}`` so the core's auth
+    and scope guard cover them: a ``/v1`` route without one stops startup. Routes outside ``/v1``
+    without a scope are public.
     """
