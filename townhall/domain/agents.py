@@ -71,6 +71,8 @@ class SpawnMode(LenientEnum, fallback="fresh"):
 
 
 class Agent(msgspec.Struct, kw_only=True):
+    """An agent record (``tt:{town}:agent:{id}``), as the original ``tt`` writes it."""
+
     id: str
     name: str
     cli: str = ""

@@ -10,6 +10,8 @@ from townhall.domain.timestamps import utc_now
 
 
 class TownEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One entry of the town's event streams (field ``data``), in the original's shape."""
+
     event_type: str  # snake_case, e.g. agent_interrupted, mission_event
     message: str
     timestamp: datetime = msgspec.field(default_factory=utc_now)

@@ -42,12 +42,16 @@ class MessageKind(LenientEnum, invalid=("kind", "unknown message kind '{value}':
 
 
 class SentMessage(msgspec.Struct, frozen=True):
+    """Where a sent message went."""
+
     message_id: str
     to_agent: str
     urgent: bool
 
 
 class InboxItem(msgspec.Struct, frozen=True):
+    """One message of an inbox peek, summarised."""
+
     id: str
     from_: str
     type: str
@@ -55,6 +59,8 @@ class InboxItem(msgspec.Struct, frozen=True):
 
 
 class InboxView(msgspec.Struct, frozen=True):
+    """The first messages of an agent's mailbox and its counts."""
+
     agent_id: str
     total: int
     urgent: int

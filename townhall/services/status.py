@@ -13,12 +13,16 @@ ACTIVITY_LINES = 5
 
 
 class TownInfo(msgspec.Struct, frozen=True):
+    """The town's name, folder and (redacted) Redis URL."""
+
     name: str
     root: str
     redis_url: str
 
 
 class AgentStatus(msgspec.Struct, frozen=True):
+    """One agent as ``status`` shows it: its record, mailbox lengths and current task."""
+
     agent: Agent
     lengths: InboxLengths
     current_task: Task | None
