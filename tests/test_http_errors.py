@@ -19,7 +19,11 @@ DEAD_REDIS = "redis://127.0.0.1:1"
 def test_every_domain_error_has_a_problem() -> None:
     declared = {value for value in vars(domain_errors).values()
                 if isinstance(value, type) and issubclass(value, DomainError) and value is not DomainError}
-    assert declared <= set(DOMAIN_PROBLEMS), declared - set(DOMAIN_PROBLEMS)
+    # Litestar answers with the rule of the nearest class in the error's MRO (NotFound serves its four
+    # subclasses); DomainError itself has no rule, so each error is mapped on purpose.
+    unmapped = {error for error in declared
+                if not any(k in DOMAIN_PROBLEMS for k in error.__mro__[: error.__mro__.index(DomainError)])}
+    assert unmapped == set() and DomainError not in DOMAIN_PROBLEMS
     assert set(DOMAIN_PROBLEMS) <= set(EXCEPTION_HANDLERS)
 
 

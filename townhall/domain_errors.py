@@ -45,10 +45,19 @@ class PresetNotAllowed(DomainError):
         self.preset = preset
 
 
-class AgentNotFound(DomainError):
-    def __init__(self, ref: str) -> None:
-        super().__init__(f"Agent not found: {ref}")
-        self.ref = ref
+class NotFound(DomainError):
+    """What the caller named does not exist; ``ident`` is the name or id asked for. Subclasses only say
+    what it was, in upstream's wording (``template``)."""
+
+    template = "{} not found"
+
+    def __init__(self, ident: str) -> None:
+        super().__init__(self.template.format(ident))
+        self.ident = ident
+
+
+class AgentNotFound(NotFound):
+    template = "Agent not found: {}"
 
 
 class AmbiguousAgent(DomainError):
@@ -59,24 +68,18 @@ class AmbiguousAgent(DomainError):
         self.candidates = list(candidates)
 
 
-class TaskNotFound(DomainError):
-    def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task not found: {task_id}")
-        self.task_id = task_id
+class TaskNotFound(NotFound):
+    template = "Task not found: {}"
 
 
-class MissionNotFound(DomainError):
-    def __init__(self, mission_id: str) -> None:
-        super().__init__(f"mission {mission_id} not found")
-        self.mission_id = mission_id
+class MissionNotFound(NotFound):
+    template = "mission {} not found"
 
 
-class BacklogTaskGone(DomainError):
+class BacklogTaskGone(NotFound):
     """The task is no longer in the backlog (claimed, assigned or removed by someone else)."""
 
-    def __init__(self, task_id: str) -> None:
-        super().__init__(f"Task {task_id} not found in backlog")
-        self.task_id = task_id
+    template = "Task {} not found in backlog"
 
 
 class InvalidInput(DomainError):

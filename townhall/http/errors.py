@@ -19,15 +19,12 @@ from litestar.types import ExceptionHandlersMap
 from townhall.domain_errors import (
     REDIS_OUTAGE_ERRORS,
     AgentDown,
-    AgentNotFound,
     AmbiguousAgent,
-    BacklogTaskGone,
     Conflict,
     InvalidInput,
-    MissionNotFound,
+    NotFound,
     PresetNotAllowed,
     RedisUnavailable,
-    TaskNotFound,
 )
 from townhall.problems import FieldError, Problem, problem_response, status_title
 from townhall.services.scaling import ScalingUnavailable
@@ -61,10 +58,7 @@ class ProblemRule:
 
 #: Domain error → problem (contract §4.2). Services raise these; nothing else maps them.
 DOMAIN_PROBLEMS: Mapping[type[Exception], ProblemRule] = {
-    AgentNotFound: ProblemRule(404),
-    TaskNotFound: ProblemRule(404),
-    MissionNotFound: ProblemRule(404),
-    BacklogTaskGone: ProblemRule(404),
+    NotFound: ProblemRule(404),  # AgentNotFound, TaskNotFound, MissionNotFound, BacklogTaskGone
     AmbiguousAgent: ProblemRule(409, candidates=lambda exc: exc.candidates),
     AgentDown: ProblemRule(409),
     Conflict: ProblemRule(409),
