@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 from pathlib import Path
 from typing import Iterator
 
@@ -80,10 +81,21 @@ async def test_missing_program_puts_the_agent_in_error_and_returns_the_task(
 
 def test_failure_breaker_stops_an_agent_failing_fast_and_restart_clears_error(
         tmp_path: Path, town_name: str, redis_url: str, sync_redis: redis.Redis) -> None:
-    fake_town(tmp_path, town_name, redis_url, agent_extra="failure_breaker = { failures = 2, within_secs = 60 }")
+    flaky = (f'[agent_clis.flaky]\nname = "flaky"\ncommand = "MARKER={tmp_path / "x.log"} {sys.executable} '
+             f'{tmp_path / "fake_cli.py"}"\nenv = {{ FAKE_FAIL = "1" }}\n')
+    fake_town(tmp_path, town_name, redis_url, idle_timeout=1, presets=flaky,
+              agent_extra="failure_breaker = { failures = 2, within_secs = 60 }")
     keys = TownKeys(town_name)
-    agent_id = seed_agent(sync_redis, town_name, "w1")
-    first, second, third = (Task.new(f"FAIL {n}", state=TaskState.ASSIGNED, assigned_to=agent_id) for n in range(3))
+    # Tasks failing with their own output do not trip it: a healthy agent is not stopped by bad tasks.
+    healthy = seed_agent(sync_redis, town_name, "healthy")
+    bad = [Task.new(f"FAIL {n}", state=TaskState.ASSIGNED, assigned_to=healthy) for n in range(3)]
+    for task in bad:
+        assign_task(sync_redis, keys, task, healthy)
+    assert start_worker(tmp_path, "healthy", healthy).wait(timeout=30) == 0
+    assert [sync_redis.hget(keys.task(t.id), "state") for t in bad] == ["failed"] * 3
+
+    agent_id = seed_agent(sync_redis, town_name, "w1", cli="flaky")
+    first, second, third = (Task.new(f"job {n}", state=TaskState.ASSIGNED, assigned_to=agent_id) for n in range(3))
     for task in (first, second, third):
         assign_task(sync_redis, keys, task, agent_id)
     assert start_worker(tmp_path, "w1", agent_id).wait(timeout=30) == EXIT_BROKEN

@@ -131,8 +131,9 @@ class TownhallConfig(msgspec.Struct, kw_only=True):
 
 
 class FailureBreakerConfig(msgspec.Struct, kw_only=True):
-    """``[agent] failure_breaker``: this many failed runs within ``within_secs`` put the agent in
-    ``Error`` (its CLI is presumably broken); ``failures = 0`` disables the breaker."""
+    """``[agent] failure_breaker``: this many failed runs in a row that end alike (same exit status and
+    output) within ``within_secs`` put the agent in ``Error`` (its CLI is presumably broken);
+    ``failures = 0`` disables the breaker."""
 
     failures: NonNegative = 3
     within_secs: Positive = 60

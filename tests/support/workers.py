@@ -21,12 +21,20 @@ from townhall.testing.towns import write_town
 
 # The fake CLI: records each execution as "<task-id or ->\t<agent id>" in $MARKER (one O_APPEND write),
 # sleeps when the prompt says SLEEP=<secs> (SLEEP_ONCE=<secs>: on its first run of the task only),
-# fails with exit 3 when it says FAIL, prints its environment when it says PRINTENV.
+# fails with exit 3 when it says FAIL, prints its environment when it says PRINTENV. Presets of broken
+# agents set FAKE_FAIL (every run fails at once, nothing recorded) or FAKE_HANG (a prompt saying MAYHANG
+# hangs on its first run by such an agent).
 FAKE_CLI = r'''
 import os, re, sys, time
 prompt = sys.stdin.read()
 m = re.search(r"Task ([0-9a-f-]{36}):", prompt)
 task = m.group(1) if m else "-"
+if os.environ.get("FAKE_FAIL"):
+    print("flaky agent fails", file=sys.stderr)
+    sys.exit(5)
+if os.environ.get("FAKE_HANG") and "MAYHANG" in prompt and not os.path.exists(os.environ["MARKER"] + ".hung." + task):
+    open(os.environ["MARKER"] + ".hung." + task, "w").close()
+    time.sleep(600)
 s = re.search(r"SLEEP=([0-9.]+)", prompt)
 if s:
     time.sleep(float(s.group(1)))

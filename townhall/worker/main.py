@@ -305,7 +305,7 @@ class Worker:
             error = f"timed out after {self._time_limit(begun)} s"
         elif ended.status != 0:
             error = f"exit status {ended.status}"
-            if self.breaker.failed(loop.time()):
+            if self.breaker.failed(loop.time(), f"{ended.status}\n{output}"):
                 return await self._broken(delivery, task_id, begun, what,
                                           f"failure breaker tripped: {self.breaker.describe()} ({error})")
         if error is None:
