@@ -1,0 +1,30 @@
+"""Broken agents in a busy town, both queue modes (issue 11): missing program, failing fast, hanging,
+SIGKILLs and restarts; healthy work completes exactly once, work built to fail dead-letters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from tests.reliability.conftest import LONG
+from tests.support.broken_chaos import broken_agents_chaos
+from tests.support.workers import reap_workers
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    yield
+    reap_workers()
+
+
+@pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
+async def test_broken_agents_do_not_eat_work(tmp_path: Path, town_name: str, redis_url: str,
+                                             aredis: aioredis.Redis, streams: bool) -> None:
+    if LONG:
+        await broken_agents_chaos(tmp_path, town_name, redis_url, aredis, streams=streams, tasks=200,
+                                  kills=30, restarts=4, deadline_secs=400, seed=5)
+    else:
+        await broken_agents_chaos(tmp_path, town_name, redis_url, aredis, streams=streams)
