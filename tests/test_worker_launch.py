@@ -15,6 +15,7 @@ from townhall.builtin.queue_lists import ListsQueue
 from townhall.builtin.queue_streams import StreamsQueue
 from townhall.domain import Task, TaskState
 from townhall.keys import TownKeys
+from townhall.queues import task_assign_message
 from townhall.store import TownStore
 from townhall.testing.process import TownhallProcess
 
@@ -55,21 +56,42 @@ def test_rest_spawn_runs_a_worker_and_kill_stops_it(tmp_path: Path, town_name: s
         server.stop()
 
 
-async def test_lists_dead_worker_work_goes_back_to_its_inbox(aredis: aioredis.Redis, town_name: str) -> None:
+async def test_lists_dead_worker_shared_work_goes_back_to_the_backlog(aredis: aioredis.Redis,
+                                                                     town_name: str) -> None:
+    # Issue 12 changed this: the sweep used to put shared work into the dead agent's own inbox, where
+    # no live worker would ever read it.
     store = TownStore(aredis, town_name)
     queue = ListsQueue(store)
     task = await store.tasks.create(Task.new("shared"))
+    direct = await store.tasks.create(Task.new("direct", state=TaskState.ASSIGNED, assigned_to="a1"))
+    await store.messages.send(task_assign_message(direct.id, "a1"))
     await queue.enqueue(task.id)
     worker = queue.consumer("a1", blocking=aredis, visibility_timeout_secs=1)
-    taken = await worker.take()
-    assert taken is not None and taken.task_id == task.id
+    first, second = await worker._take_mailbox(), await worker._take_shared()
+    assert first is not None and first.task_id == direct.id
+    assert second is not None and second.task_id == task.id
     assert (await store.tasks.get(task.id)).state is TaskState.ASSIGNED  # type: ignore[union-attr]
     await store.agents._r.sadd(store.keys.agent_index, "a1")
-    # The worker dies (no liveness key): the sweep puts its taken work back in its inbox.
-    assert await queue.sweep(1) == 1
+    # The worker dies (no liveness key): shared work to the backlog, the direct assignment to its inbox.
+    assert await queue.sweep(1) == 2
     assert await store.processing.entries("a1") == []
-    assert await store.messages.inbox_len("a1") == 1
+    assert await store.backlog.list() == [task.id]
+    record = await store.tasks.get(task.id)
+    assert record is not None and record.state is TaskState.PENDING and record.assigned_to is None
+    assert [e.message.body.task_id for e in await store.messages.peek("a1", 10)] == [direct.id]  # type: ignore[union-attr]
     assert await queue.requeue_dead("a1") == 0
+
+
+async def test_lists_pool_agent_direct_work_goes_to_the_backlog(aredis: aioredis.Redis, town_name: str) -> None:
+    store = TownStore(aredis, town_name)
+    queue = ListsQueue(store)
+    direct = await store.tasks.create(Task.new("direct", state=TaskState.ASSIGNED, assigned_to="p1"))
+    await store.messages.send(task_assign_message(direct.id, "p1"))
+    assert (await queue.consumer("p1", blocking=aredis, visibility_timeout_secs=1).take()) is not None
+    assert await queue.requeue_dead("p1", pool=True) == 1
+    assert await store.backlog.list() == [direct.id]
+    assert await store.messages.inbox_len("p1") == 0
+    assert await queue.requeue_dead("p1", pool=True) == 0  # the entry is gone: put back once
 
 
 async def test_streams_requeue_dead_reannounces_its_entries(aredis: aioredis.Redis, town_name: str) -> None:

@@ -145,7 +145,9 @@ class AgentConfig(msgspec.Struct, kw_only=True):
     heartbeat_secs: Positive = 15
     #: A worker silent for this long is dead: its taken work is redelivered.
     visibility_timeout_secs: Positive = 120
-    stale_after_secs: Positive = 120
+    #: An active agent whose heartbeat is this old (and whose liveness key lapsed) is a lost worker:
+    #: townhall's sweep stops it and puts its work back. Three heartbeats, as the liveness key's TTL.
+    stale_after_secs: Positive = 45
     #: Worker environment variables (names or ``fnmatch`` patterns) the agent CLI may see too.
     pass_env: list[str] = []
     #: A CLI run longer than this is killed and fails (a task's ``timeout_secs`` overrides it; 0 = none).

@@ -16,6 +16,7 @@ import msgspec
 import redis.asyncio as aioredis
 
 from townhall.domain import SUPERVISOR_ID, Message, Task, TaskAssignBody
+from townhall.keys import DOCKET_GROUP as SHARED_GROUP
 from townhall.store.attempts import AttemptOutcome
 from townhall.store.processing import Source
 
@@ -42,6 +43,16 @@ def task_assign_message(task_id: str, agent_id: str) -> Message:
     """The message that hands task ``task_id`` to agent ``agent_id`` (from the supervisor, priority
     normal): what a direct assignment puts in the inbox and what a worker takes shared work as."""
     return Message.new(SUPERVISOR_ID, agent_id, TaskAssignBody(task_id=task_id))
+
+
+def shared_assign_message(task_id: str) -> Message:
+    """The message a worker holds shared work as, addressed to the shared group rather than to one
+    agent: whoever puts a dead worker's work back can tell it from a direct assignment."""
+    return Message.new(SUPERVISOR_ID, SHARED_GROUP, TaskAssignBody(task_id=task_id))
+
+
+def is_shared_assignment(message: Message | None) -> bool:
+    return message is not None and message.to == SHARED_GROUP and isinstance(message.body, TaskAssignBody)
 
 
 class QueueConsumer(Protocol):
@@ -105,15 +116,17 @@ class QueueBackend(Protocol):
         """Unread and in-flight shared work, without scanning finished tasks."""
         ...
 
-    async def requeue_dead(self, agent_id: str) -> int:
-        """Put back what a dead worker of ``agent_id`` had taken: its processing list to the front of
-        its inbox (for its next life or ``reclaim``); streams: its unacknowledged docket entries back
-        to the shared queue at once. Returns the number of units put back."""
+    async def requeue_dead(self, agent_id: str, *, pool: bool = False) -> int:
+        """Put back what a dead worker of ``agent_id`` had taken, where a live worker will get it:
+        shared work to the shared queue at once (lists: the backlog; streams: a fresh docket entry);
+        direct work to the front of its inbox (for its next life or ``reclaim``), or, for a pool
+        agent (``pool``), to the shared queue too. Returns the number of units put back."""
         ...
 
     async def sweep(self, visibility_timeout_secs: int) -> int:
         """Periodic upkeep (townhall): requeue the taken work of workers whose liveness key lapsed
-        and, streams, trim acknowledged docket entries. Returns the number of units put back."""
+        (as :meth:`requeue_dead`) and, streams, trim acknowledged docket entries. Returns the number
+        of units put back."""
         ...
 
     # ---- used by workers -------------------------------------------------------------------

@@ -55,15 +55,16 @@ if "FAIL" in prompt:
 '''
 
 
-def fake_town(root: Path, name: str, redis_url: str, *, streams: bool = False, idle_timeout: int = 0,
+def fake_town(root: Path, name: str, redis_url: str | None, *, streams: bool = False, idle_timeout: int = 0,
               heartbeat: int = 1, visibility: int = 3, launcher: str = "none", agent_extra: str = "",
-              presets: str = "") -> Path:
+              presets: str = "", stale_after: int | None = None, top: str = "") -> Path:
     """A town whose default preset ``fake`` runs :data:`FAKE_CLI`; ``agent_extra`` adds ``[agent]``
-    lines, ``presets`` more tables."""
+    lines, ``presets`` more tables; ``redis_url`` ``None``: the town's private Redis."""
     script = root / "fake_cli.py"
     script.write_text(FAKE_CLI, encoding="utf-8")
     marker = root / "executions.log"
     extra = "\n".join([
+        *([top] if top else []),
         "default_cli = \"fake\"",
         *(["use_streams = true"] if streams else []),
         "[agent]",
@@ -72,6 +73,7 @@ def fake_town(root: Path, name: str, redis_url: str, *, streams: bool = False, i
         f"heartbeat_secs = {heartbeat}",
         f"visibility_timeout_secs = {visibility}",
         agent_extra,
+        *([f"stale_after_secs = {stale_after}"] if stale_after is not None else []),
         "[agent_clis.fake]",
         "name = \"fake\"",
         f"command = \"MARKER={marker} {sys.executable} {script}\"",
@@ -106,6 +108,20 @@ def start_worker(root: Path, name: str, agent_id: str | None = None, *extra: str
         args += ["--id", agent_id]
     log = (root / ".tt" / "logs" / f"test-{name}.log").open("ab")
     proc = subprocess.Popen([*args, *extra], stdout=log, stderr=subprocess.STDOUT, cwd=root,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
+    _started.append(proc)
+    return proc
+
+
+def start_pool_worker(root: Path, *extra: str, env: dict[str, str] | None = None,
+                      program: str = "tt") -> subprocess.Popen[bytes]:
+    """A pool worker (no NAME): ``tt agent-loop`` or ``townhall worker`` with ``extra`` arguments."""
+    command = [sys.executable, "-X", "faulthandler", "-m", "townhall.cli.tt_cmd", "--town", str(root),
+               "agent-loop"] if program == "tt" else [str(Path(sys.executable).parent / "townhall"), "--town",
+                                                     str(root), "worker"]
+    log = (root / ".tt" / "logs" / "test-pool.log").open("ab")
+    proc = subprocess.Popen([*command, *extra], stdout=log,
+                            stderr=subprocess.STDOUT, cwd=root,
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
     _started.append(proc)
     return proc

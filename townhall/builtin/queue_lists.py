@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from townhall import hookimpl
 from townhall.domain import Task, TaskAssignBody
-from townhall.queues import Delivery, QueueDepth, task_assign_message
+from townhall.queues import Delivery, QueueDepth, is_shared_assignment, shared_assign_message
 from townhall.registry import QueueBackendSpec
 from townhall.store import AttemptOutcome, TownStore
 from townhall.store.json_codec import encode_message, try_decode_message
@@ -33,6 +33,8 @@ def delivery_from(raw: str, source: Source) -> Delivery:
     message = try_decode_message(raw)
     body = message.body if message else None
     task_id = body.task_id if isinstance(body, TaskAssignBody) else None
+    if source is Source.LEFTOVER and is_shared_assignment(message):
+        source = Source.SHARED  # a previous life's shared work goes back to the shared queue
     return Delivery(source=source, message=message, raw=raw, task_id=task_id)
 
 
@@ -135,7 +137,7 @@ class MailboxConsumer:
 class ListsConsumer(MailboxConsumer):
     async def _take_shared(self) -> Delivery | None:
         taken = await self.store.processing.take_backlog(
-            self.agent_id, lambda task_id: encode_message(task_assign_message(task_id, self.agent_id))
+            self.agent_id, lambda task_id: encode_message(shared_assign_message(task_id))
         )
         if taken is None:
             return None
@@ -168,11 +170,31 @@ class ListsConsumer(MailboxConsumer):
         await super().give_back(delivery)
 
 
-async def sweep_processing(store: TownStore) -> int:
-    """Put back the processing lists of agents whose worker liveness key lapsed."""
+#: Puts one held task back into the shared queue: ``(task id, processing entry) -> put back``.
+ToShared = Callable[[str, str], Awaitable[bool]]
+
+
+async def requeue_processing(store: TownStore, agent_id: str, to_shared: ToShared, *, pool: bool) -> int:
+    """A dead worker's processing list put back: shared work (and a pool agent's direct task
+    assignments) through ``to_shared``, the rest to the front of its inbox, order kept. Each entry
+    moves in one atomic step that first removes it, so two sweepers never put one entry back twice."""
+    count = 0
+    for raw in reversed(await store.processing.entries(agent_id)):
+        delivery = delivery_from(raw, Source.LEFTOVER)
+        if delivery.task_id and (pool or delivery.source is Source.SHARED):
+            count += await to_shared(delivery.task_id, raw)
+        else:
+            count += await store.processing.restore_one(agent_id, raw)
+    return count
+
+
+async def sweep_processing(store: TownStore, requeue: Callable[[str, bool], Awaitable[int]]) -> int:
+    """Put back the processing lists of agents whose worker liveness key lapsed (``requeue(agent id,
+    pool)``)."""
     restored = 0
-    for agent_id in await store.processing.held_by_dead_workers(await store.agents.ids()):
-        count = await store.processing.restore(agent_id)
+    dead = await store.processing.held_by_dead_workers(await store.agents.ids())
+    for agent_id, agent in zip(dead, await store.agents.get_many(dead)):
+        count = await requeue(agent_id, agent is not None and agent.pool is not None)
         if count:
             log.info("put back %d unit(s) of work held by dead worker %s", count, agent_id)
         restored += count
@@ -201,11 +223,17 @@ class ListsQueue:
     async def measure(self) -> QueueDepth:
         return QueueDepth(unread=await self.store.backlog.length(), in_flight=0)
 
-    async def requeue_dead(self, agent_id: str) -> int:
-        return await self.store.processing.restore(agent_id)
+    async def requeue_dead(self, agent_id: str, *, pool: bool = False) -> int:
+        async def to_shared(task_id: str, raw: str) -> bool:
+            return await self.store.processing.shared_return(task_id, agent_id, raw)
+
+        count = await requeue_processing(self.store, agent_id, to_shared, pool=pool)
+        if count:
+            await self.store.processing.wake_shared()
+        return count
 
     async def sweep(self, visibility_timeout_secs: int) -> int:
-        return await sweep_processing(self.store)
+        return await sweep_processing(self.store, lambda agent_id, pool: self.requeue_dead(agent_id, pool=pool))
 
     def consumer(self, agent_id: str, *, blocking: aioredis.Redis, visibility_timeout_secs: int) -> ListsConsumer:
         return ListsConsumer(self.store, agent_id, blocking)

@@ -14,7 +14,7 @@ from typing import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from townhall import hookimpl
-from townhall.builtin.queue_lists import POST_SECS, MailboxConsumer, sweep_processing
+from townhall.builtin.queue_lists import POST_SECS, MailboxConsumer, requeue_processing, sweep_processing
 from townhall.domain import Task
 from townhall.queues import Delivery, QueueDepth, task_assign_message
 from townhall.registry import QueueBackendSpec
@@ -158,8 +158,15 @@ class StreamsQueue:
         depth = await self.store.docket.depth()
         return QueueDepth(unread=depth.unread, in_flight=depth.pending)
 
-    async def requeue_dead(self, agent_id: str) -> int:
-        count = await self.store.processing.restore(agent_id)
+    async def requeue_dead(self, agent_id: str, *, pool: bool = False) -> int:
+        async def to_shared(task_id: str, raw: str) -> bool:
+            if not await self.store.processing.shared_return(task_id, agent_id, raw):
+                return False
+            task = await self.store.tasks.get(task_id)
+            await self._announce(task_id, task.description if task else "")
+            return True
+
+        count = await requeue_processing(self.store, agent_id, to_shared, pool=pool)
         while entries := await self.store.docket.owned(agent_id):
             for entry in entries:
                 count += await reannounce(self.store, entry.task_id, entry.entry_id)
@@ -170,7 +177,7 @@ class StreamsQueue:
     async def sweep(self, visibility_timeout_secs: int) -> int:
         # Abandoned docket entries are taken over by live workers (visibility timeout); with none
         # alive they stay counted as in flight, so an autoscaler starts one.
-        restored = await sweep_processing(self.store)
+        restored = await sweep_processing(self.store, lambda agent_id, pool: self.requeue_dead(agent_id, pool=pool))
         await self.store.docket.trim_delivered()
         return restored
 

@@ -9,15 +9,30 @@ import click
 
 from townhall.cli.common import run_in_town, services_command, town_dir, with_services
 from townhall.cli.output import Answer, json_option
+from townhall.domain_errors import DomainError
 from townhall.runtime import Role
+from townhall.services.pool import DEFAULT_POOL, Pool, check_pool_prefix
 from townhall.services.town import TownServices
 from townhall.worker import run_worker
 
 
-def serve_agent(town: str, name: str, agent_id: str | None, cli: str | None) -> NoReturn:
-    """Run the worker for agent ``name`` in this process and exit with its code
-    (``tt agent-loop`` and ``townhall worker``)."""
-    sys.exit(run_in_town(town, lambda runtime: run_worker(runtime, name, agent_id, cli), role=Role.WORKER))
+def serve_agent(town: str, name: str | None, agent_id: str | None, cli: str | None,
+                pool: str | None = None) -> NoReturn:
+    """Run the worker for agent ``name`` in this process and exit with its code (``tt agent-loop``
+    and ``townhall worker``). Without ``name`` a pool worker of pool ``pool`` (default ``worker``); a
+    prefix that is not a valid agent name, or a pool with a name, is a usage error (exit 2)."""
+    if name is not None and pool is not None:
+        raise click.UsageError("give a NAME (a named agent) or --pool (a pool worker), not both")
+    try:
+        prefix = check_pool_prefix(pool if pool is not None else DEFAULT_POOL)
+    except DomainError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--pool'") from None
+    serves = Pool(prefix) if name is None else name
+    sys.exit(run_in_town(town, lambda runtime: run_worker(runtime, serves, agent_id, cli), role=Role.WORKER))
+
+
+#: ``--pool`` of ``tt agent-loop`` and ``townhall worker``.
+pool_option = click.option("--pool", default=None, help="Without NAME: the pool's name prefix (default: worker).")
 
 
 @click.command()
@@ -41,13 +56,15 @@ def spawn(ctx: click.Context, name: str, cli: str | None, role: str | None, nick
 
 
 @click.command("agent-loop")
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
 @click.option("--cli", default=None, help="CLI preset when a new agent record is registered.")
+@pool_option
 @click.pass_context
-def agent_loop(ctx: click.Context, name: str, agent_id: str | None, cli: str | None) -> None:
-    """Run the worker for agent NAME until it stops (idle timeout, kill, prune, SIGTERM)."""
-    serve_agent(town_dir(ctx), name, agent_id, cli)
+def agent_loop(ctx: click.Context, name: str | None, agent_id: str | None, cli: str | None, pool: str | None) -> None:
+    """Run the worker for agent NAME until it stops (idle timeout, kill, prune, SIGTERM); without
+    NAME, a pool worker (a new agent with a generated name, removed when it stops)."""
+    serve_agent(town_dir(ctx), name, agent_id, cli, pool)
 
 
 @click.command()

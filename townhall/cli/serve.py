@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from townhall.cli.agents import serve_agent
+from townhall.cli.agents import pool_option, serve_agent
 from townhall.cli.common import EXIT_STARTUP, cli_plugins, fail, load_town_or_exit, town_dir
 from townhall.cli.output import Answer, json_option
 from townhall.plugins import PluginInfo, describe_plugins
@@ -59,13 +59,15 @@ def openapi(output: str | None) -> None:
 
 
 @click.command()
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--id", "agent_id", default=None, help="The agent record to serve (default: the one named NAME).")
 @click.option("--cli", "cli_preset", default=None, help="CLI preset when a new agent record is registered.")
+@pool_option
 @click.pass_context
-def worker(ctx: click.Context, name: str, agent_id: str | None, cli_preset: str | None) -> None:
-    """Run an agent worker (same as `tt agent-loop NAME`)."""
-    serve_agent(town_dir(ctx), name, agent_id, cli_preset)
+def worker(ctx: click.Context, name: str | None, agent_id: str | None, cli_preset: str | None,
+           pool: str | None) -> None:
+    """Run an agent worker (same as `tt agent-loop [NAME]`); without NAME, a pool worker."""
+    serve_agent(town_dir(ctx), name, agent_id, cli_preset, pool)
 
 
 COMMANDS = (rest, plugins, openapi, worker)

@@ -88,6 +88,9 @@ class Agent(msgspec.Struct, kw_only=True):
     last_active_at: datetime = msgspec.field(default_factory=utc_now)
     tasks_completed: int = 0
     rounds_completed: int = 0
+    #: The pool prefix of an agent a pool worker registered for itself (``townhall worker`` without a
+    #: name): such a record lives only as long as its worker. ``None`` for named agents.
+    pool: str | None = None
 
     @classmethod
     def new(cls, name: str, cli: str, *, agent_id: str | None = None) -> Agent:

@@ -26,4 +26,5 @@ class ScalingController(Resource, path="/api/scaling", tag="probes"):
             town=context.town.name,
             max_agents=config.max_agents,
             idle_timeout_secs=config.agent.idle_timeout_secs,
+            stale_after_secs=config.agent.stale_after_secs,
         )

@@ -138,13 +138,14 @@ class AgentService:
         parent_agent_id: str | None = None,
         launch: bool = True,
         caller: Principal | None = None,
+        pool: str | None = None,
     ) -> Agent:
         """Create an agent record (``Starting``) and, with ``launch``, start its worker.
 
         Raises :class:`InvalidInput` (empty/reserved/unsafe name, unknown ``cli``, bad parent id),
         :class:`Conflict` (name taken, ``max_agents`` reached). If the launcher fails the record is set
         ``Error`` and the launcher's error propagates (as a :class:`Conflict` if it was not a domain
-        error)."""
+        error). ``pool`` marks a record a pool worker registers for itself."""
         name = check_agent_name(name)
         if is_reserved_agent_name(name):
             raise InvalidInput("name", f"'{name}' is reserved for the well-known supervisor/conductor mailbox")
@@ -176,6 +177,7 @@ class AgentService:
                 agent.nickname = nick
             agent.role_id = role
             agent.parent_agent_id = parent
+            agent.pool = pool
             await self.store.agents.create(agent)
         finally:
             await self.store.agents.release_spawn_lock(token)

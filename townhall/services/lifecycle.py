@@ -33,6 +33,8 @@ from townhall.domain import (
 from townhall.domain_errors import AgentNotFound, Conflict, DomainError, TaskNotFound
 from townhall.services.agents import AgentRef, AgentService
 from townhall.services.messages import MessageService
+from townhall.services.pool import Pool, check_pool_prefix, pool_agent_name
+from townhall.services.rescue import WorkRescue
 from townhall.services.tasks import TaskService
 from townhall.store import AgentPatch, LeftWith, TownStore
 
@@ -109,20 +111,24 @@ class AgentLifecycle:
     """The operations of an agent's life, for its worker and for ``kill``/``restart``."""
 
     def __init__(self, town: Town, store: TownStore, agents: AgentService, tasks: TaskService,
-                 messages: MessageService) -> None:
+                 messages: MessageService, rescue: WorkRescue) -> None:
         self.town = town
+        self.rescue = rescue
         self.store = store
         self.agents = agents
         self.tasks = tasks
         self.messages = messages
 
     # ---- a worker starts --------------------------------------------------------------------------
-    async def start(self, name: str, agent_id: str | None, cli: str | None,
+    async def start(self, name: str | Pool, agent_id: str | None, cli: str | None,
                     claim: LivenessClaim) -> Agent | None:
-        """Serve agent ``name`` (record ``agent_id`` if given): register or reuse the record, claim its
-        liveness key, ``Idle`` (``Paused`` stays paused), activity line. ``None`` when a worker launched
+        """Serve agent ``name`` (record ``agent_id`` if given; a :class:`Pool`: :meth:`start_pool`):
+        register or reuse the record, claim its liveness key, ``Idle`` (``Paused`` stays paused),
+        activity line. ``None`` when a worker launched
         for a known record finds its stop flag set: the flag is obeyed (``Stopped``) and cleared.
         Raises :class:`StartRefused`, or the :class:`DomainError` of registering a new agent."""
+        if isinstance(name, Pool):
+            return await self.start_pool(name.prefix, name.hostname, cli, claim)
         agent, launched = await self._identify(name, agent_id, cli)
         await self._claim(agent, claim)
         if launched and await self.store.agents.stop_requested(agent.id):
@@ -130,6 +136,21 @@ class AgentLifecycle:
             await self.store.agents.set_state(agent.id, AgentState.STOPPED)
             await self.release(agent.id, claim)
             return None
+        await self._serve(agent)
+        return agent
+
+    async def start_pool(self, prefix: str, hostname: str | None, cli: str | None,
+                         claim: LivenessClaim) -> Agent:
+        """Serve a new agent of pool ``prefix`` under a generated unique name (see
+        :mod:`townhall.services.pool`); its record is removed when the worker stops (:meth:`stop`).
+        Raises the :class:`DomainError` of registering it (an invalid prefix, ``max_agents``)."""
+        prefix = check_pool_prefix(prefix)
+        agent = await self.agents.spawn(pool_agent_name(prefix, hostname), cli=cli, launch=False, pool=prefix)
+        await self._claim(agent, claim)
+        await self._serve(agent)
+        return agent
+
+    async def _serve(self, agent: Agent) -> None:
         now = utc_now()
         await self.store.agents.update(agent.id, AgentPatch(
             state=AgentState.PAUSED if agent.state is AgentState.PAUSED else AgentState.IDLE,
@@ -137,7 +158,6 @@ class AgentLifecycle:
         ))
         await self._clear_stale_current_task(agent.id)
         await self.store.agents.add_activity(agent.id, "🚀 Worker started")
-        return agent
 
     async def _identify(self, name: str, agent_id: str | None, cli: str | None) -> tuple[Agent, bool]:
         """The record and whether the worker was launched for it (``--id``: a pending stop flag is then
@@ -317,11 +337,15 @@ class AgentLifecycle:
 
     async def stop(self, agent_id: str, claim: LivenessClaim, reason: str) -> None:
         """The worker ends: ``Stopped``, stop flag cleared (it was obeyed), activity line, liveness key
-        released."""
+        released. A pool agent is then retired: what its mailbox still holds goes to the shared queue
+        and its record is deleted."""
         await self.store.agents.update(agent_id, AgentPatch(state=AgentState.STOPPED, last_heartbeat=utc_now()))
         await self.store.agents.clear_stop(agent_id)
         await self.store.agents.add_activity(agent_id, f"🛑 Stopped ({reason})")
         await self.release(agent_id, claim)
+        agent = await self.store.agents.get(agent_id)
+        if agent is not None and agent.pool is not None:
+            await self.rescue.retire(agent)
 
     async def broken(self, agent_id: str, claim: LivenessClaim, reason: str) -> None:
         """The agent's CLI cannot run (missing program, failing fast): ``Error`` with the reason in an

@@ -123,7 +123,7 @@ class RecoveryService:
             if old is None:
                 continue  # it moved meanwhile: somebody is alive
             await self.store.agents.add_activity(agent.id, "🔄 Recovered (orphaned)")
-            await self.queue.requeue_dead(agent.id)
+            await self.queue.requeue_dead(agent.id, pool=agent.pool is not None)
             recovered.append(agent)
         return RecoverReport(checked=len(agents), recovered=recovered)
 

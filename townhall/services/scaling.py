@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Awaitable, Iterable, Sequence, TypeVar
 
 import msgspec
@@ -88,15 +88,20 @@ def decide(
     max_agents: int,
     idle_timeout_secs: int,
     now: datetime,
+    stale_after_secs: int | None = None,
 ) -> ScalingDecision:
     """The recommendation algorithm of reference §9.4, with no I/O.
+
+    Only live workers count as active: with ``stale_after_secs``, an active agent whose heartbeat is
+    older than that is a dead worker (SIGKILLed, host lost) until the upkeep sweep stops it, and
+    counting it would keep an autoscaler from replacing it.
 
     One worker per unit of work (``desired = min(pending + in_flight, max_agents)``). Scale-down needs
     zero pending work; scale-to-zero additionally needs every active worker idle for the idle timeout
     (with ``idle_timeout_secs = 0``, only when no worker is active at all).
     """
     agents = list(agents)
-    active = [a for a in agents if a.state.is_active]
+    active = live_agents(agents, now, stale_after_secs)
     cold = sum(1 for a in agents if a.state is AgentState.COLD)
     desired = min(pending + in_flight, max_agents)
     if idle_timeout_secs == 0:
@@ -119,6 +124,12 @@ def decide(
     )
 
 
+def live_agents(agents: Iterable[Agent], now: datetime, stale_after_secs: int | None) -> list[Agent]:
+    """Active agents whose heartbeat has not lapsed (all active agents without ``stale_after_secs``)."""
+    limit = None if stale_after_secs is None else timedelta(seconds=stale_after_secs)
+    return [a for a in agents if a.state.is_active and (limit is None or now - a.last_heartbeat <= limit)]
+
+
 async def scaling_signal(
     store: TownStore,
     queue: QueueBackend,
@@ -126,13 +137,14 @@ async def scaling_signal(
     town: str,
     max_agents: int,
     idle_timeout_secs: int,
+    stale_after_secs: int | None = None,
 ) -> ScalingSignal:
     """Measure the town and decide; raises :class:`ScalingUnavailable` when Redis fails."""
     agents = await _agents(store)
-    measured = await measure_queue(store, queue, agents)
     now = utc_now()
-    decision = decide(measured.pending, measured.in_flight, agents,
-                      max_agents=max_agents, idle_timeout_secs=idle_timeout_secs, now=now)
+    measured = await measure_queue(store, queue, agents, live=live_agents(agents, now, stale_after_secs))
+    decision = decide(measured.pending, measured.in_flight, agents, max_agents=max_agents,
+                      idle_timeout_secs=idle_timeout_secs, now=now, stale_after_secs=stale_after_secs)
     return ScalingSignal(
         town=town,
         timestamp=now.isoformat(),
@@ -147,8 +159,10 @@ async def scaling_signal(
     )
 
 
-async def measure_queue(store: TownStore, queue: QueueBackend, agents: Sequence[Agent]) -> QueueMeasurement:
-    """Shared work as the queue backend measures it, plus work assigned directly to agents.
+async def measure_queue(store: TownStore, queue: QueueBackend, agents: Sequence[Agent],
+                        live: Sequence[Agent] | None = None) -> QueueMeasurement:
+    """Shared work as the queue backend measures it, plus work assigned directly to agents; the
+    current tasks of ``live`` agents (default: every active one) count as in flight.
 
     With ``lists`` the backend's unread work is the backlog length and it reports nothing in flight, so
     this is exactly the reference's list-mode measurement; with ``streams`` it is the docket's lag and
@@ -164,13 +178,14 @@ async def measure_queue(store: TownStore, queue: QueueBackend, agents: Sequence[
         _step("Failed to list tasks", store.tasks.ids_in_state(TaskState.RUNNING)),
     )
     queued = {p.task_id for p in assigned if p.source is PendingSource.TASK}
-    in_flight = await _in_flight(store, agents, running, queued)
+    in_flight = await _in_flight(store, [a for a in agents if a.state.is_active] if live is None else live,
+                                 running, queued)
     return QueueMeasurement(pending=depth.unread + len(assigned), in_flight=max(depth.in_flight, len(in_flight)))
 
 
 async def _in_flight(store: TownStore, agents: Sequence[Agent], running: set[str], queued: set[str]) -> set[str]:
-    """Running tasks plus active agents' current tasks that are still open, minus what is still queued."""
-    pointers = sorted({a.current_task for a in agents if a.state.is_active and a.current_task} - running)
+    """Running tasks plus the given agents' current tasks that are still open, minus what is still queued."""
+    pointers = sorted({a.current_task for a in agents if a.current_task} - running)
     records = await _step("Failed to list tasks", store.tasks.get_many(pointers))
     live = {tid for tid, task in zip(pointers, records) if task is not None and not task.state.is_terminal}
     return (running | live) - queued

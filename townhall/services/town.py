@@ -14,6 +14,7 @@ from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
 from townhall.services.recipients import WorkRecipients
 from townhall.services.recovery import RecoveryService
+from townhall.services.rescue import WorkRescue
 from townhall.services.status import StatusService
 from townhall.services.tasks import TaskService
 from townhall.store import TownStore
@@ -32,6 +33,7 @@ class TownServices:
     lifecycle: AgentLifecycle = field(init=False)
     backlog: BacklogService = field(init=False)
     recovery: RecoveryService = field(init=False)
+    rescue: WorkRescue = field(init=False)
     missions: MissionService = field(init=False)
     status: StatusService = field(init=False)
 
@@ -41,9 +43,11 @@ class TownServices:
         self.recipients = WorkRecipients(self.agents, restart=lambda agent_id: self.lifecycle.restart(agent_id))
         self.tasks = TaskService(self.store, self.recipients)
         self.messages = MessageService(self.store, self.agents)
-        self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages)
         self.backlog = BacklogService(self.store, self.queue, self.recipients)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.agents)
+        self.rescue = WorkRescue(self.town, self.store, self.queue, self.recovery)
+        self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages,
+                                        self.rescue)
         self.missions = MissionService(self.store)
         self.status = StatusService(self.town, self.store)
 

@@ -53,12 +53,15 @@ class Upkeep:
             await asyncio.sleep(RETRY_SECS)
 
     async def sweep_forever(self) -> None:
-        """Periodically put back work taken by workers whose liveness key lapsed (lists processing
-        lists; streams also trims acknowledged docket entries)."""
-        agent = self.town.config.agent
-        queue = self.services.queue
-        await _every(max(1.0, agent.heartbeat_secs), lambda: queue.sweep(agent.visibility_timeout_secs),
-                     "queue sweep")
+        """Every heartbeat period (at least 1 s): declare lost the workers whose heartbeat is older than
+        ``stale_after_secs`` and rescue their work (:class:`townhall.services.rescue.WorkRescue`), then
+        put back work held by workers whose liveness key lapsed (streams also trims acknowledged
+        docket entries)."""
+        await _every(max(1.0, self.town.config.agent.heartbeat_secs), self.sweep_once, "sweep")
+
+    async def sweep_once(self) -> None:
+        await self.services.rescue.sweep()
+        await self.services.queue.sweep(self.town.config.agent.visibility_timeout_secs)
 
     async def discover_forever(self) -> None:
         """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,

@@ -21,7 +21,7 @@ UNINDEXED_SCAN_LIMIT = 10_000
 
 
 # States are read as AgentState.parse reads them.
-_AGENT_PRELUDE = (
+AGENT_PRELUDE = (
     f"local KNOWN = {lua_set(AgentState)}\n"
     + f"local FALLBACK = '{AgentState._fallback}'\n"
     + LUA_ALLOWED
@@ -38,7 +38,7 @@ end
 
 # KEYS[1] agent hash. ARGV: allowed csv ('' = any), nset, field, value ×nset, fields to delete...
 # Never creates a record: a pruned agent must not come back as a partial hash.
-AGENT_WRITE = _AGENT_PRELUDE + r"""
+AGENT_WRITE = AGENT_PRELUDE + r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 local old = agent_state(KEYS[1])
 if not allowed(ARGV[1], old) then return {0, old} end
@@ -70,7 +70,7 @@ return 0
 # KEYS[1] agent hash, KEYS[2] agent index set, KEYS[3..] keys owned by the agent (inbox, urgent, ...).
 # ARGV: agent id, allowed states csv ('' = any). Deletes everything only if the state is allowed, so a
 # prune never removes an agent that was restarted meanwhile. Returns 1 if deleted.
-AGENT_DELETE = _AGENT_PRELUDE + r"""
+AGENT_DELETE = AGENT_PRELUDE + r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], ARGV[1])
   return 0

@@ -108,6 +108,7 @@ def agent_from_hash(h: Mapping[str, str]) -> Agent | None:
         last_active_at=parse_time(h.get("last_active_at")) or created,
         tasks_completed=_uint(h, "tasks_completed"),
         rounds_completed=_uint(h, "rounds_completed"),
+        pool=_opt(h, "pool"),
     )
 
 

@@ -7,6 +7,8 @@ group of the CLI the worker runs, so that a successor can kill a CLI its dead pr
 
 from __future__ import annotations
 
+from townhall.domain.agents import AgentState
+from townhall.store.agents import AGENT_PRELUDE
 from townhall.store.context import StoreContext, SubStore
 
 # KEYS[1] alive key. ARGV: value, ttl ms, takeover value ('' = none). Take the key if free, if already
@@ -29,11 +31,23 @@ return 1
 """
 
 
+# KEYS[1] alive key, KEYS[2] agent hash. ARGV: the state the caller saw. The worker is lost when no
+# process holds its liveness key and the record is still in the state its heartbeat stopped in: then
+# it becomes stopped, in the same step, so of several townhall replicas exactly one recovers its work.
+DECLARE_LOST = AGENT_PRELUDE + r"""
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+if agent_state(KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[2], 'state', 'stopped')
+return 1
+"""
+
+
 class LivenessStore(SubStore):
     def __init__(self, ctx: StoreContext) -> None:
         super().__init__(ctx)
         self._acquire = self._r.register_script(ACQUIRE)
         self._refresh = self._r.register_script(REFRESH)
+        self._declare_lost = self._r.register_script(DECLARE_LOST)
 
     async def acquire(self, agent_id: str, value: str, ttl_ms: int, *, takeover: str = "") -> tuple[bool, str]:
         ok, holder = await self._acquire(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms, takeover])
@@ -56,3 +70,9 @@ class LivenessStore(SubStore):
 
     async def forget_cli(self, agent_id: str, group: str) -> None:
         await self._ctx.release_if_held(self._k.cli_group(agent_id), group)
+
+    async def declare_lost(self, agent_id: str, seen: AgentState) -> bool:
+        """``Stopped`` if no worker holds the agent's key and its state is still ``seen``; ``True`` for
+        the one caller that made the change (see ``DECLARE_LOST``)."""
+        keys = [self._k.worker_alive(agent_id), self._k.agent(agent_id)]
+        return bool(await self._declare_lost(keys=keys, args=[seen.value]))

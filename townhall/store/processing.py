@@ -76,10 +76,11 @@ return 1
 """
 
 # Shared work handed back: KEYS[7] backlog, KEYS[8] processing ('' for streams). ARGV: id, entry ('' if
-# none), now. The task returns to pending and to the front of the backlog (it was first in line).
+# none), now. The task returns to pending and to the front of the backlog (it was first in line). An
+# entry that is no longer in the processing list was put back already (by its worker or a sweep).
 SHARED_RETURN = TASK_PRELUDE + r"""
 local id, entry, now = ARGV[1], ARGV[2], ARGV[3]
-if KEYS[8] ~= '' and entry ~= '' then redis.call('LREM', KEYS[8], 1, entry) end
+if KEYS[8] ~= '' and entry ~= '' and redis.call('LREM', KEYS[8], 1, entry) == 0 then return 0 end
 local old = current_task_state(KEYS[1])
 if old == nil or TERMINAL[old] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'pending', 'updated_at', now)
@@ -172,6 +173,11 @@ class ProcessingStore(SubStore):
         """Everything a (dead) worker held goes back to the front of its inbox, order kept."""
         k = self._k
         return int(await self._restore(keys=[k.processing(agent_id), k.inbox(agent_id)], args=[]))
+
+    async def restore_one(self, agent_id: str, raw: str) -> bool:
+        """One entry a (dead) worker held back to the front of its inbox (``False``: not held)."""
+        k = self._k
+        return bool(await self._give_back(keys=[k.processing(agent_id), k.inbox(agent_id)], args=[raw, "left"]))
 
     async def shared_take(self, task_id: str, agent_id: str, previous_owner: str | None) -> bool:
         """Streams: accept a docket entry's task (see ``SHARED_TAKE``); ``False`` if it is stale."""

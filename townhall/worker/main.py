@@ -29,7 +29,7 @@ from townhall.domain import Agent, QueryBody, ShutdownBody, StatusRequestBody, T
 from townhall.domain_errors import DomainError
 from townhall.queues import Delivery, QueueConsumer
 from townhall.runtime import Runtime
-from townhall.services.lifecycle import NotBegun, Refusal, Skip, Standing, StartRefused
+from townhall.services.lifecycle import NotBegun, Pool, Refusal, Skip, Standing, StartRefused
 from townhall.services.town import TownServices
 from townhall.services.lifecycle import AgentLifecycle, Round
 from townhall.store import AttemptOutcome
@@ -75,9 +75,9 @@ class Ended(msgspec.Struct, frozen=True):
     timed_out: bool = False
 
 
-async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, cli: str | None = None) -> int:
-    """Run the worker for agent ``name`` (record ``agent_id`` if given) until it stops; the exit code.
-    ``runtime`` is a :attr:`Role.WORKER` runtime (it has the client for blocking reads)."""
+async def run_worker(runtime: Runtime, name: str | Pool, agent_id: str | None = None, cli: str | None = None) -> int:
+    """Run the worker for agent ``name`` (record ``agent_id`` if given; a :class:`Pool`: a new pool
+    agent) until it stops; the exit code. ``runtime`` is a :attr:`Role.WORKER` runtime."""
     if runtime.blocking is None:
         raise ValueError("a worker needs a Role.WORKER runtime")
     services, config = runtime.services, runtime.town.config.agent
@@ -95,7 +95,7 @@ async def run_worker(runtime: Runtime, name: str, agent_id: str | None = None, c
         consumer = services.queue.consumer(agent.id, blocking=runtime.blocking,
                                            visibility_timeout_secs=config.visibility_timeout_secs)
         try:
-            worker = Worker(runtime.town, services, consumer, guard, liveness, agent=agent, name=name, cli=cli)
+            worker = Worker(runtime.town, services, consumer, guard, liveness, agent=agent, name=agent.name, cli=cli)
             log.info("worker %s (%s) started, queue %s", agent.name, agent.id, services.queue.name)
             reason = await worker.run()
             await guard.persist(lambda: worker.stop(reason))
