@@ -9,6 +9,7 @@ nothing answers at the configured place, a private server is started on ``<town>
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import signal
@@ -21,6 +22,7 @@ import msgspec
 import redis
 
 from townhall.config import ConfigError, RedisConfig, Town
+from townhall.processes import has_ended
 
 log = logging.getLogger("townhall.redis")
 
@@ -31,6 +33,9 @@ class RedisEndpoint(msgspec.Struct, kw_only=True):
     url: str
     #: Set by REDIS_URL / ``[redis].url``: never started or replaced by townhall.
     explicit: bool
+    #: The town's private server (``<town>/.tt/redis.sock``): shared by the town's processes, and
+    #: stopped by the last of them to leave (:func:`release_private_server`).
+    private: bool = False
 
     @property
     def redacted(self) -> str:
@@ -226,17 +231,60 @@ class EmbeddedRedis:
             proc.wait()
 
 
-def resolve_endpoint(town: Town, *, detached: bool = False) -> tuple[RedisEndpoint, EmbeddedRedis | None]:
-    """The endpoint to use, starting a private server when nothing answers at a local place.
-
-    ``detached``: the server outlives this process (``tt`` commands); townhall owns and stops its own.
+def resolve_endpoint(town: Town) -> tuple[RedisEndpoint, EmbeddedRedis | None]:
+    """The endpoint to use, starting the town's private server when nothing answers at a local place
+    (and returning it as the second item). The server runs in a session of its own, since the town's
+    other processes may still need it when this one ends: :func:`release_private_server` stops it.
     """
     endpoint = configured_endpoint(town)
-    if endpoint.explicit or ping(endpoint.url):
-        return endpoint, None
     embedded = EmbeddedRedis(town)
+    private = not endpoint.explicit and endpoint.url == embedded.url
+    if endpoint.explicit or ping(endpoint.url):
+        return RedisEndpoint(url=endpoint.url, explicit=endpoint.explicit, private=private), None
     if embedded.url != endpoint.url and ping(embedded.url):
-        return RedisEndpoint(url=embedded.url, explicit=False), None
-    embedded.start(detached=detached)
-    return RedisEndpoint(url=embedded.url, explicit=False), embedded
+        return RedisEndpoint(url=embedded.url, explicit=False, private=True), None
+    embedded.start(detached=True)
+    return RedisEndpoint(url=embedded.url, explicit=False, private=True), embedded
+
+
+#: ``CLIENT SETNAME`` of the town's processes on the private server: ``<prefix><pid>``.
+CLIENT_NAME_PREFIX = "tinytown-"
+
+
+def client_name() -> str:
+    """The connection name this process uses on the private server."""
+    return f"{CLIENT_NAME_PREFIX}{os.getpid()}"
+
+
+def release_private_server(endpoint: RedisEndpoint) -> bool:
+    """This process is done with the town's private server: stop it unless another process still uses
+    it. A user is any other connection, except those named after a process that has ended (their
+    close may not have reached the server yet). ``True`` when the server is stopped (or gone)."""
+    if not endpoint.private:
+        return False
+    try:
+        client = redis.Redis.from_url(endpoint.url, socket_timeout=2.0, socket_connect_timeout=1.0,
+                                      decode_responses=True)
+    except (redis.RedisError, OSError, ValueError):
+        return True
+    try:
+        me = client.client_id()
+        users = [c for c in client.client_list() if int(c.get("id", 0)) != me and not _ended(c.get("name", ""))]
+        if users:
+            return False
+        client.shutdown()  # redis-py swallows the connection drop that means success
+        return True
+    except (redis.RedisError, OSError):
+        return True  # not answering: nothing left to stop
+    finally:
+        client.close()
+
+
+def _ended(name: str) -> bool:
+    """A connection named after this process, or after one that is no longer running."""
+    pid_text = name.removeprefix(CLIENT_NAME_PREFIX)
+    if not name.startswith(CLIENT_NAME_PREFIX) or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return pid == os.getpid() or has_ended(pid)
 

@@ -11,6 +11,7 @@ built here), which keeps the import graph free of cycles.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,7 +22,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from townhall.config import Town
-from townhall.redis_endpoint import RedisEndpoint, configured_endpoint, resolve_endpoint
+from townhall.redis_endpoint import (
+    RedisEndpoint,
+    client_name,
+    configured_endpoint,
+    release_private_server,
+    resolve_endpoint,
+)
 from townhall.registry import LoadedPlugins, PluginRegistry
 from townhall.services.town import TownServices
 from townhall.store import TownStore
@@ -38,8 +45,8 @@ class Role(enum.Enum):
     WORKER = "worker"
 
 
-def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000) -> aioredis.Redis:
-    """The client a process of ``role`` uses for ordinary calls."""
+def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000, name: str | None = None) -> aioredis.Redis:
+    """The client a process of ``role`` uses for ordinary calls; ``name``: its connections' name."""
     if role is Role.SERVER:
         timeout = min(request_timeout_ms / 1000, 10.0)
         return aioredis.Redis.from_url(
@@ -50,16 +57,17 @@ def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000) -> a
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
             max_connections=256,
             health_check_interval=30,
+            client_name=name,
         )
     return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0,
-                                   health_check_interval=30)
+                                   health_check_interval=30, client_name=name)
 
 
-def blocking_redis_client(url: str) -> aioredis.Redis:
+def blocking_redis_client(url: str, name: str | None = None) -> aioredis.Redis:
     """A client for ``BLMOVE``/``XREADGROUP BLOCK``: no socket timeout, since redis-py's default 5 s
     would cut every longer wait (ecosystem notes §3)."""
     return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=None,
-                                   health_check_interval=30)
+                                   health_check_interval=30, client_name=name)
 
 
 def build_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:
@@ -98,14 +106,17 @@ def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVE
     """Build without touching Redis (clients connect lazily), so a server can start while Redis is down.
     ``endpoint`` defaults to the configured one; nothing is started here."""
     endpoint = endpoint or configured_endpoint(town)
-    redis = redis_client(endpoint.url, role, request_timeout_ms=town.config.townhall.request_timeout_ms)
+    # On the private server the town's processes name their connections, so that the last one out
+    # can tell whether anybody still uses it (redis_endpoint.release_private_server).
+    name = client_name() if endpoint.private else None
+    redis = redis_client(endpoint.url, role, request_timeout_ms=town.config.townhall.request_timeout_ms, name=name)
     return Runtime(
         town=town,
         endpoint=endpoint,
         plugins=plugins,
         redis=redis,
         services=build_services(town, redis, plugins.registry),
-        blocking=blocking_redis_client(endpoint.url) if role is Role.WORKER else None,
+        blocking=blocking_redis_client(endpoint.url, name) if role is Role.WORKER else None,
     )
 
 
@@ -113,12 +124,15 @@ def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVE
 async def open_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.COMMAND,
                        endpoint: RedisEndpoint | None = None) -> AsyncIterator[Runtime]:
     """:func:`build_runtime` for a command or a worker, closed on exit. Without ``endpoint`` the town's
-    Redis is found, and its private server started detached when nothing answers (it outlives this
-    process, for the next command and the town's other processes)."""
+    Redis is found, and its private server started when nothing answers; on exit the private server
+    is stopped unless another process of the town still uses it (no command leaves a server behind
+    that nothing would stop)."""
     if endpoint is None:
-        endpoint, _ = resolve_endpoint(town, detached=True)
+        endpoint, _ = resolve_endpoint(town)
     runtime = build_runtime(town, plugins, role=role, endpoint=endpoint)
     try:
         yield runtime
     finally:
         await runtime.aclose()
+        if endpoint.private:
+            await asyncio.to_thread(release_private_server, endpoint)

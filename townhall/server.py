@@ -15,7 +15,7 @@ import uvicorn
 from townhall.app import create_app, load_auth_mode
 from townhall.config import ConfigError, Town
 from townhall.connection_guard import ConnectionGuard, ConnectionLimits
-from townhall.redis_endpoint import check_server_version, resolve_endpoint
+from townhall.redis_endpoint import check_server_version, release_private_server, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
 from townhall.runtime import Role, build_runtime
 from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
@@ -32,7 +32,7 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
     check_bind_safety(town.config, bind, port)
     tls = check_tls(town)
     try:
-        endpoint, embedded = resolve_endpoint(town)
+        endpoint, _ = resolve_endpoint(town)
         check_server_version(endpoint)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
@@ -42,7 +42,7 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
         except (UnknownPluginName, ConfigError) as exc:
             raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
         log.info("🏛️  Townhall starting for town: %s", town.name)
-        log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if embedded else "")
+        log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if endpoint.private else "")
         log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)
         guard = ConnectionGuard(_connection_limits(town))
         server = uvicorn.Server(
@@ -80,9 +80,10 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
         if not server.started:
             raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}")
     finally:
-        if embedded is not None:
-            log.info("stopping private Redis")
-            embedded.stop()
+        # The town's workers may still use the private server: the last process out stops it.
+        if endpoint.private:
+            stopped = release_private_server(endpoint)
+            log.info("private Redis %s", "stopped" if stopped else "left running for the town's other processes")
 
 
 def listen(bind: str, port: int) -> socket.socket:

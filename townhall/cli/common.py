@@ -69,8 +69,8 @@ class _RedisUnavailableAt(Exception):
 
 
 def run_in_town(town_dir: str, action: Callable[[Runtime], Awaitable[T]], role: Role = Role.COMMAND) -> T:
-    """Load the town, open its runtime (starting its private Redis, detached, when nothing answers)
-    and run ``action(runtime)``. Config errors exit 2; refused operations (domain errors) and an
+    """Load the town, open its runtime (starting its private Redis when nothing answers; it is stopped
+    again on exit unless another process of the town uses it) and run ``action(runtime)``. Config errors exit 2; refused operations (domain errors) and an
     unreachable Redis exit 1 with one line on standard error."""
     town = load_town_or_exit(town_dir)
     try:

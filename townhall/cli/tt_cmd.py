@@ -1,8 +1,8 @@
 """The ``tt`` console script (also ``python -m townhall.cli.tt_cmd``): town setup and operations on the
 same services as REST.
 
-Every command but ``init`` opens the town's Redis (starting a private, detached server when nothing
-answers) and calls the services — never Redis directly. Human output is a ``rich`` table or line;
+Every command but ``init`` opens the town's Redis (starting its private server when nothing answers,
+stopped again when the last of the town's processes ends) and calls the services — never Redis directly. Human output is a ``rich`` table or line;
 ``--json`` prints the same data as JSON. Exit codes: 0 ok, 1 a refused operation (not found, conflict,
 invalid input) or Redis unavailable, 2 configuration error, 3 (``agent-loop``) another live worker
 already serves the agent.

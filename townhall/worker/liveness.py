@@ -11,6 +11,8 @@ import socket
 import uuid
 from datetime import timedelta
 
+from townhall.processes import has_ended
+
 
 class Liveness:
     """The ``host:pid:token`` value this process writes to its agent's liveness key
@@ -28,20 +30,5 @@ class Liveness:
         if host != self.host or not pid_text.isdigit():
             return False
         pid = int(pid_text)
-        if pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return _is_zombie(pid)
+        return pid == os.getpid() or has_ended(pid)
 
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
