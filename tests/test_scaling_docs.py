@@ -23,8 +23,8 @@ def blocks(language: str) -> list[str]:
 def metrics_api_triggers() -> list[dict[str, Any]]:
     found = []
     for text in blocks("yaml"):
-        doc = yaml.safe_load(text)
-        found += [t for t in doc["spec"]["triggers"] if t["type"] == "metrics-api"]
+        for doc in yaml.safe_load_all(text):
+            found += [t for t in doc.get("spec", {}).get("triggers", []) if t["type"] == "metrics-api"]
     return found
 
 
