@@ -39,6 +39,10 @@ def test_timeout_secs_is_stored_on_the_task(api: httpx.Client, sync_redis: redis
     assert queued.status_code == 201, queued.text
     assert sync_redis.hget(keys.task(queued.json()["task_id"]), "timeout_secs") == "86400"
 
+    whole = api.post("/v1/backlog", json={"description": "as JSON Schema counts", "timeout_secs": 60.0})
+    assert whole.status_code == 201, whole.text  # 60.0 is an integer in JSON Schema
+    assert sync_redis.hget(keys.task(whole.json()["task_id"]), "timeout_secs") == "60"
+
     plain = api.post("/v1/tasks/assign", json={"agent": "w1", "task": "default"}).json()["task_id"]
     assert not sync_redis.hexists(keys.task(plain), "timeout_secs")  # the town's default applies
     assert api.get(f"/v1/tasks/{plain}").json()["timeout_secs"] is None

@@ -42,8 +42,9 @@ Tags = Annotated[
     msgspec.Meta(max_length=MAX_TAGS, extra_json_schema={"extra": {"items": _TAG_SCHEMA}}),
 ]
 
-TimeoutSecs = Annotated[int, msgspec.Meta(
-    ge=1, le=MAX_TASK_TIMEOUT_SECS,
+#: A number, not an integer type: JSON Schema counts ``60.0`` as an integer, and so must we (whole seconds).
+TimeoutSecs = Annotated[float, msgspec.Meta(
+    ge=1, le=MAX_TASK_TIMEOUT_SECS, multiple_of=1,
     description="Seconds one attempt of the task may run before its worker stops it (default: the town's "
                 "`[agent] task_timeout_secs`).",
 )]

@@ -47,7 +47,7 @@ class BacklogService:
         self.queue = queue
         self.recipients = recipients
 
-    async def add(self, description: str, tags: list[str] | None = None, timeout_secs: int | None = None) -> Task:
+    async def add(self, description: str, tags: list[str] | None = None, timeout_secs: float | None = None) -> Task:
         """A new pending task on the shared queue; ``timeout_secs`` bounds each attempt (``None``: the
         town's default)."""
         check_text("description", description)

@@ -88,13 +88,15 @@ def check_agent_name(value: str) -> str:
     return name
 
 
-def check_timeout(value: int | None) -> int | None:
-    """A task's ``timeout_secs``: ``None`` (the town's default), else 1..:data:`MAX_TASK_TIMEOUT_SECS`."""
+def check_timeout(value: float | None) -> int | None:
+    """A task's ``timeout_secs``: ``None`` (the town's default), else a whole number of seconds from 1 to
+    :data:`MAX_TASK_TIMEOUT_SECS` (``60.0`` counts, as it does in JSON)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_TIMEOUT_SECS:
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 1 <= value <= MAX_TASK_TIMEOUT_SECS:
         raise InvalidInput("timeout_secs", f"timeout_secs must be a whole number of seconds from 1 to {MAX_TASK_TIMEOUT_SECS}")
-    return value
+    return int(value)
 
 
 def check_tags(values: list[str] | None) -> list[str]:

@@ -34,7 +34,7 @@ class TaskService:
         return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
 
     async def assign(self, agent_ref: str, description: str, *, start: bool = False,
-                     timeout_secs: int | None = None, caller: Principal | None = None) -> Assignment:
+                     timeout_secs: float | None = None, caller: Principal | None = None) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its
         ``task_assign`` in the agent's inbox, in one transaction. The agent is resolved first; a
         ``Stopped``/``Error`` one refuses (:class:`AgentDown`) unless ``start`` restarts it.
