@@ -52,7 +52,8 @@ def test_the_autoscaler_loop_scales_up_loses_nothing_and_scales_to_zero(
     config.write_text(config.read_text().replace("max_agents = 10", f"max_agents = {MAX_AGENTS}"))
     keys = TownKeys(town_name)
     townhall = TownhallProcess(tmp_path).start()
-    log = (tmp_path / ".tt" / "logs" / "scaled-workers.log").open("ab")
+    log_path = tmp_path / ".tt" / "logs" / "scaled-workers.log"
+    log = log_path.open("ab")
     scaler = Autoscaler(townhall.url, doc_worker_command(tmp_path), log=log)
     rng = random.Random(12)
     killed: set[int] = set()
@@ -76,14 +77,16 @@ def test_the_autoscaler_loop_scales_up_loses_nothing_and_scales_to_zero(
             if all_completed():
                 break
             live = [p for p in scaler.running if p.poll() is None and p.pid not in killed]
-            if len(killed) < kills and len(live) >= 2 and rng.random() < 0.3:
+            # The first kill at the first chance (on a fast machine the work may be done before a coin
+            # flip comes up), later ones at random.
+            if len(killed) < kills and len(live) >= 2 and (not killed or rng.random() < 0.3):
                 victim = rng.choice(live)
                 victim.send_signal(signal.SIGKILL)
                 killed.add(victim.pid)
             time.sleep(1)  # the scaler's poll period, as KEDA's pollingInterval
         assert all_completed(), "not every task completed"
         assert scaler.most > 1
-        assert len(killed) == kills
+        assert 1 <= len(killed) <= kills
         assert any(s["scaling_recommendation"] == "scale_up" for s in signals)
         # Completed exactly once: the completion counter counts each task once, however often it ran.
         assert int(sync_redis.get(keys.tasks_completed_total) or 0) == tasks
@@ -93,7 +96,11 @@ def test_the_autoscaler_loop_scales_up_loses_nothing_and_scales_to_zero(
             got = scaler.tick()
             return bool(got and got["scaling_recommendation"] == "scale_to_zero" and not scaler.running)
         wait_for(at_zero, timeout=60, interval=1)
-        assert [code for code in scaler.exits if code != -signal.SIGKILL] == [0] * (scaler.started - kills)
+        # A replacement started while a killed worker's heartbeat is still fresh finds the town full
+        # (max_agents) and exits 1, as a crash-looping replica would; every other worker exits 0.
+        refused = log_path.read_text(errors="replace").count(f"max_agents ({MAX_AGENTS}) reached")
+        exits = sorted(code for code in scaler.exits if code != -signal.SIGKILL)
+        assert exits == sorted([0] * (scaler.started - len(killed) - refused) + [1] * refused)
         wait_for(lambda: not sync_redis.smembers(keys.agent_index), timeout=20)
     finally:
         for proc in scaler.running:
