@@ -13,15 +13,9 @@ import httpx
 import pytest
 import redis
 
-from tests.support.workers import executions, fake_town, reap_workers, wait_for
+from tests.support.workers import executions, fake_town, wait_for
 from townhall.keys import TownKeys
 from townhall.testing.process import TownhallProcess, run_cli
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.fixture

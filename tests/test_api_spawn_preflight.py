@@ -5,13 +5,12 @@ launcher, a preset whose program is not on PATH is a 422 naming the preset and t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import redis
 
-from tests.support.workers import fake_town, reap_workers, wait_for
+from tests.support.workers import fake_town, wait_for
 from townhall.builtin.launcher_local import missing_program, preset_program
 from townhall.config import AgentCliPreset
 from townhall.keys import TownKeys
@@ -19,12 +18,6 @@ from townhall.testing.process import TownhallProcess, run_cli
 from townhall.testing.towns import append_config
 
 GHOST = "tinytown-no-such-agent-cli"
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.fixture

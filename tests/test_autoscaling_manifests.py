@@ -12,14 +12,14 @@ import shlex
 import signal
 import subprocess
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import kubernetes_validate
 import pytest
 import yaml
 
-from tests.support.workers import executions, fake_town, reap_workers, start_pool_worker, wait_for
+from tests.support.workers import executions, fake_town, start_pool_worker, wait_for
 from townhall.config import load_town
 from townhall.services.scaling import ScalingSignal
 from townhall.testing.process import BIN, TownhallProcess
@@ -53,12 +53,6 @@ def by_kind(kind: str) -> list[dict[str, Any]]:
 
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     return pod_spec["containers"]
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 def test_every_manifest_parses_and_the_expected_objects_are_there() -> None:

@@ -14,17 +14,11 @@ from typing import Iterator
 import pytest
 import redis
 
-from tests.support.workers import fake_town, reap_workers, start_pool_worker, wait_for
+from tests.support.workers import fake_town, start_pool_worker, wait_for
 from townhall.config import load_town
 from townhall.keys import TownKeys
 from townhall.testing.process import BIN, TownhallProcess, free_port, run_cli
 from townhall.testing.towns import append_config
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.fixture

@@ -4,22 +4,15 @@ worker only together with a record that says so, and a worker never drops a task
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from tests.support.handover import reclaim_to_idle_worker
-from tests.support.workers import executions, fake_town, reap_workers, start_worker
+from tests.support.workers import executions, fake_town, start_worker
 from townhall.domain import AgentState, TaskAssignBody, TaskState
 from townhall.queues import task_assign_message
 from townhall.testing.seed import TownSeed
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])

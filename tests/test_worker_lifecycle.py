@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 import redis
 
-from tests.support.workers import (agent_hash, assign_task, executions, fake_town, reap_workers, seed_agent,
+from tests.support.workers import (agent_hash, assign_task, executions, fake_town, seed_agent, 
                                    start_worker, wait_for)
 from townhall.domain import Task, TaskState
 from townhall.keys import TownKeys
 
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 def test_idle_timeout_exits_0_and_stops(tmp_path: Path, town_name: str, redis_url: str,
                                         sync_redis: redis.Redis) -> None:

@@ -7,21 +7,14 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import redis
 
-from tests.support.workers import executions, fake_town, reap_workers, start_pool_worker, start_worker, wait_for
+from tests.support.workers import executions, fake_town, start_pool_worker, start_worker, wait_for
 from townhall.keys import TownKeys
 from townhall.testing.process import TownhallProcess, run_cli
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 def agents(r: redis.Redis, town: str) -> dict[str, dict[str, str]]:

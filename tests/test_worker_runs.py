@@ -9,14 +9,13 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
 
-from tests.support.workers import (agent_hash, assign_task, executions, fake_town, reap_workers, seed_agent,
+from tests.support.workers import (agent_hash, assign_task, executions, fake_town, seed_agent, 
                                    start_worker, wait_for)
 from townhall.builtin.queue_lists import ListsQueue
 from townhall.builtin.queue_streams import StreamsQueue
@@ -28,12 +27,6 @@ from townhall.testing.redis_server import RedisServer
 
 EXIT_BROKEN = 4
 MISSING = '[agent_clis.missing]\nname = "missing"\ncommand = "definitely-not-installed-tt-cli --print"\n'
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 async def add_shared(aredis: aioredis.Redis, town: str, description: str, *, streams: bool) -> Task:

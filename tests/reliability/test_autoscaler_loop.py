@@ -11,7 +11,6 @@ import re
 import signal
 import time
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -19,7 +18,7 @@ import redis
 
 from bench.autoscaler import WORKER_COMMAND, Autoscaler
 from tests.reliability.conftest import LONG
-from tests.support.workers import fake_town, reap_workers, wait_for
+from tests.support.workers import fake_town, wait_for
 from townhall.keys import TownKeys
 from townhall.testing.process import BIN, TownhallProcess
 
@@ -34,12 +33,6 @@ def doc_worker_command(town: Path) -> list[str]:
     words = match.group(1).split()
     assert words == [w.replace("{town}", "/town") for w in WORKER_COMMAND]  # bench.autoscaler agrees
     return [str(BIN / words[0]), *(str(town) if w == "/town" else w for w in words[1:])]
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])

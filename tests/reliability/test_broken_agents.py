@@ -4,20 +4,12 @@ SIGKILLs and restarts; healthy work completes exactly once, work built to fail d
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis.asyncio as aioredis
 
 from tests.reliability.conftest import LONG
 from tests.support.broken_chaos import broken_agents_chaos
-from tests.support.workers import reap_workers
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 @pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])

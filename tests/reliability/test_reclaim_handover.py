@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 import redis.asyncio as aioredis
 
 from tests.reliability.conftest import bounded
 from tests.support.handover import reclaim_to_idle_worker
-from tests.support.workers import reap_workers
-
-
-@pytest.fixture(autouse=True)
-def _reap() -> Iterator[None]:
-    yield
-    reap_workers()
 
 
 async def test_reclaim_to_idle_worker_200_times(tmp_path: Path, town_name: str, redis_url: str,
