@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import msgspec
 
 from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
-from townhall.store.context import LUA_ALLOWED, StoreContext, SubStore, csv, lua_set, patch_values, write_args
+from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import agent_from_hash, agent_to_hash, split_fields
 from townhall.store.reconcile import SCAN_COUNT, escape_glob
 
@@ -102,13 +102,6 @@ class AgentPatch(msgspec.Struct, kw_only=True):
 
 
 class AgentStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._write = self._r.register_script(AGENT_WRITE)
-        self._incr = self._r.register_script(AGENT_INCR)
-        self._clear_current_task = self._r.register_script(AGENT_CLEAR_CURRENT_TASK)
-        self._delete_if_state = self._r.register_script(AGENT_DELETE)
-
     async def create(self, agent: Agent) -> Agent:
         await self.save(agent)
         return agent
@@ -181,6 +174,7 @@ class AgentStore(SubStore):
         """Apply a partial update atomically. ``False`` if the agent does not exist."""
         return await self.transition(agent_id, None, patch) is not None
 
+    _write = Lua(AGENT_WRITE)
     async def transition(
         self,
         agent_id: str,
@@ -213,6 +207,7 @@ class AgentStore(SubStore):
             self._k.agent(agent_id), self._owned_keys(agent_id), member=agent_id, indexes=[self._k.agent_index]
         )
 
+    _delete_if_state = Lua(AGENT_DELETE)
     async def delete_if_state(self, agent_id: str, states: Iterable[AgentState] | None) -> bool:
         """Like :meth:`delete`, but only while the agent's state is in ``states`` (any if ``None``)."""
         return bool(
@@ -222,10 +217,12 @@ class AgentStore(SubStore):
             )
         )
 
+    _incr = Lua(AGENT_INCR)
     async def incr_tasks_completed(self, agent_id: str, by: int = 1) -> int | None:
         """``HINCRBY tasks_completed`` without resurrecting a deleted record; ``None`` if missing."""
         return await self._incr(keys=[self._k.agent(agent_id)], args=["tasks_completed", by])
 
+    _clear_current_task = Lua(AGENT_CLEAR_CURRENT_TASK)
     async def clear_current_task(self, agent_id: str, task_id: str) -> bool:
         """Drop ``current_task`` only if it still points at ``task_id``."""
         return bool(

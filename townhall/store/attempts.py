@@ -12,7 +12,7 @@ import enum
 import msgspec
 
 from townhall.domain.timestamps import format_hash_time, utc_now
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 from townhall.store.tasks import TASK_PRELUDE, task_script_keys
 
 # KEYS[7] agent hash ('' when none), KEYS[8] the shared queue list, KEYS[9] the taker's processing list
@@ -74,11 +74,7 @@ class RunLimits(msgspec.Struct, frozen=True):
 
 
 class AttemptStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._failed = self._r.register_script(ATTEMPT_FAILED)
-        self._count = self._r.register_script(COUNT_ATTEMPT)
-
+    _count = Lua(COUNT_ATTEMPT)
     async def count(self, task_id: str, delta: int = 1) -> int:
         """``attempts`` + ``delta`` (a run begun, or -1 for one handed back uncounted); the new count."""
         return int(await self._count(keys=[self._k.task(task_id)], args=[delta]))
@@ -87,6 +83,7 @@ class AttemptStore(SubStore):
         attempts, timeout = await self._r.hmget(self._k.task(task_id), ["attempts", "timeout_secs"])
         return RunLimits(attempts=_natural(attempts) or 0, timeout_secs=_natural(timeout))
 
+    _failed = Lua(ATTEMPT_FAILED)
     async def failed(self, task_id: str, error: str, reason: str, *, agent_id: str, max_attempts: int,
                      processing: str = "", entry: str = "") -> tuple[AttemptOutcome, int]:
         """Record a failed run of shared work (``ATTEMPT_FAILED``): re-queued on the backlog or failed

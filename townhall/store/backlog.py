@@ -7,7 +7,7 @@ from typing import Callable
 from townhall.domain.ids import is_uuid
 from townhall.domain.messages import Message
 from townhall.domain.timestamps import format_hash_time, utc_now
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 from townhall.store.json_codec import encode_message
 from townhall.store.tasks import TASK_PRELUDE, task_script_keys
 
@@ -43,11 +43,6 @@ return 1
 
 
 class BacklogStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._claim_script = self._r.register_script(BACKLOG_CLAIM)
-        self._discard = self._r.register_script(BACKLOG_DISCARD)
-
     async def push(self, task_id: str) -> None:
         await self._r.rpush(self._k.backlog, task_id)
 
@@ -61,6 +56,7 @@ class BacklogStore(SubStore):
     async def remove(self, task_id: str) -> bool:
         return bool(await self._r.lrem(self._k.backlog, 1, task_id))
 
+    _discard = Lua(BACKLOG_DISCARD)
     async def discard(self, task_id: str) -> bool:
         """Remove from the backlog and, only if it was there, delete the task record (one step)."""
         return bool(await self._discard(keys=task_script_keys(self._k, task_id, self._k.backlog), args=[task_id]))
@@ -94,6 +90,7 @@ class BacklogStore(SubStore):
                 return head, raw
         return None
 
+    _claim_script = Lua(BACKLOG_CLAIM)
     async def _claim(self, task_id: str, agent_id: str, message_json: str, into: str, *, require_record: bool) -> int:
         return int(
             await self._claim_script(

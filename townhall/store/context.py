@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import logging
-from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Iterable, Mapping, Sequence, TypeVar, overload
 
 import msgspec
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from townhall.keys import TownKeys
@@ -88,9 +89,38 @@ class StoreContext:
         return [decode(r) if isinstance(r, dict) else None for r in await self.read_each("hgetall", keys)]
 
 
+class Lua:
+    """A Lua script a sub-store calls, declared as a class attribute beside its caller::
+
+        class BacklogStore(SubStore):
+            _discard = Lua(BACKLOG_DISCARD)
+
+    On an instance the attribute is the script registered with that store's client (registered on
+    first use, then kept on the instance), so a sub-store needs no ``__init__`` just to list them."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, store: None, owner: type) -> Lua: ...
+    @overload
+    def __get__(self, store: SubStore, owner: type) -> AsyncScript: ...
+    def __get__(self, store: SubStore | None, owner: type) -> Lua | AsyncScript:
+        if store is None:
+            return self
+        script = store._r.register_script(self.source)
+        # A non-data descriptor: the instance attribute now shadows it, so this runs once per store.
+        store.__dict__[self.name] = script
+        return script
+
+
 class SubStore:
-    """Base of the per-record stores. A subclass registers the Lua scripts it calls in its own
-    ``__init__``, so each script sits beside its caller."""
+    """Base of the per-record stores. A subclass declares the Lua scripts it calls as :class:`Lua`
+    class attributes, so each script sits beside its caller."""
 
     def __init__(self, ctx: StoreContext) -> None:
         self._ctx = ctx

@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 
 from townhall.domain.timestamps import format_hash_time, utc_now
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 from townhall.store.json_codec import readdress_message
 from townhall.store.messages import InboxEntry, Placement, placement_for
 from townhall.store.tasks import TASK_PRELUDE, task_script_keys
@@ -72,11 +72,7 @@ class LeftWith(str, enum.Enum):
 
 
 class HandoverStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._reassign = self._r.register_script(REASSIGN_ENTRY)
-        self._leave = self._r.register_script(LEAVE_WITH_ASSIGNEE)
-
+    _reassign = Lua(REASSIGN_ENTRY)
     async def reassign_entry(self, task_id: str, entry: InboxEntry, *, from_agent: str, to_agent: str) -> bool:
         """Move a task_assign ``entry`` of ``from_agent``'s mailbox to ``to_agent``'s inbox (placed by
         priority, readdressed, unknown fields kept) and, in the same step, assign its open task to
@@ -89,6 +85,7 @@ class HandoverStore(SubStore):
             args=[task_id, to_agent, _now(), entry.raw, readdress_message(entry.raw, to_agent), side],
         ))
 
+    _leave = Lua(LEAVE_WITH_ASSIGNEE)
     async def leave_with_assignee(self, task_id: str, agent_id: str, raw: str) -> tuple[LeftWith, str]:
         """The task_assign ``raw`` reached ``agent_id`` but the record names another assignee: make sure
         that assignee holds a delivery of it (``raw`` readdressed, at the front of its inbox). Returns

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from townhall.domain.agents import AgentState
 from townhall.store.agents import AGENT_PRELUDE
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 
 # KEYS[1] alive key. ARGV: value, ttl ms, takeover value ('' = none). Take the key if free, if already
 # ours, or if it holds exactly the value we were told is a dead predecessor. Returns {ok, holder}.
@@ -43,16 +43,12 @@ return 1
 
 
 class LivenessStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._acquire = self._r.register_script(ACQUIRE)
-        self._refresh = self._r.register_script(REFRESH)
-        self._declare_lost = self._r.register_script(DECLARE_LOST)
-
+    _acquire = Lua(ACQUIRE)
     async def acquire(self, agent_id: str, value: str, ttl_ms: int, *, takeover: str = "") -> tuple[bool, str]:
         ok, holder = await self._acquire(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms, takeover])
         return bool(ok), holder
 
+    _refresh = Lua(REFRESH)
     async def refresh(self, agent_id: str, value: str, ttl_ms: int) -> bool:
         return bool(await self._refresh(keys=[self._k.worker_alive(agent_id)], args=[value, ttl_ms]))
 
@@ -71,6 +67,7 @@ class LivenessStore(SubStore):
     async def forget_cli(self, agent_id: str, group: str) -> None:
         await self._ctx.release_if_held(self._k.cli_group(agent_id), group)
 
+    _declare_lost = Lua(DECLARE_LOST)
     async def declare_lost(self, agent_id: str, seen: AgentState) -> bool:
         """``Stopped`` if no worker holds the agent's key and its state is still ``seen``; ``True`` for
         the one caller that made the change (see ``DECLARE_LOST``)."""

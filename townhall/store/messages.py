@@ -8,7 +8,7 @@ from typing import Iterable, Sequence
 import msgspec
 
 from townhall.domain.messages import Message
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 from townhall.store.json_codec import encode_message, readdress_message, try_decode_message
 
 PEEK_LIMIT = 100
@@ -53,10 +53,6 @@ def _entry(raw: str, urgent: bool = False) -> InboxEntry:
 
 
 class MessageStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._drain = self._r.register_script(INBOX_DRAIN)
-
     async def send(self, message: Message, *, urgent: bool = False) -> Placement:
         placement = placement_for(message, urgent=urgent)
         await self.push_raw(message.to, encode_message(message), placement)
@@ -114,6 +110,7 @@ class MessageStore(SubStore):
         counts = [r if isinstance(r, int) else 0 for r in replies]
         return {a: InboxLengths(inbox=counts[2 * i], urgent=counts[2 * i + 1]) for i, a in enumerate(ids)}
 
+    _drain = Lua(INBOX_DRAIN)
     async def drain(self, agent_id: str) -> list[InboxEntry]:
         """Take every entry of both lists at once (urgent first, each in list order)."""
         urgent, regular = await self._drain(

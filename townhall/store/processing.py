@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.store.backlog import BacklogStore
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, StoreContext, SubStore
 from townhall.store.tasks import TASK_PRELUDE, task_script_keys
 
 #: Wake tokens kept at most; one is enough to wake a worker, the cap only bounds an unwatched list.
@@ -102,15 +102,11 @@ class ProcessingStore(SubStore):
     def __init__(self, ctx: StoreContext, backlog: BacklogStore) -> None:
         super().__init__(ctx)
         self._backlog = backlog
-        self._restore = self._r.register_script(PROCESSING_RESTORE)
-        self._take_mailbox = self._r.register_script(TAKE_MAILBOX)
-        self._give_back = self._r.register_script(GIVE_BACK)
-        self._shared_take = self._r.register_script(SHARED_TAKE)
-        self._shared_return = self._r.register_script(SHARED_RETURN)
 
     async def entries(self, agent_id: str) -> list[str]:
         return await self._r.lrange(self._k.processing(agent_id), 0, -1)
 
+    _take_mailbox = Lua(TAKE_MAILBOX)
     async def take_mailbox(self, agent_id: str) -> Taken | None:
         """Oldest urgent message, else the inbox head, moved into the processing list."""
         k = self._k
@@ -142,6 +138,7 @@ class ProcessingStore(SubStore):
         """The entry's work is over (done, failed or skipped): drop it from the processing list."""
         return bool(await self._r.lrem(self._k.processing(agent_id), 1, raw))
 
+    _give_back = Lua(GIVE_BACK)
     async def give_back(self, agent_id: str, raw: str, source: Source) -> bool:
         """Return an unfinished mailbox entry where it will be taken next (urgent or inbox)."""
         k = self._k
@@ -169,6 +166,7 @@ class ProcessingStore(SubStore):
             replies = await pipe.execute()
         return [a for i, a in enumerate(agent_ids) if replies[2 * i + 1] and not replies[2 * i]]
 
+    _restore = Lua(PROCESSING_RESTORE)
     async def restore(self, agent_id: str) -> int:
         """Everything a (dead) worker held goes back to the front of its inbox, order kept."""
         k = self._k
@@ -179,6 +177,7 @@ class ProcessingStore(SubStore):
         k = self._k
         return bool(await self._give_back(keys=[k.processing(agent_id), k.inbox(agent_id)], args=[raw, "left"]))
 
+    _shared_take = Lua(SHARED_TAKE)
     async def shared_take(self, task_id: str, agent_id: str, previous_owner: str | None) -> bool:
         """Streams: accept a docket entry's task (see ``SHARED_TAKE``); ``False`` if it is stale."""
         return bool(await self._shared_take(
@@ -186,6 +185,7 @@ class ProcessingStore(SubStore):
             args=[task_id, agent_id, _now(), previous_owner or ""],
         ))
 
+    _shared_return = Lua(SHARED_RETURN)
     async def shared_return(self, task_id: str, agent_id: str | None = None, raw: str = "") -> bool:
         """Shared work handed back unfinished: task pending again and first in the backlog (and out of
         ``agent_id``'s processing list if given). ``False`` if the task is finished or gone."""

@@ -19,7 +19,7 @@ from townhall.domain.messages import Message
 from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, Task, TaskState
 from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.keys import TownKeys
-from townhall.store.context import LUA_ALLOWED, StoreContext, SubStore, csv, lua_set, patch_values, write_args
+from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import split_fields, task_from_hash, task_to_hash
 from townhall.store.json_codec import encode_message
 
@@ -180,14 +180,6 @@ class TaskPatch(msgspec.Struct, kw_only=True):
 
 
 class TaskStore(SubStore):
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._write = self._r.register_script(TASK_WRITE)
-        self._create_push = self._r.register_script(TASK_CREATE_PUSH)
-        self._delete = self._r.register_script(TASK_DELETE)
-        self._repair = self._r.register_script(TASK_REPAIR)
-        self._finish = self._r.register_script(TASK_FINISH)
-
     def _keys(self, task_id: str, *extra: str) -> list[str]:
         return task_script_keys(self._k, task_id, *extra)
 
@@ -195,6 +187,7 @@ class TaskStore(SubStore):
         await self.save(task)
         return task
 
+    _write = Lua(TASK_WRITE)
     async def save(self, task: Task) -> TaskState | None:
         """Write the whole record (clearing absent optionals) and move indexes/counters. Returns the
         previous state, or ``None`` if the task is new."""
@@ -223,6 +216,7 @@ class TaskStore(SubStore):
         )
         return TaskState.parse(old) if applied else None
 
+    _finish = Lua(TASK_FINISH)
     async def finish(
         self,
         task_id: str,
@@ -249,6 +243,7 @@ class TaskStore(SubStore):
         transaction, so an assignment is never half done."""
         await self.create_and_push(task, [(self._k.inbox(message.to), encode_message(message))])
 
+    _create_push = Lua(TASK_CREATE_PUSH)
     async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]]) -> None:
         """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip."""
         await self._create_push(
@@ -263,6 +258,7 @@ class TaskStore(SubStore):
         """Records in the order asked, ``None`` where missing or unreadable; one round trip."""
         return await self._ctx.hash_records([self._k.task(t) for t in task_ids], task_from_hash)
 
+    _delete = Lua(TASK_DELETE)
     async def delete(self, task_id: str) -> bool:
         return bool(await self._delete(keys=self._keys(task_id), args=[task_id]))
 
@@ -273,6 +269,7 @@ class TaskStore(SubStore):
             raise ValueError(f"terminal state {state.value} is not indexed")
         return set(await self._r.smembers(self._k.tasks_in_state(state.value)))
 
+    _repair = Lua(TASK_REPAIR)
     async def in_state(self, state: TaskState) -> list[Task]:
         """Records currently in an open state. Index entries that another tool made stale (it changed
         or deleted the record without maintaining our index) are repaired on the way."""
