@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Mapping
+from typing import Callable, Generic, Mapping, NamedTuple, TypeVar
 
 import msgspec
 
-from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
+from townhall.domain.agents import Agent
 from townhall.domain.lenient import LenientEnum
-from townhall.domain.tasks import Task, TaskState
+from townhall.domain.tasks import Task
 from townhall.domain.timestamps import format_hash_time, parse_time, utc_now
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=msgspec.Struct)
 
 # Ids read back as "none" when empty, so an empty string is written as an absent field.
 _EMPTY_IS_ABSENT = frozenset({"nickname", "role_id", "parent_agent_id", "current_task", "assigned_to", "parent_id"})
@@ -65,80 +67,90 @@ def task_to_hash(task: Task) -> HashWrite:
     return split_fields({name: getattr(task, name) for name in task.__struct_fields__})
 
 
-def _opt(h: Mapping[str, str], name: str) -> str | None:
-    value = h.get(name)
-    return value if value else None
+class _Head(NamedTuple):
+    """What every field reader may need besides the hash: the record's id, when it was created (a
+    missing ``created_at`` reads as now) and the moment of reading."""
+
+    id: str
+    created: datetime
+    now: datetime
 
 
-def _uint(h: Mapping[str, str], name: str) -> int:
+_Reader = Callable[[str | None, _Head], object]
+
+# A missing required timestamp reads as the record's creation, except these, which read as now.
+_MISSING_IS_NOW = frozenset({"last_heartbeat"})
+# Every record has these two; they are read first (see ``_Head``).
+_HEAD_FIELDS = frozenset({"id", "created_at"})
+# Optional text whose empty value is kept (an empty result); other empty optionals read as absent.
+_EMPTY_IS_TEXT = frozenset({"result"})
+
+
+def _uint(raw: str | None) -> int:
     try:
-        return max(int(h.get(name) or 0), 0)
+        return max(int(raw or 0), 0)
     except ValueError:
         return 0
 
 
-def _record_head(h: Mapping[str, str]) -> tuple[str, datetime, datetime] | None:
-    """``(id, created_at, now)`` of a record hash (a missing ``created_at`` reads as now); ``None``
-    when the hash is empty or lacks an id (upstream cannot parse such a record either)."""
-    record_id = h.get("id")
-    if not record_id:
-        return None
-    now = utc_now()
-    return record_id, parse_time(h.get("created_at")) or now, now
+def _reader(name: str, kind: object) -> _Reader:
+    """How one field's hash value (``None`` when absent) is read, by the field's type in the record
+    struct: leniently, as upstream does (an unknown enum value reads as the enum's fallback, a bad
+    count as 0, an unreadable timestamp as absent)."""
+    if kind is str:
+        return lambda raw, head: raw or ""
+    if kind == str | None:
+        if name in _EMPTY_IS_TEXT:
+            return lambda raw, head: raw
+        return lambda raw, head: raw or None
+    if isinstance(kind, type) and issubclass(kind, LenientEnum):
+        parse = kind.parse
+        return lambda raw, head: parse(raw)
+    if kind is int:
+        return lambda raw, head: _uint(raw)
+    if kind == int | None:
+        return lambda raw, head: _uint(raw) or None
+    if kind is datetime:
+        if name in _MISSING_IS_NOW:
+            return lambda raw, head: parse_time(raw) or head.now
+        return lambda raw, head: parse_time(raw) or head.created
+    if kind == datetime | None:
+        return lambda raw, head: parse_time(raw)
+    if kind == list[str]:
+        return lambda raw, head: _tags(raw, head.id)
+    raise TypeError(f"no hash reader for field {name!r} of type {kind!r}")
 
 
-def agent_from_hash(h: Mapping[str, str]) -> Agent | None:
-    head = _record_head(h)
-    if head is None:
-        return None
-    agent_id, created, now = head
-    return Agent(
-        id=agent_id,
-        name=h.get("name", ""),
-        cli=h.get("cli", ""),
-        nickname=_opt(h, "nickname"),
-        role_id=_opt(h, "role_id"),
-        parent_agent_id=_opt(h, "parent_agent_id"),
-        spawn_mode=SpawnMode.parse(h.get("spawn_mode")),
-        agent_type=AgentType.parse(h.get("agent_type")),
-        state=AgentState.parse(h.get("state")),
-        current_task=_opt(h, "current_task"),
-        created_at=created,
-        last_heartbeat=parse_time(h.get("last_heartbeat")) or now,
-        last_active_at=parse_time(h.get("last_active_at")) or created,
-        tasks_completed=_uint(h, "tasks_completed"),
-        rounds_completed=_uint(h, "rounds_completed"),
-        pool=_opt(h, "pool"),
-    )
+class HashDecoder(Generic[R]):
+    """Reads a record struct from its hash, every field by its type (see :func:`_reader`), so a new
+    record field needs no decoding code of its own. An empty hash or one without an id reads as
+    ``None`` (upstream cannot parse such a record either)."""
+
+    def __init__(self, record: type[R]) -> None:
+        self.record = record
+        self.readers = [(f.name, _reader(f.name, f.type)) for f in msgspec.structs.fields(record)
+                        if f.name not in _HEAD_FIELDS]
+
+    def __call__(self, h: Mapping[str, str]) -> R | None:
+        record_id = h.get("id")
+        if not record_id:
+            return None
+        now = utc_now()
+        head = _Head(record_id, parse_time(h.get("created_at")) or now, now)
+        fields = {name: read(h.get(name), head) for name, read in self.readers}
+        return self.record(id=record_id, created_at=head.created, **fields)
 
 
-def task_from_hash(h: Mapping[str, str]) -> Task | None:
-    head = _record_head(h)
-    if head is None:
-        return None
-    task_id, created, _ = head
-    return Task(
-        id=task_id,
-        description=h.get("description", ""),
-        state=TaskState.parse(h.get("state")),
-        assigned_to=_opt(h, "assigned_to"),
-        created_at=created,
-        updated_at=parse_time(h.get("updated_at")) or created,
-        started_at=parse_time(h.get("started_at")),
-        completed_at=parse_time(h.get("completed_at")),
-        result=h.get("result"),
-        parent_id=_opt(h, "parent_id"),
-        tags=_tags(h.get("tags"), task_id),
-        timeout_secs=_uint(h, "timeout_secs") or None,
-    )
+agent_from_hash = HashDecoder(Agent)
+task_from_hash = HashDecoder(Task)
 
 
-def _tags(raw: str | None, task_id: str) -> list[str]:
+def _tags(raw: str | None, record_id: str) -> list[str]:
     if not raw:
         return []
     try:
         tags = msgspec.json.decode(raw, type=list[str])
     except (msgspec.DecodeError, msgspec.ValidationError):
-        log.warning("task %s: unreadable tags %r, treating as none", task_id, raw)
+        log.warning("task %s: unreadable tags %r, treating as none", record_id, raw)
         return []
     return tags
