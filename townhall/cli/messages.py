@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from townhall.cli.common import services_command
+from townhall.cli.options import start_option
 from townhall.cli.output import Answer, table
 from townhall.services.town import TownServices
 
@@ -46,10 +47,12 @@ async def recover(services: TownServices) -> Answer:
 @click.option("--to-backlog", is_flag=True, help="Put dead agents' tasks back in the backlog.")
 @click.option("--to", "to_agent", default=None, help="Move dead agents' work to this agent.")
 @click.option("--from", "from_name", default=None, help="Only the dead agent with this name.")
+@start_option
 @services_command
-async def reclaim(services: TownServices, to_backlog: bool, to_agent: str | None, from_name: str | None) -> Answer:
+async def reclaim(services: TownServices, to_backlog: bool, to_agent: str | None, from_name: str | None,
+                  start: bool) -> Answer:
     """Work left in dead (Stopped/Error) agents' mailboxes: list it, or move it."""
-    report = await services.recovery.reclaim(to_backlog=to_backlog, to=to_agent, from_name=from_name)
+    report = await services.recovery.reclaim(to_backlog=to_backlog, to=to_agent, from_name=from_name, start=start)
     return Answer(report, lambda: table(f"Reclaimed {report.reclaimed} → {report.destination}",
                                         ["from", "type", "task", "description"],
                                         [[i.from_agent, i.type, i.task_id, i.description[:50]] for i in report.items]))

@@ -8,6 +8,10 @@ import click
 from townhall.cli.common import setup_logging
 
 TOWN_HELP = "Town directory containing tinytown.toml."
+#: ``--start`` of the commands that hand work to an agent (``tt assign``, ``tt backlog claim``/``assign-all``,
+#: ``tt reclaim --to``), as ``?start=true`` in the API.
+start_option = click.option("--start", is_flag=True,
+                            help="Restart the agent first if it is Stopped or Error (else refused).")
 VERBOSE_HELP = "Debug logging."
 
 

@@ -6,7 +6,7 @@ import click
 import msgspec
 
 from townhall.cli.common import services_command
-from townhall.cli.options import TownGroup
+from townhall.cli.options import TownGroup, start_option
 from townhall.cli.output import Answer, table
 from townhall.services.agents import AgentRef
 from townhall.services.town import TownServices
@@ -20,7 +20,7 @@ def _task_given(task_id: str, agent: AgentRef, text: str) -> Answer:
 @click.command()
 @click.argument("agent")
 @click.argument("description")
-@click.option("--start", is_flag=True, help="Restart AGENT first if it is Stopped or Error (else refused).")
+@start_option
 @services_command
 async def assign(services: TownServices, agent: str, description: str, start: bool) -> Answer:
     """Create a task and put it in AGENT's inbox."""
@@ -77,17 +77,19 @@ async def backlog_list(services: TownServices) -> Answer:
 @backlog.command("claim")
 @click.argument("task_id")
 @click.argument("agent")
+@start_option
 @services_command
-async def backlog_claim(services: TownServices, task_id: str, agent: str) -> Answer:
-    claim = await services.backlog.claim(task_id, agent)
+async def backlog_claim(services: TownServices, task_id: str, agent: str, start: bool) -> Answer:
+    claim = await services.backlog.claim(task_id, agent, start=start)
     return _task_given(claim.task_id, claim.agent, f"{claim.agent.name} claimed {claim.task_id}")
 
 
 @backlog.command("assign-all")
 @click.argument("agent")
+@start_option
 @services_command
-async def backlog_assign_all(services: TownServices, agent: str) -> Answer:
-    bulk = await services.backlog.assign_all(agent)
+async def backlog_assign_all(services: TownServices, agent: str, start: bool) -> Answer:
+    bulk = await services.backlog.assign_all(agent, start=start)
     return Answer({"agent": bulk.agent.name, "task_ids": bulk.task_ids},
                   f"Assigned {len(bulk.task_ids)} task(s) to {bulk.agent.name}")
 

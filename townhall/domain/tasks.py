@@ -42,6 +42,9 @@ class Task(msgspec.Struct, kw_only=True):
     #: Seconds one attempt may run before the worker stops it; ``None``: the town's
     #: ``[agent] task_timeout_secs``.
     timeout_secs: int | None = None
+    #: Runs begun (a run handed back unfinished is not counted); counted only by the attempt scripts
+    #: (``townhall/store/attempts.py``), so writing a record never sets it.
+    attempts: int = 0
 
     @classmethod
     def new(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
-from litestar import post
+from litestar import Request, post
 from litestar.params import JSONBody
 
-from townhall.auth import Scope
+from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import OptionalBody, Resource, problems
-from townhall.routes.fields import OrphanActionName
+from townhall.routes.fields import OrphanActionName, Start
 
 
 class RecoverResponse(msgspec.Struct):
@@ -69,8 +71,10 @@ class RecoveryController(Resource, path="/", tag="recovery", scope=Scope.AGENT_M
 
     @post("/reclaim", status_code=200, responses=problems(404, 409, body=True),
           summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
-    async def reclaim(self, services: Services, data: JSONBody[ReclaimRequest]) -> ReclaimResponse:
-        report = await services.recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_)
+    async def reclaim(self, services: Services, data: JSONBody[ReclaimRequest],
+                      request: Request[Principal, Any, Any], start: Start = False) -> ReclaimResponse:
+        report = await services.recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_,
+                                                 start=start, caller=request.user)
         return ReclaimResponse(
             reclaimed=report.reclaimed, destination=report.destination,
             items=[ReclaimItem(from_agent=i.from_agent, message_id=i.message_id, type=i.type, task_id=i.task_id,

@@ -25,6 +25,9 @@ class TaskView(msgspec.Struct):
     parent_id: str | None
     tags: list[str]
     timeout_secs: int | None
+    #: Runs of the task begun so far (a run handed back unfinished is not counted); shared work is
+    #: retried until ``[agent] max_attempts``.
+    attempts: int
 
     @classmethod
     def of(cls, task: Task) -> TaskView:
@@ -32,7 +35,7 @@ class TaskView(msgspec.Struct):
             id=task.id, description=task.description, state=task.state.value, assigned_to=task.assigned_to,
             created_at=task.created_at, updated_at=task.updated_at, started_at=task.started_at,
             completed_at=task.completed_at, result=task.result, parent_id=task.parent_id, tags=task.tags,
-            timeout_secs=task.timeout_secs,
+            timeout_secs=task.timeout_secs, attempts=task.attempts,
         )
 
 

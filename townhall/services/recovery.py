@@ -15,6 +15,7 @@ from datetime import timedelta
 
 import msgspec
 
+from townhall.auth import Principal
 from townhall.config import Town
 from townhall.domain import (
     DEAD_AGENT_STATES,
@@ -32,7 +33,8 @@ from townhall.domain import (
 from townhall.domain.agents import is_safe_agent_name
 from townhall.domain.lenient import LenientEnum
 from townhall.queues import QueueBackend
-from townhall.services.agents import AgentRef, AgentService
+from townhall.services.agents import AgentRef
+from townhall.services.recipients import WorkRecipients
 from townhall.store import InboxEntry, TaskPatch, TownStore
 
 STALE_STATES = (AgentState.WORKING, AgentState.STARTING, AgentState.IDLE, AgentState.DRAINING)
@@ -98,11 +100,11 @@ _CANCEL_REASON = {
 
 
 class RecoveryService:
-    def __init__(self, town: Town, store: TownStore, queue: QueueBackend, agents: AgentService) -> None:
+    def __init__(self, town: Town, store: TownStore, queue: QueueBackend, recipients: WorkRecipients) -> None:
         self.town = town
         self.store = store
         self.queue = queue
-        self.agents = agents
+        self.recipients = recipients
 
     # ---- recover ------------------------------------------------------------------------------
     async def recover(self) -> RecoverReport:
@@ -137,14 +139,17 @@ class RecoveryService:
         return time.time() - mtime <= max_age
 
     # ---- reclaim ------------------------------------------------------------------------------
-    async def reclaim(self, *, to_backlog: bool = False, to: str | None = None, from_name: str | None = None) -> ReclaimReport:
+    async def reclaim(self, *, to_backlog: bool = False, to: str | None = None, from_name: str | None = None,
+                      start: bool = False, caller: Principal | None = None) -> ReclaimReport:
         """Work in dead (Stopped/Error) agents' mailboxes, optionally only the agent named exactly
-        ``from_name``: to the backlog (``to_backlog`` wins), to agent ``to``, or just listed."""
+        ``from_name``: to the backlog (``to_backlog`` wins), to agent ``to``, or just listed. Agent ``to``
+        is resolved as for an assignment: a dead one is refused (:class:`AgentDown`) unless ``start``
+        restarts it first, so reclaimed work never lands in another mailbox no worker reads."""
         target: AgentRef | None = None
         if to_backlog:
             mode, destination = ReclaimMode.BACKLOG, "backlog"
         elif to is not None and to.strip():
-            target = await self.agents.resolve(to)
+            target = await self.recipients.resolve(to, start=start, caller=caller)
             mode, destination = ReclaimMode.AGENT, f"agent:{target.id}"
         else:
             mode, destination = ReclaimMode.LISTED, "listed"

@@ -44,7 +44,7 @@ class TownServices:
         self.tasks = TaskService(self.store, self.recipients)
         self.messages = MessageService(self.store, self.agents)
         self.backlog = BacklogService(self.store, self.queue, self.recipients)
-        self.recovery = RecoveryService(self.town, self.store, self.queue, self.agents)
+        self.recovery = RecoveryService(self.town, self.store, self.queue, self.recipients)
         self.rescue = WorkRescue(self.town, self.store, self.queue, self.recovery)
         self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages,
                                         self.rescue)

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 R = TypeVar("R", bound=msgspec.Struct)
 
+# Counted in place by Lua (HINCRBY): a record write leaves them alone, so it never undoes a count.
+_COUNTED_IN_PLACE = frozenset({"attempts"})
 # Ids read back as "none" when empty, so an empty string is written as an absent field.
 _EMPTY_IS_ABSENT = frozenset({"nickname", "role_id", "parent_agent_id", "current_task", "assigned_to", "parent_id"})
 
@@ -64,7 +66,7 @@ def agent_to_hash(agent: Agent) -> HashWrite:
 
 
 def task_to_hash(task: Task) -> HashWrite:
-    return split_fields({name: getattr(task, name) for name in task.__struct_fields__})
+    return split_fields({name: getattr(task, name) for name in task.__struct_fields__ if name not in _COUNTED_IN_PLACE})
 
 
 class _Head(NamedTuple):
