@@ -1,6 +1,7 @@
-"""Dead agents refuse work (issue 11 item 6), over HTTP against a real townhall: assign, claim and
-assign-all to a ``Stopped``/``Error`` agent are a 409 naming the state and how to restart it; with
-``?start=true`` the agent is restarted through the launcher first. Messages are still accepted."""
+"""Dead agents refuse work (issue 11 item 6), over HTTP against a real townhall: assign, claim,
+assign-all and reclaim ``to`` a ``Stopped``/``Error`` agent are a 409 naming the state and how to restart
+it; with ``?start=true`` (``--start`` in ``tt``) the agent is restarted through the launcher first.
+Messages are still accepted."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_work_to_a_dead_agent_is_refused_with_how_to_restart_it(api: httpx.Clien
 
     for method_path, body in [("/v1/tasks/assign", {"agent": "sleepy", "task": "do it"}),
                               (f"/v1/backlog/{queued}/claim", {"agent": "sleepy"}),
-                              ("/v1/backlog/assign-all", {"agent": "sleepy"})]:
+                              ("/v1/backlog/assign-all", {"agent": "sleepy"}),
+                              ("/v1/reclaim", {"to": "sleepy"})]:
         r = api.post(method_path, json=body)
         assert r.status_code == 409, (method_path, r.text)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -95,6 +97,28 @@ def test_start_true_restarts_then_hands_over(api: httpx.Client, sync_redis: redi
     assert agent_state(sync_redis, town_name, agent_id) == "idle"
 
 
+def test_reclaim_to_a_dead_agent_is_refused_and_start_true_restarts_it(
+        api: httpx.Client, sync_redis: redis.Redis, town_name: str) -> None:
+    keys = TownKeys(town_name)
+    gone = api.post("/v1/agents", json={"name": "gone"}).json()["agent_id"]
+    task_id = api.post("/v1/tasks/assign", json={"agent": "gone", "task": "left behind"}).json()["task_id"]
+    assert api.post("/v1/agents/gone/kill").status_code == 200
+    sleepy = dead_agent(api, "sleepy")
+
+    refused = api.post("/v1/reclaim", json={"to": "sleepy"})
+    assert refused.status_code == 409 and "agent 'sleepy' is Stopped" in refused.json()["detail"], refused.text
+    assert sync_redis.hget(keys.task(task_id), "assigned_to") == gone  # nothing moved
+    assert sync_redis.llen(keys.inbox(gone)) == 1 and sync_redis.llen(keys.inbox(sleepy)) == 0
+
+    moved = api.post("/v1/reclaim?start=true", json={"to": "sleepy"})
+    assert moved.status_code == 200 and moved.json()["reclaimed"] == 1, moved.text
+    assert moved.json()["destination"] == f"agent:{sleepy}"
+    assert agent_state(sync_redis, town_name, sleepy) == "idle"
+    assert sync_redis.hget(keys.task(task_id), "assigned_to") == sleepy
+    assert task_id in sync_redis.lindex(keys.inbox(sleepy), 0)
+    assert sync_redis.llen(keys.inbox(gone)) == 0
+
+
 def test_start_true_launches_a_real_worker_that_runs_the_task(tmp_path: Path, town_name: str, redis_url: str,
                                                               sync_redis: redis.Redis) -> None:
     keys = TownKeys(town_name)
@@ -118,7 +142,8 @@ def test_start_true_launches_a_real_worker_that_runs_the_task(tmp_path: Path, to
         proc.stop(signal.SIGTERM)
 
 
-def test_tt_assign_start(tmp_path: Path, town_name: str, redis_url: str, sync_redis: redis.Redis) -> None:
+def test_tt_start_on_every_command_that_hands_over_work(tmp_path: Path, town_name: str, redis_url: str,
+                                                        sync_redis: redis.Redis) -> None:
     fake_town(tmp_path, town_name, redis_url)
 
     def tt(*args: str) -> tuple[int, str, str]:
@@ -133,4 +158,28 @@ def test_tt_assign_start(tmp_path: Path, town_name: str, redis_url: str, sync_re
     code, out, err = tt("assign", "w1", "do it", "--start", "--json")
     assert code == 0, err
     assert json.loads(out)["agent_id"] == agent_id
+    assert agent_state(sync_redis, town_name, agent_id) == "idle"
+
+    # tt backlog claim / assign-all and tt reclaim --to: refused for a dead agent, --start restarts it.
+    keys = TownKeys(town_name)
+    queued = [json.loads(tt("backlog", "add", f"shared {n}", "--json")[1])["task_id"] for n in range(2)]
+    for command in (["backlog", "claim", queued[0], "w1"], ["backlog", "assign-all", "w1"]):
+        assert tt("kill", "w1")[0] == 0
+        code, _, err = tt(*command)
+        assert code == 1 and "agent 'w1' is Stopped" in err, (command, err)
+        code, out, err = tt(*command, "--start", "--json")
+        assert code == 0, (command, err)
+        assert agent_state(sync_redis, town_name, agent_id) == "idle"
+    assert sync_redis.llen(keys.backlog) == 0
+    assert {sync_redis.hget(keys.task(t), "assigned_to") for t in queued} == {agent_id}
+
+    gone = json.loads(tt("spawn", "w2", "--json")[1])["id"]
+    left = json.loads(tt("assign", "w2", "left behind", "--json")[1])["task_id"]
+    assert tt("kill", "w2")[0] == 0 and tt("kill", "w1")[0] == 0
+    code, _, err = tt("reclaim", "--to", "w1")
+    assert code == 1 and "agent 'w1' is Stopped" in err
+    assert sync_redis.hget(keys.task(left), "assigned_to") == gone
+    code, out, err = tt("reclaim", "--to", "w1", "--start", "--json")
+    assert code == 0 and json.loads(out)["reclaimed"] == 1, err
+    assert sync_redis.hget(keys.task(left), "assigned_to") == agent_id
     assert agent_state(sync_redis, town_name, agent_id) == "idle"

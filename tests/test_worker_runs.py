@@ -133,6 +133,39 @@ async def test_shared_work_is_retried_then_failed_with_every_reason(
     assert "current_task" not in agent_hash(sync_redis, town_name, agent_id)
 
 
+@pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
+async def test_shared_work_left_over_by_a_killed_worker_is_still_retried(
+        tmp_path: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, sync_redis: redis.Redis,
+        streams: bool) -> None:
+    # The first run hangs and its worker is SIGKILLed: the next life of the worker finds the task as a
+    # leftover (lists: in its processing list; streams: its pending docket entry). It is still shared
+    # work, so its failed runs are retried up to max_attempts, not failed at once as a direct one.
+    fake_town(tmp_path, town_name, redis_url, streams=streams, idle_timeout=3, visibility=2,
+              agent_extra="max_attempts = 3\nfailure_breaker = { failures = 0 }")
+    keys = TownKeys(town_name)
+    task = await add_shared(aredis, town_name, "FAIL SLEEP_ONCE=60", streams=streams)
+    agent_id = seed_agent(sync_redis, town_name, "w1")
+    proc = start_worker(tmp_path, "w1", agent_id)
+    wait_for(lambda: sync_redis.get(keys.cli_group(agent_id)))  # the first run is under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert sync_redis.hget(keys.task(task.id), "attempts") == "1"
+    assert start_worker(tmp_path, "w1", agent_id).wait(timeout=60) == 0
+    record = sync_redis.hgetall(keys.task(task.id))
+    assert record["state"] == "failed" and record["attempts"] == "3", record
+    assert record["result"].startswith("failed after 3 attempt(s):"), record
+    reasons = json.loads(record["attempt_errors"])
+    assert [r.split(":")[0] for r in reasons] == ["attempt 2", "attempt 3"]  # the killed run left no reason
+    assert [t for t, _ in executions(tmp_path)] == [task.id, task.id]
+    assert sync_redis.llen(keys.backlog) == 0 and sync_redis.llen(keys.processing(agent_id)) == 0
+    server = TownhallProcess(tmp_path).start()  # the REST task view shows the runs counted
+    try:
+        view = httpx.get(f"{server.url}/v1/tasks/{task.id}", timeout=20)
+        assert view.status_code == 200 and view.json()["attempts"] == 3, view.text
+    finally:
+        server.stop()
+
+
 # ---- item 4: per-task time limit ----------------------------------------------------------------------
 def test_a_run_past_its_time_limit_is_killed_and_fails(tmp_path: Path, town_name: str, redis_url: str,
                                                        sync_redis: redis.Redis) -> None:

@@ -1,5 +1,6 @@
 """Broken agents in a busy town, both queue modes (issue 11): missing program, failing fast, hanging,
-SIGKILLs and restarts; healthy work completes exactly once, work built to fail dead-letters."""
+SIGKILLs and restarts, with reclaim (to an agent, to the backlog) and assign-all at the same time;
+healthy work completes exactly once, work built to fail dead-letters, nothing is lost or queued twice."""
 
 from __future__ import annotations
 
@@ -17,6 +18,6 @@ async def test_broken_agents_do_not_eat_work(tmp_path: Path, town_name: str, red
                                              aredis: aioredis.Redis, streams: bool) -> None:
     if LONG:
         await broken_agents_chaos(tmp_path, town_name, redis_url, aredis, streams=streams, tasks=200,
-                                  kills=30, restarts=4, deadline_secs=400, seed=5)
+                                  kills=30, restarts=4, api_calls=60, deadline_secs=400, seed=5)
     else:
         await broken_agents_chaos(tmp_path, town_name, redis_url, aredis, streams=streams)

@@ -1,27 +1,33 @@
 """Chaos with broken agents (issue 11): a healthy worker, one whose program is missing, one whose CLI
-fails every run at once, one that hangs on some tasks; SIGKILLs and restarts meanwhile. Every task must
-end ``completed`` by a healthy agent exactly once with its own output, except the tasks built to fail,
-which end ``failed`` after ``max_attempts`` runs; nothing stays open or taken."""
+fails every run at once, one that hangs on some tasks; SIGKILLs and restarts meanwhile, and at the same
+time reclaim to an agent, reclaim to the backlog and assign-all through the services the API calls.
+Every task must end ``completed`` by a healthy agent exactly once with its own output, except the tasks
+built to fail, which end ``failed`` (after ``max_attempts`` runs unless assign-all made them direct
+work); until then a task is queued exactly once; nothing stays open or taken."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import redis.asyncio as aioredis
 
 from tests.support.workers import fake_town, start_worker
 from townhall.config import load_town
-from townhall.domain import TERMINAL_AGENT_STATES, AgentState, TaskState
+from townhall.domain import DEAD_AGENT_STATES, TERMINAL_AGENT_STATES, Agent, AgentState, Task, TaskAssignBody, TaskState
+from townhall.domain_errors import AgentDown
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
+from townhall.store.json_codec import try_decode_message
 
 MAX_ATTEMPTS = 8
 PRESETS = "\n".join([
@@ -41,7 +47,7 @@ def _broken_presets(root: Path) -> str:
 
 async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, *,
                               streams: bool, tasks: int = 60, kills: int = 6, restarts: int = 2,
-                              deadline_secs: float = 120, seed: int = 11) -> None:
+                              api_calls: int = 12, deadline_secs: float = 120, seed: int = 11) -> None:
     fake_town(root, town_name, redis_url, streams=streams, heartbeat=1, visibility=3,
               agent_extra="\n".join([f"max_attempts = {MAX_ATTEMPTS}", "task_timeout_secs = 3",
                                      "failure_breaker = { failures = 3, within_secs = 60 }"]),
@@ -62,31 +68,39 @@ async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis
             doomed.add(all_ids[-1])
         elif kind < 0.3:
             all_ids.append((await services.backlog.add(f"slow {i} MAYHANG SLEEP=0.05")).id)
-        elif kind < 0.45:
+        elif kind < 0.4:
             all_ids.append((await services.tasks.assign("healthy", f"direct {i} SLEEP=0.05")).task.id)
             direct.add(all_ids[-1])
+        elif kind < 0.5:  # stranded in the broken agent's mailbox until reclaim moves it
+            all_ids.append((await services.tasks.assign("broken", f"stranded {i} SLEEP=0.05")).task.id)
         else:
             all_ids.append((await services.backlog.add(f"plain {i} SLEEP=0.05")).id)
 
     agents = {a.id: a for a in (healthy, hanger, flaky, broken)}
     procs: dict[str, subprocess.Popen[bytes]] = {a.id: start_worker(root, a.name, a.id) for a in agents.values()}
     deadline = time.monotonic() + deadline_secs
+    bulk: set[str] = set()  # moved by assign-all: direct work from then on
+    gone_on_their_own: set[str] = set()
     try:
-        for step in range(kills + restarts):
-            await asyncio.sleep(rng.uniform(0.4, 1.0))
-            if step < restarts:  # a restart from the API clears Error; the agent breaks again
-                for agent in (broken, flaky):
-                    await _restart(services, agent.id, procs, root, agent.name)
-                continue
-            victim = rng.choice([healthy.id, hanger.id])
-            procs[victim].send_signal(signal.SIGKILL)
-            procs[victim].wait()
-            procs[victim] = start_worker(root, agents[victim].name, victim)
+        await asyncio.gather(
+            _kills_and_restarts(services, rng, procs, root, agents, kills=kills, restarts=restarts,
+                                victims=[healthy.id, hanger.id], broken=[broken, flaky]),
+            _api_calls(services, random.Random(seed + 1), api_calls, bulk),
+        )
         while time.monotonic() < deadline:
             records = await services.store.tasks.get_many(all_ids)
-            if all(t is not None and t.state.is_terminal for t in records):
+            waiting = [t for t in records if t is None or not t.state.is_terminal]
+            if not waiting or await _only_stranded(services, procs, broken.id, waiting):
                 break
             await asyncio.sleep(0.3)
+        await _queued_exactly_once(services, all_ids, list(agents))
+        if (await services.recovery.reclaim(to="healthy")).reclaimed:  # what is left with the dead agent
+            while time.monotonic() < deadline:
+                records = await services.store.tasks.get_many(all_ids)
+                if all(t is not None and t.state.is_terminal for t in records):
+                    break
+                await asyncio.sleep(0.3)
+        gone_on_their_own = {a for a, proc in procs.items() if proc.poll() is not None}
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -98,7 +112,10 @@ async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis
                 proc.kill()
                 raise
 
-    assert procs[broken.id].returncode == 4 and procs[flaky.id].returncode == 4
+    # The broken agents end in Error (exit 4) unless their last life found no work to break on.
+    for agent in (broken, flaky):
+        if agent.id in gone_on_their_own:
+            assert procs[agent.id].returncode == 4, agent.name
     keys = services.store.keys
     dead_letters = 0
     for task_id in all_ids:
@@ -112,19 +129,22 @@ async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis
             assert record["state"] == "completed", (task_id, record)
             assert record["result"].strip() == f"did {task_id}", record  # its own output only
             assert record["assigned_to"] in (healthy.id, hanger.id), record
-    # A shared task whose worker was SIGKILLed comes back to that worker as a leftover (lists mode),
-    # which no longer knows it was shared work: it fails at its next failed run, without retries.
-    assert dead_letters >= len(doomed) - (0 if streams else kills)
+    # Shared work stays shared through kills (a leftover is retried too): every doomed task that
+    # assign-all did not make direct work dead-letters after max_attempts.
+    assert dead_letters >= len(doomed - bulk)
     good = len(all_ids) - len(doomed)
     assert await services.store.tasks.completed_total() == good  # each completed exactly once
     finals = await services.store.agents.get_many(list(agents))
     assert sum(a.tasks_completed for a in finals if a) == good
-    assert {a.id: a.state for a in finals if a}[broken.id] is AgentState.ERROR
+    if broken.id in gone_on_their_own:
+        assert {a.id: a.state for a in finals if a}[broken.id] is AgentState.ERROR
     for agent_id in agents:
         assert await aredis.llen(keys.processing(agent_id)) == 0
         assert not await aredis.exists(keys.cli_group(agent_id))
     assert await services.store.backlog.length() == 0
     assert not await services.store.tasks.ids_in_state(TaskState.RUNNING)
+    assert not await services.store.tasks.ids_in_state(TaskState.ASSIGNED)
+    await _queued_exactly_once(services, all_ids, list(agents))
     if streams:
         assert await services.store.docket.pending_count() == 0
 
@@ -140,3 +160,66 @@ async def _restart(services: TownServices, agent_id: str, procs: dict[str, subpr
         return
     await services.lifecycle.restart(agent_id)
     procs[agent_id] = start_worker(root, name, agent_id)
+
+
+async def _kills_and_restarts(services: TownServices, rng: random.Random, procs: dict[str, subprocess.Popen[bytes]],
+                              root: Path, agents: dict[str, Agent], *, kills: int, restarts: int, victims: list[str],
+                              broken: list[Agent]) -> None:
+    for step in range(kills + restarts):
+        await asyncio.sleep(rng.uniform(0.4, 1.0))
+        if step < restarts:  # a restart from the API clears Error; the agent breaks again
+            for agent in broken:
+                await _restart(services, agent.id, procs, root, agent.name)
+            continue
+        victim = rng.choice(victims)
+        procs[victim].send_signal(signal.SIGKILL)
+        await asyncio.to_thread(procs[victim].wait)
+        procs[victim] = start_worker(root, agents[victim].name, victim)
+
+
+async def _api_calls(services: TownServices, rng: random.Random, calls: int, bulk: set[str]) -> None:
+    """Reclaim to a live agent, reclaim to the backlog and assign-all, at random while workers crash;
+    reclaim to the broken agent is refused whenever it is dead (AgentDown), as assign is."""
+    for _ in range(calls):
+        await asyncio.sleep(rng.uniform(0.2, 0.7))
+        call = rng.choice(["to_healthy", "to_hanger", "to_backlog", "assign_all", "to_broken"])
+        if call == "to_healthy":
+            await services.recovery.reclaim(to="healthy")
+        elif call == "to_hanger":
+            await services.recovery.reclaim(to="hanger")
+        elif call == "to_backlog":
+            await services.recovery.reclaim(to_backlog=True)
+        elif call == "assign_all":
+            bulk.update((await services.backlog.assign_all("healthy")).task_ids)
+        else:
+            with contextlib.suppress(AgentDown):  # accepted only while a restart has it up
+                await services.recovery.reclaim(to="broken")
+
+
+async def _only_stranded(services: TownServices, procs: dict[str, subprocess.Popen[bytes]], broken_id: str,
+                         waiting: list[Task | None]) -> bool:
+    """Every open task is direct work of the broken agent while it is dead and its worker gone: it waits
+    in that mailbox for a reclaim (no worker will take it)."""
+    agent = await services.store.agents.get(broken_id)
+    if agent is None or agent.state not in DEAD_AGENT_STATES or procs[broken_id].poll() is None:
+        return False
+    return all(t is not None and t.assigned_to == broken_id and t.state is TaskState.ASSIGNED for t in waiting)
+
+
+async def _queued_exactly_once(services: TownServices, task_ids: list[str], agent_ids: list[str]) -> None:
+    """A finished task is queued nowhere; an open one exactly once (the backlog, or one entry in one
+    mailbox or processing list): none lost, none duplicated."""
+    store = services.store
+    where: Counter[str] = Counter(await store.backlog.list())
+    for agent_id in agent_ids:
+        raws = [e.raw for e in await store.messages.peek(agent_id, 10_000)]
+        raws += [e.raw for e in await store.messages.peek(agent_id, 10_000, urgent=True)]
+        raws += await store.processing.entries(agent_id)
+        for raw in raws:
+            message = try_decode_message(raw)
+            if message is not None and isinstance(message.body, TaskAssignBody):
+                where[message.body.task_id] += 1
+    for task_id, record in zip(task_ids, await store.tasks.get_many(task_ids)):
+        assert record is not None, task_id
+        expected = 0 if record.state.is_terminal else 1
+        assert where[task_id] == expected, (task_id, record.state, record.assigned_to, where[task_id])
