@@ -146,7 +146,7 @@ async def test_shared_work_left_over_by_a_killed_worker_is_still_retried(
     task = await add_shared(aredis, town_name, "FAIL SLEEP_ONCE=60", streams=streams)
     agent_id = seed_agent(sync_redis, town_name, "w1")
     proc = start_worker(tmp_path, "w1", agent_id)
-    wait_for(lambda: sync_redis.get(keys.cli_group(agent_id)))  # the first run is under way
+    wait_for(lambda: sync_redis.get(keys.cli_group(agent_id)), timeout=90)  # the first run is under way
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=10)
     assert sync_redis.hget(keys.task(task.id), "attempts") == "1"
@@ -158,7 +158,7 @@ async def test_shared_work_left_over_by_a_killed_worker_is_still_retried(
     assert [r.split(":")[0] for r in reasons] == ["attempt 2", "attempt 3"]  # the killed run left no reason
     assert [t for t, _ in executions(tmp_path)] == [task.id, task.id]
     assert sync_redis.llen(keys.backlog) == 0 and sync_redis.llen(keys.processing(agent_id)) == 0
-    server = TownhallProcess(tmp_path).start()  # the REST task view shows the runs counted
+    server = TownhallProcess(tmp_path).start(timeout=90)  # the REST task view shows the runs counted
     try:
         view = httpx.get(f"{server.url}/v1/tasks/{task.id}", timeout=20)
         assert view.status_code == 200 and view.json()["attempts"] == 3, view.text
