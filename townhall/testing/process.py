@@ -36,17 +36,25 @@ class TownhallProcess:
     def url(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
-    def start(self, wait: bool = True, timeout: float = 20.0) -> "TownhallProcess":
+    def start(self, wait: bool = True, timeout: float = 60.0) -> "TownhallProcess":
+        """Start it and (``wait``) wait until ``/health`` answers. A process that does not get there is
+        killed before the error is raised: a test that fails to start a server must not leave one
+        running (on a loaded machine leaked servers are what slows the next start down)."""
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [str(BIN / "townhall"), "--town", str(self.town_dir), "rest", "--port", str(self.port), *self.args],
             stdout=log, stderr=subprocess.STDOUT, env=self.env, text=True,
         )
         if wait:
-            self.wait_healthy(timeout)
+            try:
+                self.wait_healthy(timeout)
+            except BaseException:
+                self.process.kill()
+                self.process.wait()
+                raise
         return self
 
-    def wait_healthy(self, timeout: float = 20.0, **client_kwargs: object) -> None:
+    def wait_healthy(self, timeout: float = 60.0, **client_kwargs: object) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
