@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ PLUGINS = [("policy_routes", Routes())]
 
 
 def _town(tmp_path: Path, redis_url: str, extra: str) -> Path:
-    return write_town(tmp_path, "policies", redis_url=redis_url, extra=extra)
+    # A town of its own per test: the rate-limit buckets live in the town's Redis keys.
+    return write_town(tmp_path, f"policies-{uuid.uuid4().hex[:8]}", redis_url=redis_url, extra=extra)
 
 
 LIMITS = "[townhall.rate_limit]\nenabled = true\nburst_size = 3\nrequests_per_minute = 6\nmutating_requests_per_minute = 6\n"
@@ -64,12 +66,21 @@ async def test_forwarded_for_only_counts_from_trusted_proxies(tmp_path: Path, re
         assert codes == [200, 200, 200, 429]  # spoofed addresses share the peer's bucket
 
 
+def _unused_store():  # type: ignore[no-untyped-def]
+    """A bucket store on a client that never connects (the address rules need no Redis)."""
+    import redis.asyncio as aioredis
+
+    from townhall.store import TownStore
+
+    return TownStore(aioredis.Redis.from_url("redis://127.0.0.1:1"), "unused").limits
+
+
 def test_bad_trusted_proxy_is_a_config_error() -> None:
     from townhall.config import ConfigError, RateLimitConfig
     from townhall.http.ratelimit import RequestRateLimiter
 
     with pytest.raises(ConfigError, match="trusted_proxies: 'proxy.local' is not an IP"):
-        RequestRateLimiter(RateLimitConfig(trusted_proxies=["proxy.local"]))
+        RequestRateLimiter(RateLimitConfig(trusted_proxies=["proxy.local"]), _unused_store())
 
 
 def test_forwarded_for_from_trusted_proxy_picks_nearest_untrusted_hop() -> None:
@@ -80,7 +91,7 @@ def test_forwarded_for_from_trusted_proxy_picks_nearest_untrusted_hop() -> None:
     from townhall.config import RateLimitConfig
     from townhall.http.ratelimit import RequestRateLimiter
 
-    limiter = RequestRateLimiter(RateLimitConfig(trusted_proxies=["10.0.0.0/8"]))
+    limiter = RequestRateLimiter(RateLimitConfig(trusted_proxies=["10.0.0.0/8"]), _unused_store())
     conn = SimpleNamespace(client=SimpleNamespace(host="10.1.1.1"),
                            headers=Headers({"x-forwarded-for": "198.51.100.7, 203.0.113.9, 10.2.2.2"}))
     assert limiter.client_address(conn) == "203.0.113.9"  # type: ignore[arg-type]

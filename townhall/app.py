@@ -54,7 +54,7 @@ def app_context(runtime: Runtime, auth: AuthMode | None = None) -> AppContext:
     return AppContext(
         runtime=runtime,
         auth=auth or load_auth_mode(town, runtime.plugins.registry),
-        rate_limiter=RequestRateLimiter(limits) if rate_limit_enabled(limits, town.config.townhall.auth.mode)
+        rate_limiter=RequestRateLimiter(limits, runtime.store.limits) if rate_limit_enabled(limits, town.config.townhall.auth.mode)
         else None,
     )
 

@@ -113,6 +113,11 @@ class TownKeys:
         """String with a short TTL: held while a spawn checks name uniqueness and ``max_agents``."""
         return f"{self.prefix}lock:spawn"
 
+    def rate_bucket(self, kind: str, who: str) -> str:
+        """Hash ``tokens``, ``at`` with a TTL: one rate-limit bucket (``reads``/``writes``/``auth``) of
+        one caller (``principal:{id}`` or ``ip:{address}``), shared by every townhall process."""
+        return f"{self.prefix}ratelimit:{kind}:{who}"
+
     @property
     def reconciled_at(self) -> str:
         """String: when the last startup reconcile finished (RFC 3339)."""

@@ -114,13 +114,13 @@ async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any
     except AuthBusy as exc:
         # A refused attempt spends the sender's budget like a wrong key: a flood cannot retry for free.
         if limiter is not None:
-            limiter.record_auth_failure(connection)
+            await limiter.record_auth_failure(connection)
         raise TooManyRequestsException(
             detail=exc.description, headers={"Retry-After": str(exc.retry_after)}
         ) from None
     except InvalidCredentials as exc:
         if ctx.rate_limiter is not None:
-            ctx.rate_limiter.record_auth_failure(connection)
+            await ctx.rate_limiter.record_auth_failure(connection)
         if exc.error == "insufficient_scope":
             raise PermissionDeniedException(
                 detail=exc.description, headers=_bearer(exc.error, exc.description)
@@ -132,6 +132,6 @@ async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any
         # Requests without credentials drain the same per-address bucket as bad ones: otherwise an
         # anonymous flood would get unlimited 401s, each one audited.
         if ctx.rate_limiter is not None:
-            ctx.rate_limiter.record_auth_failure(connection)
+            await ctx.rate_limiter.record_auth_failure(connection)
         raise NotAuthorizedException(detail="Authentication required", headers={"WWW-Authenticate": REALM})
     return principal

@@ -13,6 +13,7 @@ from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.handover import HandoverStore, LeftWith
 from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
+from townhall.store.limits import Bucket, BucketAnswer, RateLimitStore
 from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
 from townhall.store.processing import ProcessingStore
@@ -24,6 +25,8 @@ __all__ = [
     "AgentStore",
     "AttemptOutcome",
     "AttemptStore",
+    "Bucket",
+    "BucketAnswer",
     "BacklogStore",
     "DocketEntry",
     "DocketStore",
@@ -37,6 +40,7 @@ __all__ = [
     "MissionStore",
     "Placement",
     "ProcessingStore",
+    "RateLimitStore",
     "ReconcileReport",
     "RunLimits",
     "TaskPatch",
@@ -66,6 +70,7 @@ class TownStore:
         self.messages = MessageStore(ctx)
         self.events = EventStore(ctx)
         self.missions = MissionStore(ctx, self.events)
+        self.limits = RateLimitStore(ctx)
 
     async def discover(self) -> tuple[int, int]:
         """Add agents and missions written by other tools since startup to the listing indexes."""

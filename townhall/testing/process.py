@@ -30,7 +30,8 @@ class TownhallProcess:
         self.env = {**os.environ, **(env or {})}
         self.scheme = scheme
         self.process: subprocess.Popen[str] | None = None
-        self.log_path = town_dir / "townhall-test.log"
+        # One file per process: tests may run several townhalls (replicas) on one town.
+        self.log_path = town_dir / f"townhall-test-{self.port}.log"
 
     @property
     def url(self) -> str:
