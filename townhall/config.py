@@ -111,6 +111,8 @@ class MetricsConfig(msgspec.Struct, kw_only=True):
 class TownhallConfig(msgspec.Struct, kw_only=True):
     bind: str = "127.0.0.1"
     rest_port: Port = 8080
+    #: Server processes on the one port (``townhall rest --workers``); see docs/scaling-out.md.
+    workers: Positive = 1
     request_timeout_ms: Positive = 30000
     max_body_bytes: Positive = 1024 * 1024
     #: Bounds for clients that never finish a request (docs/security.md, "Connection limits").

@@ -8,7 +8,7 @@ import signal
 import socket
 import ssl
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import uvicorn
 
@@ -18,13 +18,18 @@ from townhall.connection_guard import ConnectionGuard, ConnectionLimits
 from townhall.redis_endpoint import check_server_version, release_private_server, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
 from townhall.runtime import Role, build_runtime
+from townhall.server_processes import ServerProcessApp, serve_processes, shared_dir
 from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
 
 log = logging.getLogger("townhall")
 
 
-def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
-    """Run until SIGINT/SIGTERM. Raises ``StartupError`` for anything that must stop startup."""
+def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int | None = None,
+          setup_logging: Callable[[], None] | None = None) -> None:
+    """Run until SIGINT/SIGTERM, from ``workers`` processes (default ``[townhall] workers``; with more
+    than one, ``setup_logging`` is called in each new process). Raises ``StartupError`` for anything
+    that must stop startup."""
+    workers = town.config.townhall.workers if workers is None else workers
     try:
         auth = load_auth_mode(town, plugins.registry)
     except (UnknownPluginName, ConfigError) as exc:
@@ -37,35 +42,39 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     try:
-        try:
-            app = create_app(build_runtime(town, plugins, role=Role.SERVER, endpoint=endpoint), auth=auth)
-        except (UnknownPluginName, ConfigError) as exc:
-            raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
+        if workers > 1:
+            app: Any = ServerProcessApp(town=town, endpoint=endpoint, setup_logging=setup_logging)
+        else:
+            try:
+                app = create_app(build_runtime(town, plugins, role=Role.SERVER, endpoint=endpoint), auth=auth)
+            except (UnknownPluginName, ConfigError) as exc:
+                raise StartupError(f"townhall: {str(exc).removeprefix('townhall: ')}") from None
         log.info("🏛️  Townhall starting for town: %s", town.name)
         log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if endpoint.private else "")
         log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)
         guard = ConnectionGuard(_connection_limits(town))
-        server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host=bind.strip("[]"),
-                port=port,
-                loop="uvloop",
-                http=guard.protocol_factory(),  # type: ignore[arg-type]  # uvicorn only calls it
-                # The guard keeps at most max_connections open; uvicorn's own check (503) catches the
-                # newcomer when every one of them is running a request.
-                limit_concurrency=guard.limits.max_connections + 1,
-                lifespan="on",
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,
-                server_header=False,
-                timeout_graceful_shutdown=10,
-                ssl_certfile=tls.cert_file if tls else None,
-                ssl_keyfile=tls.key_file if tls else None,
-                ssl_ca_certs=tls.ca_file if tls else None,
-                ssl_cert_reqs=tls.cert_reqs if tls else ssl.CERT_NONE,
-            )
+        config = uvicorn.Config(
+            app,
+            factory=workers > 1,
+            workers=workers,
+            host=bind.strip("[]"),
+            port=port,
+            loop="uvloop",
+            # Per process: each has its own guard (and connections); picklable for the processes.
+            http=guard.protocol_factory(),  # type: ignore[arg-type]  # uvicorn only calls it
+            # The guard keeps at most max_connections open; uvicorn's own check (503) catches the
+            # newcomer when every one of them is running a request.
+            limit_concurrency=guard.limits.max_connections + 1,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+            ssl_certfile=tls.cert_file if tls else None,
+            ssl_keyfile=tls.key_file if tls else None,
+            ssl_ca_certs=tls.ca_file if tls else None,
+            ssl_cert_reqs=tls.cert_reqs if tls else ssl.CERT_NONE,
         )
         if tls:
             log.info("🔒 TLS enabled")
@@ -74,11 +83,19 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int) -> None:
             log.info("🔒 mTLS enabled (required: %s)", str(mtls.required).lower())
         listener = listen(bind, port)
         scheme = "https" if tls else "http"
+        if workers > 1:
+            log.info("👥 %d server processes", workers)
         log.info("🚀 REST API listening on %s://%s", scheme, display_addr(bind, port))
-        with _graceful_signals():
-            server.run(sockets=[listener])
-        if not server.started:
-            raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}")
+        if workers > 1:
+            if not serve_processes(config, listener, shared_dir(town, port)):
+                raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}: a server "
+                                   "process failed to start (see above)")
+        else:
+            server = uvicorn.Server(config)
+            with _graceful_signals():
+                server.run(sockets=[listener])
+            if not server.started:
+                raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}")
     finally:
         # The town's workers may still use the private server: the last process out stops it.
         if endpoint.private:

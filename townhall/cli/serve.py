@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 
 import click
 
 from townhall.cli.agents import pool_option, serve_agent
-from townhall.cli.common import EXIT_STARTUP, cli_plugins, fail, load_town_or_exit, town_dir
+from townhall.cli.common import EXIT_STARTUP, cli_plugins, fail, load_town_or_exit, setup_logging, town_dir
 from townhall.cli.output import Answer, json_option
 from townhall.plugins import PluginInfo, describe_plugins
 from townhall.startup_checks import StartupError
@@ -17,14 +19,19 @@ from townhall.startup_checks import StartupError
 @click.option("-b", "--bind", default=None, help="Bind address (default: [townhall].bind).")
 @click.option("-p", "--port", type=click.IntRange(0, 65535), default=None,
               help="Port (default: [townhall].rest_port).")
+@click.option("-w", "--workers", type=click.IntRange(min=1), default=None,
+              help="Server processes on the port (default: [townhall].workers, 1).")
 @click.pass_context
-def rest(ctx: click.Context, bind: str | None, port: int | None) -> None:
+def rest(ctx: click.Context, bind: str | None, port: int | None, workers: int | None) -> None:
     """Serve the REST API (the default command)."""
     from townhall.server import serve
 
     town = load_town_or_exit(town_dir(ctx))
+    verbose = logging.getLogger("townhall").isEnabledFor(logging.DEBUG)
     try:
-        serve(town, cli_plugins(), bind or town.config.townhall.bind, town.config.townhall.rest_port if port is None else port)
+        serve(town, cli_plugins(), bind or town.config.townhall.bind,
+              town.config.townhall.rest_port if port is None else port, workers,
+              setup_logging=functools.partial(setup_logging, verbose))
     except StartupError as exc:
         fail(str(exc), EXIT_STARTUP)
 

@@ -193,9 +193,11 @@ class RecoveryService:
                                  task_id=body.task_id, description=task.description if task else "")
             if mode is ReclaimMode.BACKLOG:
                 if task is not None and not task.state.is_terminal:
+                    if not await self._take(agent.id, entry):
+                        return None
                     await self._requeue_task(body.task_id)
-                else:
-                    item = None  # nothing left to do for a finished or vanished task
+                    return item
+                item = None  # nothing left to do for a finished or vanished task
             elif mode is ReclaimMode.AGENT and target is not None:
                 # Record and message move together (the ordering rule): the target's worker never
                 # reads the task_assign while the record still names the dead agent.
@@ -206,21 +208,31 @@ class RecoveryService:
             item = ReclaimedItem(from_agent=agent.name, message_id=message.id, type="task", task_id=None,
                                  description=body.description)
             if mode is ReclaimMode.BACKLOG:
+                if not await self._take(agent.id, entry):
+                    return None
                 task = Task.new(body.description)
                 await self.queue.add_task(task)
-                item = msgspec.structs.replace(item, task_id=task.id)
-            elif mode is ReclaimMode.AGENT and target is not None:
+                return msgspec.structs.replace(item, task_id=task.id)
+            if mode is ReclaimMode.AGENT and target is not None:
+                if not await self._take(agent.id, entry):
+                    return None
                 await self.store.messages.reroute(entry, target.id)
+                return item
         elif mode is ReclaimMode.AGENT and target is not None:
-            await self.store.messages.reroute(entry, target.id)  # moved, not counted
+            if await self._take(agent.id, entry):
+                await self.store.messages.reroute(entry, target.id)  # moved, not counted
+            return None
         else:
             return None  # listed, or not work for the backlog: left where it is
         if mode is not ReclaimMode.LISTED:
             await self._take(agent.id, entry)
         return item
 
-    async def _take(self, agent_id: str, entry: InboxEntry) -> None:
-        await self.store.messages.remove(agent_id, [entry.raw], urgent=entry.urgent)
+    async def _take(self, agent_id: str, entry: InboxEntry) -> bool:
+        """Remove the entry; ``False`` when it was gone already. Work is taken *before* it is moved on:
+        with several townhall processes or replicas reclaiming at once, each entry is moved only by the
+        one whose removal succeeded (moving first would let two of them each make a task of it)."""
+        return await self.store.messages.remove(agent_id, [entry.raw], urgent=entry.urgent) == 1
 
     async def _requeue_task(self, task_id: str) -> bool:
         """Back to ``pending`` (no assignee, not started) and into the shared queue, the record and the

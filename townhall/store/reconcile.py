@@ -1,24 +1,27 @@
-"""Startup reconciliation: rebuild our indexes and counters from the records themselves.
+"""Startup reconciliation: bring our indexes and counters in line with the records themselves.
 
 Other tools (the original ``tt``, the dispatcher, a hand-written script) write records without
-maintaining townhall's indexes, so at startup one ``SCAN`` pass over the town's keys rebuilds them.
-This is the only scan townhall does. Task state sets and counts are built under temporary names and
-swapped in with ``RENAME`` so that readers never see half an index.
+maintaining townhall's indexes, so at startup one ``SCAN`` pass over the town's keys finds them. This
+is the only scan townhall does. Other townhall processes and replicas may be serving the town
+meanwhile, so nothing here may undo a write made during the scan: every correction is made per record
+by a script that reads the record and fixes its index entries in the same atomic step, and the
+terminal-state counts (which no index backs) are recounted only if no task entered or left a terminal
+state while they were being counted.
 """
 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import Counter
 from typing import Callable, Iterable
 
 import msgspec
 
 from townhall.domain.ids import is_uuid
-from townhall.domain.tasks import OPEN_TASK_STATES, TaskState
+from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, TaskState
 from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.store.context import StoreContext
+from townhall.store.tasks import TASK_PRELUDE, task_script_keys
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,43 @@ local floor = tonumber(ARGV[1])
 if floor > cur then redis.call('SET', KEYS[1], floor); return floor end
 return cur
 """
+
+# KEYS: the task script layout. ARGV: id. The task's id ends up in the open-state set of its state
+# and in no other, with the counts moved as the task scripts move them (an id missing from its set
+# was never counted). Returns the state, '' when the record is gone.
+TASK_INDEX_FIX = TASK_PRELUDE + r"""
+local id = ARGV[1]
+local actual = current_task_state(KEYS[1])
+for state, key in pairs(IDX) do
+  if state ~= actual and redis.call('SREM', key, id) == 1 then adjust(state, -1) end
+end
+if actual and IDX[actual] and redis.call('SADD', IDX[actual], id) == 1 then adjust(actual, 1) end
+return actual or ''
+"""
+
+# KEYS: counts hash, then the open-state sets. ARGV: the open states (in KEYS order). The task scripts
+# keep an open state's count equal to its set's size; this restores that at one instant.
+OPEN_COUNTS_FROM_SETS = r"""
+for i = 1, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], redis.call('SCARD', KEYS[i + 1])) end
+return 1
+"""
+
+# KEYS[1] counts hash. ARGV: the terminal_moves value read before counting, then state, count pairs.
+# Applies the recount only if no terminal count moved since (else the next start recounts).
+TERMINAL_COUNTS_IF_UNMOVED = r"""
+if (redis.call('HGET', KEYS[1], 'terminal_moves') or '0') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# KEYS[1] index set, KEYS[2] the member's record. Drops the member only if the record is gone now.
+DROP_IF_GONE = r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return redis.call('SREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+#: Attempts at recounting the terminal states while the town is busy.
+TERMINAL_RECOUNT_TRIES = 3
 
 
 class ReconcileReport(msgspec.Struct, frozen=True):
@@ -91,14 +131,16 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     agent_ids, task_ids, mission_ids = await _scan_ids(ctx)
     skipped: list[str] = []
     live_agents = await _agents(ctx, agent_ids, skipped)
-    states = await _task_states(ctx, task_ids, skipped)
     live_missions = await _missions(ctx, mission_ids, skipped)
 
     await _merge_index(ctx, k.agent_index, live_agents, k.agent)
     await _merge_index(ctx, k.mission_index, live_missions, k.mission)
-    counts = await _swap_task_indexes(ctx, states)
+    states = await _fix_task_indexes(ctx, task_ids, skipped)
+    await _recount_terminal_states(ctx, list(states))
+    counts = await _counts(ctx)
     total = int(
-        await r.register_script(COUNTER_FLOOR)(keys=[k.tasks_completed_total], args=[counts[TaskState.COMPLETED.value]])
+        await r.register_script(COUNTER_FLOOR)(keys=[k.tasks_completed_total],
+                                               args=[sum(1 for s in states.values() if s == TaskState.COMPLETED.value)])
     )
     await r.set(k.reconciled_at, format_hash_time(utc_now()))
     for key in skipped:
@@ -129,7 +171,7 @@ async def _agents(ctx: StoreContext, ids: list[str], skipped: list[str]) -> list
     return live
 
 
-async def _task_states(ctx: StoreContext, ids: list[str], skipped: list[str]) -> dict[str, str]:
+async def _task_states(ctx: StoreContext, ids: list[str], skipped: list[str] | None = None) -> dict[str, str]:
     states: dict[str, str] = {}
     for chunk in _chunks(ids):
         async with ctx.redis.pipeline(transaction=False) as pipe:
@@ -138,10 +180,57 @@ async def _task_states(ctx: StoreContext, ids: list[str], skipped: list[str]) ->
             replies = await pipe.execute(raise_on_error=False)
         for ident, reply in zip(chunk, replies):
             if isinstance(reply, Exception):
-                skipped.append(ctx.keys.task(ident))
+                if skipped is not None:
+                    skipped.append(ctx.keys.task(ident))
             elif reply[0]:
                 states[ident] = TaskState.parse(reply[1]).value
     return states
+
+
+async def _fix_task_indexes(ctx: StoreContext, scanned: list[str], skipped: list[str]) -> dict[str, str]:
+    """Put every task found, and every id our open-state sets hold, where its record says, one atomic
+    script per task (pipelined); then the open counts from the sets. Returns the state of each task
+    record found (unreadable keys go to ``skipped``)."""
+    r, k = ctx.redis, ctx.keys
+    states = await _task_states(ctx, scanned, skipped)
+    indexed: set[str] = set()
+    for state in OPEN_TASK_STATES:
+        indexed |= set(await r.smembers(k.tasks_in_state(state.value)))
+    fix = r.register_script(TASK_INDEX_FIX)
+    unreadable = set(skipped)
+    for chunk in _chunks(sorted(i for i in set(states) | indexed if k.task(i) not in unreadable)):
+        async with r.pipeline(transaction=False) as pipe:
+            for ident in chunk:
+                await fix(keys=task_script_keys(k, ident), args=[ident], client=pipe)
+            await pipe.execute()
+    await r.register_script(OPEN_COUNTS_FROM_SETS)(
+        keys=[k.task_counts, *(k.tasks_in_state(s.value) for s in OPEN_TASK_STATES)],
+        args=[s.value for s in OPEN_TASK_STATES],
+    )
+    return states
+
+
+async def _recount_terminal_states(ctx: StoreContext, ids: list[str]) -> bool:
+    """Count the terminal states afresh, and apply the count only if no task entered or left one
+    meanwhile (the task scripts count such moves); ``False`` when the town stayed too busy, leaving
+    the counts the task scripts kept (exact for every task townhall wrote)."""
+    r, k = ctx.redis, ctx.keys
+    apply = r.register_script(TERMINAL_COUNTS_IF_UNMOVED)
+    for _ in range(TERMINAL_RECOUNT_TRIES):
+        moves = await r.hget(k.task_counts, "terminal_moves") or "0"
+        counted = Counter(state for state in (await _task_states(ctx, ids)).values())
+        pairs: list[str] = []
+        for state in sorted(TERMINAL_TASK_STATES, key=lambda s: s.value):
+            pairs += [state.value, str(counted.get(state.value, 0))]
+        if await apply(keys=[k.task_counts], args=[moves, *pairs]):
+            return True
+    log.info("reconcile: tasks kept finishing while counted; terminal counts left as kept")
+    return False
+
+
+async def _counts(ctx: StoreContext) -> dict[str, int]:
+    raw = await ctx.redis.hgetall(ctx.keys.task_counts)
+    return {s.value: max(int(raw.get(s.value, 0) or 0), 0) for s in TaskState}
 
 
 async def _missions(ctx: StoreContext, ids: list[str], skipped: list[str]) -> list[str]:
@@ -165,42 +254,15 @@ async def _merge_index(
     ctx: StoreContext, index: str, found: list[str], record_key: Callable[[str], str]
 ) -> None:
     """Add what the scan found, then drop members whose record is gone. Additive on purpose: a record
-    created during the scan is never removed from the index."""
+    created during the scan is never removed from the index, and a member is dropped by a script that
+    checks its record in the same step."""
     r = ctx.redis
     for chunk in _chunks(found):
         await r.sadd(index, *chunk)
     stale = sorted(set(await r.smembers(index)) - set(found))
+    drop = r.register_script(DROP_IF_GONE)
     for chunk in _chunks(stale):
         async with r.pipeline(transaction=False) as pipe:
             for ident in chunk:
-                pipe.exists(record_key(ident))
-            exists = await pipe.execute()
-        missing = [i for i, e in zip(chunk, exists) if not e]
-        if missing:
-            await r.srem(index, *missing)
-
-
-async def _swap_task_indexes(ctx: StoreContext, states: dict[str, str]) -> dict[str, int]:
-    r, k = ctx.redis, ctx.keys
-    token = uuid.uuid4().hex
-    counts = Counter(states.values())
-    by_state = {s.value: [i for i, st in states.items() if st == s.value] for s in OPEN_TASK_STATES}
-    temp = {s: k.rebuilding(k.tasks_in_state(s), token) for s in by_state}
-    temp_counts = k.rebuilding(k.task_counts, token)
-    full = {s.value: counts.get(s.value, 0) for s in TaskState}
-    try:
-        for state, ids in by_state.items():
-            for chunk in _chunks(ids):
-                await r.sadd(temp[state], *chunk)
-        await r.hset(temp_counts, mapping={s: str(n) for s, n in full.items()})
-        async with r.pipeline(transaction=True) as pipe:
-            for state, ids in by_state.items():
-                if ids:
-                    pipe.rename(temp[state], k.tasks_in_state(state))
-                else:
-                    pipe.delete(k.tasks_in_state(state))
-            pipe.rename(temp_counts, k.task_counts)
+                await drop(keys=[index, record_key(ident)], args=[ident], client=pipe)
             await pipe.execute()
-    finally:
-        await r.delete(*temp.values(), temp_counts)
-    return full

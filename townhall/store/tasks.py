@@ -67,6 +67,8 @@ end
 local function adjust(state, delta)
   local n = redis.call('HINCRBY', KEYS[2], state, delta)
   if n < 0 then redis.call('HSET', KEYS[2], state, 0) end
+  -- Lets a reconcile tell that terminal counts moved while it was counting (store/reconcile.py).
+  if TERMINAL[state] then redis.call('HINCRBY', KEYS[2], 'terminal_moves', 1) end
 end
 
 local function move(id, old, new)

@@ -39,7 +39,7 @@ class TownhallProcess:
 
     def start(self, wait: bool = True, timeout: float = 60.0) -> "TownhallProcess":
         """Start it and (``wait``) wait until ``/health`` answers. A process that does not get there is
-        killed before the error is raised: a test that fails to start a server must not leave one
+        stopped before the error is raised: a test that fails to start a server must not leave one
         running (on a loaded machine leaked servers are what slows the next start down)."""
         log = self.log_path.open("w")
         self.process = subprocess.Popen(
@@ -50,8 +50,12 @@ class TownhallProcess:
             try:
                 self.wait_healthy(timeout)
             except BaseException:
-                self.process.kill()
-                self.process.wait()
+                # SIGTERM first: with --workers, SIGKILL would leave its server processes running.
+                try:
+                    self.stop(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
                 raise
         return self
 

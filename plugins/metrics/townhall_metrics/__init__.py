@@ -10,6 +10,9 @@ See ``docs/metrics.md`` for every metric.
 
 from __future__ import annotations
 
+# First: it decides how prometheus_client keeps counters, which is fixed when prometheus_client loads.
+from townhall_metrics import multiprocess  # noqa: F401  # isort: skip
+
 from typing import Callable
 
 import prometheus_client

@@ -1,8 +1,10 @@
-"""Metrics of the townhall process itself, kept in a registry private to one app: HTTP requests by
+"""Metrics of the townhall server itself, kept in registries private to one app: HTTP requests by
 route template, method and status, their durations, process and platform metrics, and build info.
 
-A private registry (not prometheus_client's global ``REGISTRY``) keeps two apps in one process — tests,
-or an embedding application — from sharing or clashing counters.
+Private registries (not prometheus_client's global ``REGISTRY``) keep two apps in one process — tests,
+or an embedding application — from sharing or clashing counters. With several server processes the
+request counters and durations are those of all of them (:mod:`townhall_metrics.multiprocess`); the
+``process_*`` metrics and ``tinytown_server_process`` are the answering process's.
 """
 
 from __future__ import annotations
@@ -12,8 +14,13 @@ from typing import Iterator
 
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from townhall_metrics.multiprocess import shared_metrics_dir
 
 #: Route label of responses that matched no route (404, 405): raw paths would explode cardinality.
 UNMATCHED = "<unmatched>"
@@ -30,25 +37,46 @@ class BuildInfo:
         yield info
 
 
+class ServerProcess:
+    """Which server process answered: with ``[townhall] workers`` > 1, each scrape reaches one of them."""
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily("tinytown_server_process", "The townhall server process that answered "
+                                 "this scrape (its pid), and how many serve the port.", labels=["pid"])
+        info.add_metric([str(os.getpid())], int(os.environ.get("TOWNHALL_SERVER_PROCESSES", "1")))
+        yield info
+
+
 class ProcessMetrics:
     def __init__(self, version: str) -> None:
-        self.registry = CollectorRegistry()
-        self.registry.register(BuildInfo(version))
+        self.build = CollectorRegistry()
+        self.build.register(BuildInfo(version))
+        self.build.register(ServerProcess())
+        self.http = CollectorRegistry()
         self.requests = Counter(
             "tinytown_http_requests_total", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=self.registry,
+            ["route", "method", "status"], registry=self.http,
         )
         self.duration = Histogram(
             "tinytown_http_request_duration_seconds",
             "Time until the response started, by route template and method.",
-            ["route", "method"], registry=self.registry,
+            ["route", "method"], registry=self.http,
         )
-        ProcessCollector(registry=self.registry)
-        PlatformCollector(registry=self.registry)
+        self.shared_dir = shared_metrics_dir()
+        self.local = CollectorRegistry()
+        ProcessCollector(registry=self.local)
+        PlatformCollector(registry=self.local)
 
     def collect(self) -> Iterator[Metric]:
-        """So a scrape's registry can include everything here after the town metrics."""
-        return self.registry.collect()
+        """So a scrape's registry can include everything here after the town metrics: build and
+        process identity, the request metrics (of every server process when there are several), then
+        this process's own."""
+        yield from self.build.collect()
+        if self.shared_dir is not None:
+            yield from MultiProcessCollector(None, self.shared_dir).collect()
+        else:
+            yield from self.http.collect()
+        yield from self.local.collect()
 
     async def observe(self, message: Message, scope: Scope) -> None:
         """``before_send`` hook: Litestar calls it for every response, unmatched routes and responses
