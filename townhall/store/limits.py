@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from townhall.store.context import StoreContext, SubStore
+from townhall.store.context import Lua, SubStore
 
 # KEYS[1] bucket hash, KEYS[2] (optional) a guard bucket. ARGV: capacity, refill per second, then the
 # guard's capacity and refill. Takes a token of KEYS[1] if it holds one, unless the guard bucket holds
@@ -75,9 +75,7 @@ class BucketAnswer(msgspec.Struct, frozen=True):
 class RateLimitStore(SubStore):
     """The town's shared buckets."""
 
-    def __init__(self, ctx: StoreContext) -> None:
-        super().__init__(ctx)
-        self._take = self._r.register_script(BUCKET_TAKE)
+    _take = Lua(BUCKET_TAKE)
 
     async def take(self, bucket: Bucket, *, unless_empty: Bucket | None = None) -> BucketAnswer:
         """Take one token of ``bucket`` if it holds one and ``unless_empty`` (only read) is not empty;
