@@ -128,6 +128,8 @@ async def discover(ctx: StoreContext) -> tuple[int, int]:
 
 async def reconcile(ctx: StoreContext) -> ReconcileReport:
     r, k = ctx.redis, ctx.keys
+    # Read before the scan starts: see _recount_terminal_states.
+    terminal_moves = await r.hget(k.task_counts, "terminal_moves") or "0"
     agent_ids, task_ids, mission_ids = await _scan_ids(ctx)
     skipped: list[str] = []
     live_agents = await _agents(ctx, agent_ids, skipped)
@@ -136,7 +138,7 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     await _merge_index(ctx, k.agent_index, live_agents, k.agent)
     await _merge_index(ctx, k.mission_index, live_missions, k.mission)
     states = await _fix_task_indexes(ctx, task_ids, skipped)
-    await _recount_terminal_states(ctx, list(states))
+    await _recount_terminal_states(ctx, terminal_moves, states)
     counts = await _counts(ctx)
     total = int(
         await r.register_script(COUNTER_FLOOR)(keys=[k.tasks_completed_total],
@@ -210,15 +212,21 @@ async def _fix_task_indexes(ctx: StoreContext, scanned: list[str], skipped: list
     return states
 
 
-async def _recount_terminal_states(ctx: StoreContext, ids: list[str]) -> bool:
-    """Count the terminal states afresh, and apply the count only if no task entered or left one
-    meanwhile (the task scripts count such moves); ``False`` when the town stayed too busy, leaving
-    the counts the task scripts kept (exact for every task townhall wrote)."""
+async def _recount_terminal_states(ctx: StoreContext, moves: str, states: dict[str, str]) -> bool:
+    """Apply the terminal states' count of ``states`` (read by a scan that began after
+    ``terminal_moves`` was ``moves``) only if no task entered or left a terminal state since then (the
+    task scripts count such moves): then every terminal task of that moment was present through the
+    whole scan, which ``SCAN`` guarantees to return. Otherwise count again with a fresh scan, a few
+    times; ``False`` when the town stayed too busy, leaving the counts the task scripts kept (exact for
+    every task townhall wrote)."""
     r, k = ctx.redis, ctx.keys
     apply = r.register_script(TERMINAL_COUNTS_IF_UNMOVED)
-    for _ in range(TERMINAL_RECOUNT_TRIES):
-        moves = await r.hget(k.task_counts, "terminal_moves") or "0"
-        counted = Counter(state for state in (await _task_states(ctx, ids)).values())
+    for attempt in range(TERMINAL_RECOUNT_TRIES):
+        if attempt:
+            moves = await r.hget(k.task_counts, "terminal_moves") or "0"
+            _, task_ids, _ = await _scan_ids(ctx)
+            states = await _task_states(ctx, task_ids)
+        counted = Counter(states.values())
         pairs: list[str] = []
         for state in sorted(TERMINAL_TASK_STATES, key=lambda s: s.value):
             pairs += [state.value, str(counted.get(state.value, 0))]
