@@ -18,13 +18,12 @@ from townhall import __version__
 from townhall.auth import AuthMode
 from townhall.config import ConfigError, Town
 from townhall.context import AppContext
-from townhall.http.audit import attach_audit_file, audit_response
+from townhall.http.audit import attach_audit_file
 from townhall.http.dependencies import APP_DEPENDENCIES
-from townhall.http.envelope import RequestEnvelope
+from townhall.http.envelope import RequestEnvelope, response_hook
 from townhall.http.errors import EXCEPTION_HANDLERS
-from townhall.http.guard import authorize, no_store_when_authenticated, unscoped_v1_routes
+from townhall.http.guard import unscoped_v1_routes
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
-from townhall.problems import add_request_id_header
 from townhall.registry import ExporterSpec, PluginRegistry
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import v1_router
@@ -79,19 +78,16 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
                 await close()
             await runtime.aclose()
 
-    before_send = [add_request_id_header, no_store_when_authenticated]
-    if config.audit.enabled:
-        before_send.append(audit_response)
-        if config.audit.file:
-            attach_audit_file(ctx.town.root / config.audit.file, config.audit)
+    if config.audit.enabled and config.audit.file:
+        attach_audit_file(ctx.town.root / config.audit.file, config.audit)
     cors = config.cors
     app_config = AppConfig(
         route_handlers=[*PUBLIC_ROUTES, v1_router()],
         dependencies=dict(APP_DEPENDENCIES),
-        guards=[authorize],
+        # The guard (http/guard.py::authorize) runs in the envelope, not as a Litestar guard: see there.
         middleware=[RequestEnvelope(config.request_timeout_ms)],
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        before_send=before_send,
+        before_send=[response_hook(audit=config.audit.enabled)],
         cors_config=CORSConfig(
             allow_origins=cors.allow_origins,
             allow_methods=cors.allow_methods,  # type: ignore[arg-type]

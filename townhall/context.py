@@ -33,4 +33,8 @@ class AppContext:
 
     @property
     def uptime_secs(self) -> int:
-        return int(time.monotonic() - PROCESS_STARTED)
+        return process_uptime_secs()
+
+
+def process_uptime_secs() -> int:
+    return int(time.monotonic() - PROCESS_STARTED)

@@ -66,8 +66,9 @@ def server_request_id_of(scope: Scope) -> str:
     return sid
 
 
-async def add_request_id_header(message: Message, scope: Scope) -> None:
-    """``before_send`` hook: Litestar calls it for every response, router 404/405 included."""
+def add_request_id_header(message: Message, scope: Scope) -> None:
+    """On a response start (the app's ``before_send`` hook calls it for every response, router 404/405
+    included)."""
     if message["type"] == "http.response.start":
         headers = list(message.get("headers") or [])
         headers.append((b"x-request-id", request_id_of(scope).encode()))

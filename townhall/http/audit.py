@@ -49,8 +49,8 @@ def outcome_of(status: int) -> str:
     return "success" if status < 400 else "error"
 
 
-async def audit_response(message: Message, scope: Scope) -> None:
-    """``before_send`` hook: sees every response, including those of failed authentication."""
+def audit_response(message: Message, scope: Scope) -> None:
+    """On a response start (from the app's ``before_send`` hook): sees every response, including those of failed authentication."""
     if message["type"] != "http.response.start":
         return
     status = message["status"]

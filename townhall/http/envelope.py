@@ -1,14 +1,36 @@
-"""ASGI middleware around every matched route: the request deadline and the JSON content-type rule."""
+"""What happens around every request, in one ASGI layer and one ``before_send`` hook.
+
+The layer (:class:`RequestEnvelope`, around every matched route): notes when the request came in (the
+metrics plugin times responses from it: :func:`received_at`), answers 415 for a body that is not JSON,
+runs the guard (:func:`townhall.http.guard.authorize`) and bounds the request by ``request_timeout_ms``.
+
+The hook (:func:`response_hook`, every response, router 404/405 included): the ``X-Request-ID`` header,
+``Cache-Control: no-store`` on answers to a principal, and the audit line.
+
+Why one of each (docs/performance.md has the profile): Litestar awaits every middleware layer and every
+hook separately (a hook twice per response: start and body), checks each ``ASGIMiddleware`` for
+exclusions per request, and copies the route handler for every guard it calls; ``asyncio.timeout`` arms
+and cancels a timer per request where :class:`Deadlines` keeps one timer for all of them.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from typing import Any, Awaitable, Callable
 
+from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-_BODY_METHODS = {"POST", "PUT", "PATCH"}
+from townhall.http.audit import audit_response
+from townhall.http.guard import authorize, no_store_when_authenticated
+from townhall.problems import add_request_id_header
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+#: ``scope["state"]`` keys of this module.
+_RECEIVED = "townhall.received_at"
+_STARTED = "townhall.response_started"
 
 
 class RequestTimeout(HTTPException):
@@ -19,40 +41,113 @@ class UnsupportedMediaType(HTTPException):
     status_code = 415
 
 
-class RequestEnvelope(ASGIMiddleware):
-    """Bounds the whole request by ``request_timeout_ms`` (504 problem if nothing was sent yet) and
-    answers 415 for a request body that is not JSON.
+def received_at(scope: Scope) -> float | None:
+    """``time.perf_counter()`` when the envelope saw the request (``None``: it matched no route)."""
+    state = scope.get("state")
+    return state.get(_RECEIVED) if state else None
 
-    Redis writes that must not be seen half-done are single Lua calls or MULTI blocks, so cancelling a
-    handler at the deadline never leaves a half-written record.
+
+class Deadlines:
+    """Cancels requests still running at their deadline, with one timer for every request in flight.
+
+    All requests get the same timeout, so the order they came in is the order their deadlines fall:
+    a dict (insertion-ordered) of task → deadline is a queue, and each tick looks only at its head.
+    A request is cut at most one tick (a twentieth of the timeout, 10–250 ms) after its deadline.
     """
 
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.tick = min(max(timeout / 20, 0.01), 0.25)
+        self._inflight: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        loop = task.get_loop()
+        if loop is not self._loop:  # a new event loop (tests run one app per loop): start afresh
+            self._loop, self._timer = loop, None
+            self._inflight.clear()
+            self._expired.clear()
+        self._inflight[task] = loop.time() + self.timeout
+        if self._timer is None:
+            self._timer = loop.call_later(self.tick, self._sweep)
+
+    def done(self, task: asyncio.Task[Any]) -> bool:
+        """Forget ``task``; ``True`` if it was cancelled for its deadline."""
+        self._inflight.pop(task, None)
+        if self._expired and task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    def _sweep(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        expired = []
+        for task, deadline in self._inflight.items():
+            if deadline > now:
+                break
+            expired.append(task)
+        for task in expired:
+            del self._inflight[task]
+            self._expired.add(task)
+            task.cancel()
+        self._timer = self._loop.call_later(self.tick, self._sweep) if self._inflight else None
+
+
+class RequestEnvelope:
+    """The middleware factory (``AppConfig.middleware``): wraps each route's ASGI app."""
+
     def __init__(self, timeout_ms: int) -> None:
-        self.timeout = timeout_ms / 1000
+        self.deadlines = Deadlines(timeout_ms / 1000)
+        self.timeout_ms = timeout_ms
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] != "http":
-            await next_app(scope, receive, send)
+    def __call__(self, app: ASGIApp) -> ASGIApp:
+        deadlines = self.deadlines
+        detail = f"Request did not complete within {self.timeout_ms} ms"
+        current_task = asyncio.current_task
+
+        async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await app(scope, receive, send)
+                return
+            scope["state"][_RECEIVED] = time.perf_counter()
+            task = current_task()
+            assert task is not None
+            deadlines.add(task)
+            try:
+                if scope["method"] in _BODY_METHODS:
+                    _check_content_type(scope)
+                handler = scope["route_handler"]
+                await authorize(ASGIConnection(scope, receive, send), handler)
+                await app(scope, receive, send)
+            except asyncio.CancelledError:
+                if not deadlines.done(task):
+                    raise
+                task.uncancel()
+                if scope["state"].get(_STARTED):
+                    raise TimeoutError(detail) from None
+                raise RequestTimeout(detail=detail) from None
+            finally:
+                deadlines.done(task)
+
+        return envelope
+
+
+def response_hook(*, audit: bool) -> Callable[[Message, Scope], Awaitable[None]]:
+    """The app's one ``before_send`` hook (``audit``: write audit lines)."""
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
             return
-        if scope["method"] in _BODY_METHODS:
-            _check_content_type(scope)
-        started = False
+        scope.setdefault("state", {})[_STARTED] = True
+        add_request_id_header(message, scope)
+        no_store_when_authenticated(message, scope)
+        if audit:
+            audit_response(message, scope)
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            async with asyncio.timeout(self.timeout):
-                await next_app(scope, receive, tracking_send)
-        except TimeoutError:
-            if started:
-                raise
-            raise RequestTimeout(
-                detail=f"Request did not complete within {int(self.timeout * 1000)} ms"
-            ) from None
+    return before_send
 
 
 def _check_content_type(scope: Scope) -> None:

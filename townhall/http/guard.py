@@ -90,8 +90,8 @@ def _refuse_repeated_credentials(connection: ASGIConnection[Any, Any, Any, Any])
             raise ClientException(detail=f"Duplicate {header.decode()} header: send credentials once")
 
 
-async def no_store_when_authenticated(message: Message, scope: AsgiScope) -> None:
-    """``before_send`` hook: an answer given to a principal is theirs; no shared cache may keep it."""
+def no_store_when_authenticated(message: Message, scope: AsgiScope) -> None:
+    """On a response start (from the app's ``before_send`` hook): an answer given to a principal is theirs; no shared cache may keep it."""
     if message["type"] == "http.response.start" and scope.get("user") is not None:
         headers = list(message.get("headers") or [])
         if not any(name.lower() == b"cache-control" for name, _ in headers):

@@ -7,6 +7,7 @@ from litestar import Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
 from townhall import __version__
+from townhall.context import process_uptime_secs
 from townhall.http.dependencies import Context
 from townhall.routes.common import Resource
 from townhall.services.readiness import Readiness, check_readiness
@@ -29,8 +30,9 @@ class Ready(msgspec.Struct, omit_defaults=True):
 
 class ProbeController(Resource, path="/", tag="probes"):
     @get(["/health", "/healthz"], summary="Liveness", sync_to_thread=False)
-    def health(self, context: Context) -> Health:
-        return Health(status="ok", uptime_secs=context.uptime_secs, version=__version__)
+    def health(self) -> Health:
+        # Nothing injected: a liveness probe needs no town, and each dependency costs a resolution.
+        return Health(status="ok", uptime_secs=process_uptime_secs(), version=__version__)
 
     @get(
         ["/ready", "/readyz"],

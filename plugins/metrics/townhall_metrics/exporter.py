@@ -14,7 +14,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from townhall import __version__
 from townhall.context import AppContext
-from townhall_metrics.http_metrics import ProcessMetrics, RequestClock
+from townhall_metrics.http_metrics import ProcessMetrics
 from townhall_metrics.snapshot import UNAVAILABLE, MetricsUnavailable, read_town_snapshot
 from townhall_metrics.town_collector import TownCollector
 
@@ -36,8 +36,6 @@ class PrometheusExporter:
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(self._route())
-        # Outermost, so requests answered by other middleware (timeouts, 415) are timed as well.
-        app_config.middleware.insert(0, RequestClock())
         app_config.before_send.append(self.process.observe)
         return app_config
 

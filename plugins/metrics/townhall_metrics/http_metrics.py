@@ -9,22 +9,20 @@ request counters and durations are those of all of them (:mod:`townhall_metrics.
 
 from __future__ import annotations
 
-import time
-from typing import Iterator
-
-from litestar.middleware import ASGIMiddleware
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 import os
+import time
+from typing import Any, Iterator
 
+from litestar.types import Message, Scope
 from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from townhall.http.envelope import received_at
 from townhall_metrics.multiprocess import shared_metrics_dir
 
 #: Route label of responses that matched no route (404, 405): raw paths would explode cardinality.
 UNMATCHED = "<unmatched>"
-_STARTED = "townhall_metrics_started"
 
 
 class BuildInfo:
@@ -62,6 +60,8 @@ class ProcessMetrics:
             "Time until the response started, by route template and method.",
             ["route", "method"], registry=self.http,
         )
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
         self.shared_dir = shared_metrics_dir()
         self.local = CollectorRegistry()
         ProcessCollector(registry=self.local)
@@ -80,22 +80,24 @@ class ProcessMetrics:
 
     async def observe(self, message: Message, scope: Scope) -> None:
         """``before_send`` hook: Litestar calls it for every response, unmatched routes and responses
-        built from exceptions included, so the status label is the one the client got."""
+        built from exceptions included, so the status label is the one the client got. The duration
+        runs from when townhall's envelope saw the request (its first step, so timeouts and 415s are
+        timed too)."""
         if message["type"] != "http.response.start" or scope["type"] != "http":
             return
-        state = scope.get("state") or {}
-        started = state.get(_STARTED)
         route = (scope.get("path_template") if "route_handler" in scope else None) or UNMATCHED
         method = scope["method"]
-        self.requests.labels(route, method, str(message["status"])).inc()
+        status = message["status"]
+        # prometheus_client hands out the same child per label values; keeping it saves the label
+        # checks and the lock of ``labels()`` on every response (the set of keys is bounded by the
+        # routes, as the metric's own children are).
+        count = self._counters.get((route, method, status))
+        if count is None:
+            count = self._counters[(route, method, status)] = self.requests.labels(route, method, str(status))
+        count.inc()
+        started = received_at(scope)
         if started is not None:
-            self.duration.labels(route, method).observe(time.perf_counter() - started)
-
-
-class RequestClock(ASGIMiddleware):
-    """Notes when a matched request entered the app, for :meth:`ProcessMetrics.observe`."""
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope["type"] == "http":
-            scope.setdefault("state", {})[_STARTED] = time.perf_counter()
-        await next_app(scope, receive, send)
+            timer = self._timers.get((route, method))
+            if timer is None:
+                timer = self._timers[(route, method)] = self.duration.labels(route, method)
+            timer.observe(time.perf_counter() - started)
