@@ -2,7 +2,9 @@
 
 Starts its own Redis and townhall processes; needs nothing but the installed project. Sections:
 townhall vs a bare Litestar+uvicorn baseline, api_key vs no auth, cost of a long history, and
-assign → worker-start latency in both queue modes, a new valid API key during a wrong-key flood, and two server processes against one (throughput, one shared rate limit). ``--quick`` shortens everything (a smoke run).
+assign → worker-start latency in both queue modes, a new valid API key during a wrong-key flood, two server
+processes against one (throughput, one shared rate limit), and what ``wait_replicas = 1`` costs a write.
+``--quick`` shortens everything (a smoke run).
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test, noisy figures)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per load round")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", default="throughput,history,dispatch,auth_flood,scaling",
-                        help="comma list of sections: throughput, history, dispatch, auth_flood, scaling")
+    parser.add_argument("--only", default="throughput,history,dispatch,auth_flood,scaling,replication",
+                        help="comma list of sections: throughput, history, dispatch, auth_flood, scaling, "
+                             "replication")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sections = {s.strip() for s in args.only.split(",")}
@@ -50,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     for name, module in (("history", "bench.history_cost"), ("dispatch", "bench.dispatch_latency"),
-                         ("auth_flood", "bench.auth_flood"), ("scaling", "bench.scaling_out")):
+                         ("auth_flood", "bench.auth_flood"), ("scaling", "bench.scaling_out"),
+                         ("replication", "bench.wait_replicas")):
         if name in sections:
             try:
                 section = importlib.import_module(module)

@@ -95,6 +95,7 @@ def test_server_version_rule(info: dict[str, object], problem: bool) -> None:
 
 
 def test_the_test_server_passes_the_version_check(redis_url: str) -> None:
-    from townhall.redis_endpoint import RedisEndpoint, check_server_version
+    from townhall.redis_clients import check_server
+    from townhall.redis_endpoint import RedisEndpoint
 
-    check_server_version(RedisEndpoint(url=redis_url, explicit=True))  # raises if too old
+    check_server(RedisEndpoint(url=redis_url, explicit=True))  # raises if too old

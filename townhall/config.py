@@ -18,6 +18,8 @@ from typing import Annotated, Any, Iterable, Literal, TypeVar, get_args, get_ori
 
 import msgspec
 
+from townhall.config_redis import RedisConfig, redis_config_problem
+
 CONFIG_FILE = "tinytown.toml"
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -29,22 +31,6 @@ T = TypeVar("T")
 
 class ConfigError(Exception):
     """A configuration problem; ``str()`` is the whole line shown to the user."""
-
-
-class RedisConfig(msgspec.Struct, kw_only=True):
-    url: str | None = None
-    use_socket: bool = True
-    socket_path: str = ".tt/redis.sock"
-    host: str = "127.0.0.1"
-    port: Port = 6379
-    persist: bool = False
-    aof_path: str = ".tt/redis.aof"
-    password: str | None = None
-    tls_enabled: bool = False
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    tls_ca_cert: str | None = None
-    bind: str = "127.0.0.1"
 
 
 class PluginTable(msgspec.Struct, kw_only=True):
@@ -235,6 +221,9 @@ def load_town(town_dir: str | os.PathLike[str] = ".", environ: dict[str, str] | 
     password = env.get("TINYTOWN_REDIS_PASSWORD", "")
     if password:
         config.redis.password = password
+    problem = redis_config_problem(config.redis, config.townhall.request_timeout_ms)
+    if problem:
+        raise ConfigError(f"townhall: {CONFIG_FILE}: {problem}")
     return Town(root=root, root_as_given=str(town_dir), config=config, warnings=warnings, raw=raw)
 
 

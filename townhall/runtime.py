@@ -29,9 +29,10 @@ from townhall.redis_endpoint import (
     release_private_server,
     resolve_endpoint,
 )
+from townhall.redis_clients import async_client, close_async_client
 from townhall.registry import LoadedPlugins, PluginRegistry
 from townhall.services.town import TownServices
-from townhall.store import TownStore
+from townhall.store import Durability, TownStore
 
 
 class Role(enum.Enum):
@@ -45,13 +46,13 @@ class Role(enum.Enum):
     WORKER = "worker"
 
 
-def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000, name: str | None = None) -> aioredis.Redis:
+def redis_client(endpoint: RedisEndpoint, role: Role, *, request_timeout_ms: int = 10_000,
+                 name: str | None = None) -> aioredis.Redis:
     """The client a process of ``role`` uses for ordinary calls; ``name``: its connections' name."""
     if role is Role.SERVER:
         timeout = min(request_timeout_ms / 1000, 10.0)
-        return aioredis.Redis.from_url(
-            url,
-            decode_responses=True,
+        return async_client(
+            endpoint,
             socket_connect_timeout=min(2.0, timeout),
             socket_timeout=timeout,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
@@ -59,21 +60,22 @@ def redis_client(url: str, role: Role, *, request_timeout_ms: int = 10_000, name
             health_check_interval=30,
             client_name=name,
         )
-    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=10.0,
-                                   health_check_interval=30, client_name=name)
+    return async_client(endpoint, socket_connect_timeout=2.0, socket_timeout=10.0, health_check_interval=30,
+                        client_name=name)
 
 
-def blocking_redis_client(url: str, name: str | None = None) -> aioredis.Redis:
+def blocking_redis_client(endpoint: RedisEndpoint, name: str | None = None) -> aioredis.Redis:
     """A client for ``BLMOVE``/``XREADGROUP BLOCK``: no socket timeout, since redis-py's default 5 s
     would cut every longer wait (ecosystem notes §3)."""
-    return aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=2.0, socket_timeout=None,
-                                   health_check_interval=30, client_name=name)
+    return async_client(endpoint, socket_connect_timeout=2.0, socket_timeout=None, health_check_interval=30,
+                        client_name=name)
 
 
 def build_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:
     """The town's services on ``redis``, with the queue backend and launcher the config names; unknown
     names raise :class:`townhall.registry.UnknownPluginName`."""
-    store = TownStore(redis, town.name)
+    cfg = town.config.redis
+    store = TownStore(redis, town.name, Durability(replicas=cfg.wait_replicas, timeout_ms=cfg.wait_timeout_ms))
     queue = registry.queue_backends.get(town.config.queue_backend_name).factory(store)
     launcher = registry.launchers.get(town.config.agent.launcher).factory(town.config)
     return TownServices(town=town, store=store, queue=queue, launcher=launcher)
@@ -97,8 +99,8 @@ class Runtime:
 
     async def aclose(self) -> None:
         if self.blocking is not None:
-            await self.blocking.aclose()
-        await self.redis.aclose()
+            await close_async_client(self.blocking)
+        await close_async_client(self.redis)
 
 
 def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVER,
@@ -109,14 +111,14 @@ def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVE
     # On the private server the town's processes name their connections, so that the last one out
     # can tell whether anybody still uses it (redis_endpoint.release_private_server).
     name = client_name() if endpoint.private else None
-    redis = redis_client(endpoint.url, role, request_timeout_ms=town.config.townhall.request_timeout_ms, name=name)
+    redis = redis_client(endpoint, role, request_timeout_ms=town.config.townhall.request_timeout_ms, name=name)
     return Runtime(
         town=town,
         endpoint=endpoint,
         plugins=plugins,
         redis=redis,
         services=build_services(town, redis, plugins.registry),
-        blocking=blocking_redis_client(endpoint.url, name) if role is Role.WORKER else None,
+        blocking=blocking_redis_client(endpoint, name) if role is Role.WORKER else None,
     )
 
 

@@ -15,7 +15,8 @@ import uvicorn
 from townhall.app import create_app, load_auth_mode
 from townhall.config import ConfigError, Town
 from townhall.connection_guard import ConnectionGuard, ConnectionLimits
-from townhall.redis_endpoint import check_server_version, release_private_server, resolve_endpoint
+from townhall.redis_clients import check_server
+from townhall.redis_endpoint import release_private_server, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
 from townhall.runtime import Role, build_runtime
 from townhall.server_processes import ServerProcessApp, serve_processes, shared_dir
@@ -38,7 +39,7 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int
     tls = check_tls(town)
     try:
         endpoint, _ = resolve_endpoint(town)
-        check_server_version(endpoint)
+        check_server(endpoint)
     except ConfigError as exc:
         raise StartupError(str(exc)) from None
     try:

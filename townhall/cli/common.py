@@ -16,6 +16,7 @@ from townhall.config import ConfigError, Town, load_town
 from townhall.domain_errors import REDIS_OUTAGE_ERRORS, DomainError, RedisUnavailable
 from townhall.plugins import load_plugins
 from townhall.registry import LoadedPlugins
+from townhall.redis_clients import check_server
 from townhall.runtime import Role, Runtime, open_runtime
 from townhall.services.town import TownServices
 
@@ -83,6 +84,10 @@ def run_in_town(town_dir: str, action: Callable[[Runtime], Awaitable[T]], role: 
 
 async def _run(town: Town, action: Callable[[Runtime], Awaitable[T]], role: Role) -> T:
     async with open_runtime(town, cli_plugins(), role=role) as runtime:
+        if role is Role.WORKER:
+            # A worker would retry refused credentials or an untrusted certificate forever, as if Redis
+            # were down: stop at once with the reason instead (ConfigError).
+            await asyncio.to_thread(check_server, runtime.endpoint)
         try:
             return await action(runtime)
         except (RedisUnavailable, *REDIS_OUTAGE_ERRORS) as exc:

@@ -8,7 +8,7 @@ from townhall.keys import TownKeys
 from townhall.store.agents import AgentPatch, AgentStore
 from townhall.store.attempts import AttemptOutcome, AttemptStore, RunLimits
 from townhall.store.backlog import BacklogStore
-from townhall.store.context import StoreContext
+from townhall.store.context import Durability, StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.handover import HandoverStore, LeftWith
@@ -29,6 +29,7 @@ __all__ = [
     "BucketAnswer",
     "BacklogStore",
     "DocketEntry",
+    "Durability",
     "DocketStore",
     "EventStore",
     "HandoverStore",
@@ -54,10 +55,10 @@ __all__ = [
 class TownStore:
     """One town's records in Redis (a ``decode_responses=True`` asyncio client)."""
 
-    def __init__(self, redis: aioredis.Redis, town_name: str) -> None:
+    def __init__(self, redis: aioredis.Redis, town_name: str, durability: Durability | None = None) -> None:
         self.redis = redis
         self.keys = TownKeys(town_name)
-        ctx = StoreContext(redis, self.keys)
+        ctx = StoreContext(redis, self.keys, durability)
         self._ctx = ctx
         self.agents = AgentStore(ctx)
         self.tasks = TaskStore(ctx)

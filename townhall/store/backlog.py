@@ -93,8 +93,9 @@ class BacklogStore(SubStore):
     _claim_script = Lua(BACKLOG_CLAIM)
     async def _claim(self, task_id: str, agent_id: str, message_json: str, into: str, *, require_record: bool) -> int:
         return int(
-            await self._claim_script(
-                keys=task_script_keys(self._k, task_id, self._k.backlog, into),
-                args=[task_id, agent_id, format_hash_time(utc_now()), message_json, "1" if require_record else "0"],
+            await self._ctx.durable(
+                self._claim_script,
+                task_script_keys(self._k, task_id, self._k.backlog, into),
+                [task_id, agent_id, format_hash_time(utc_now()), message_json, "1" if require_record else "0"],
             )
         )

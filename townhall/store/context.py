@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from townhall.domain_errors import NotReplicated
 from townhall.keys import TownKeys
 from townhall.store.codec import HashWrite
 
@@ -37,11 +38,36 @@ return 0
 """
 
 
+class Durability(msgspec.Struct, frozen=True):
+    """``[redis] wait_replicas`` / ``wait_timeout_ms``: how many replicas must have a write that has to
+    survive a failover before it is acknowledged (0: the primary's word is enough)."""
+
+    replicas: int = 0
+    timeout_ms: int = 1000
+
+
 class StoreContext:
-    def __init__(self, redis: aioredis.Redis, keys: TownKeys) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: TownKeys, durability: Durability | None = None) -> None:
         self.redis = redis
         self.keys = keys
+        self.durability = durability or Durability()
         self._release_if_held = redis.register_script(RELEASE_IF_HELD)
+
+    async def durable(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run a write script that must survive a failover (a task created, assigned or finished). With
+        ``wait_replicas`` the script and a ``WAIT`` go in one pipeline: WAIT counts the replicas that
+        have this connection's writes, so it must run on the connection that wrote. Too few in time:
+        :class:`NotReplicated` (the write is done on the primary, but not acknowledged)."""
+        wanted = self.durability.replicas
+        if not wanted:
+            return await script(keys=keys, args=args)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await script(keys=keys, args=args, client=pipe)
+            pipe.wait(wanted, self.durability.timeout_ms)
+            result, confirmed = await pipe.execute()
+        if confirmed < wanted:
+            raise NotReplicated(wanted, confirmed, self.durability.timeout_ms)
+        return result
 
     async def release_if_held(self, key: str, token: str) -> None:
         await self._release_if_held(keys=[key], args=[token])

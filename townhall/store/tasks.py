@@ -193,9 +193,8 @@ class TaskStore(SubStore):
     async def save(self, task: Task) -> TaskState | None:
         """Write the whole record (clearing absent optionals) and move indexes/counters. Returns the
         previous state, or ``None`` if the task is new."""
-        _, old = await self._write(
-            keys=self._keys(task.id),
-            args=[task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
+        _, old = await self._ctx.durable(
+            self._write, self._keys(task.id), [task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
         )
         return TaskState.parse(old) if old else None
 
@@ -233,10 +232,10 @@ class TaskStore(SubStore):
         ``agent_id``'s ``current_task`` if it points at the task and (``count_completion``) add one to
         its ``tasks_completed`` unless the task was already terminal. Returns the previous state, or
         ``None`` when the task is missing or its state not allowed."""
-        applied, old = await self._finish(
-            keys=self._keys(task_id, self._k.agent(agent_id) if agent_id else ""),
-            args=[task_id, to.value, csv(allowed_from), format_hash_time(utc_now()), result,
-                  "1" if count_completion else "0"],
+        applied, old = await self._ctx.durable(
+            self._finish,
+            self._keys(task_id, self._k.agent(agent_id) if agent_id else ""),
+            [task_id, to.value, csv(allowed_from), format_hash_time(utc_now()), result, "1" if count_completion else "0"],
         )
         return TaskState.parse(old) if applied else None
 
@@ -248,9 +247,10 @@ class TaskStore(SubStore):
     _create_push = Lua(TASK_CREATE_PUSH)
     async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]]) -> None:
         """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip."""
-        await self._create_push(
-            keys=self._keys(task.id, *(key for key, _ in pushes)),
-            args=[task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
+        await self._ctx.durable(
+            self._create_push,
+            self._keys(task.id, *(key for key, _ in pushes)),
+            [task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
         )
 
     async def get(self, task_id: str) -> Task | None:

@@ -11,16 +11,25 @@ from townhall.redis_endpoint import ping, server_binary
 
 
 class RedisServer:
-    def __init__(self, directory: Path, *, persistent: bool = False) -> None:
-        """``persistent``: an append-only file (fsync always), so data survives stop/start."""
+    def __init__(self, directory: Path, *, persistent: bool = False, args: list[str] | None = None,
+                 password: str | None = None) -> None:
+        """``persistent``: an append-only file (fsync always), so data survives stop/start; ``args``: more
+        server options (a TLS port, ACL users…); ``password``: the default user's (``requirepass``)."""
         self.directory = directory
         self.persistent = persistent
+        self.args = args or []
+        self.password = password
         self.socket = directory / "redis.sock"
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"unix://{self.socket}"
+
+    @property
+    def admin_url(self) -> str:
+        """The socket URL with the default user's password, if any."""
+        return f"{self.url}?password={self.password}" if self.password else self.url
 
     @property
     def running(self) -> bool:
@@ -33,12 +42,13 @@ class RedisServer:
             [server_binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
              "--dir", str(self.directory), "--save", "",
              *(["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]),
-             "--logfile", str(self.directory / "redis.log")],
+             "--logfile", str(self.directory / "redis.log"),
+             *(["--requirepass", self.password] if self.password else []), *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if self.socket.exists() and ping(self.url, timeout=0.5):
+            if self.socket.exists() and ping(self.admin_url, timeout=0.5):
                 return
             time.sleep(0.02)
         raise RuntimeError("test Redis did not start")
