@@ -10,14 +10,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.config.app import AppConfig
 from litestar.config.cors import CORSConfig
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import SwaggerRenderPlugin, YamlRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
 
-from townhall import __version__
 from townhall.auth import AuthMode
 from townhall.config import ConfigError, Town
 from townhall.context import AppContext
+from townhall.http.api_docs import openapi_config
 from townhall.http.audit import attach_audit_file
 from townhall.http.dependencies import APP_DEPENDENCIES
 from townhall.http.envelope import RequestEnvelope, response_hook
@@ -101,20 +98,7 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         request_max_body_size=config.max_body_bytes,
         lifespan=[lifespan],
         logging_config=None,
-        openapi_config=OpenAPIConfig(
-            title="Townhall",
-            version=__version__,
-            description="REST control plane of a Tinytown town.",
-            path="/schema",
-            render_plugins=[SwaggerRenderPlugin(), YamlRenderPlugin()],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer",
-                                             description="API key or OIDC access token"),
-                    "apiKey": SecurityScheme(type="apiKey", name="X-API-Key", security_scheme_in="header"),
-                }
-            ),
-        ),
+        openapi_config=openapi_config(),
         state=State({"ctx": ctx}),
         plugins=[spec.factory(ctx) for spec in exporters],
     )

@@ -64,6 +64,8 @@ its fixtures are available in any test without an import or a `conftest.py`.
 | `townhall` | a real `townhall rest` process serving `town_dir` (`.url`, `.stop()`, `.output()`) |
 | `serve` | `serve(extra_toml)`: writes the town with more TOML and starts a real townhall on it |
 | `own_redis_townhall` | a townhall on a Redis of its own, for tests that kill that Redis |
+| `browser` | the system Chromium (Debian's `chromium`), headless, driven by Playwright; skips without it, fails under `CI` |
+| `offline_page` | an `OfflinePage`: a fresh page that may reach loopback only (`.page`, `.external`, `.console_errors`, `.assert_clean()`) |
 | `aredis`, `sync_redis` | clients of the session's server |
 | `seed` | a `TownSeed` writing agents, tasks, messages and missions of the test's town |
 
@@ -71,7 +73,8 @@ its fixtures are available in any test without an import or a `conftest.py`.
 developer's shell never leaks into a test town. The helpers behind the fixtures are importable too:
 `townhall.testing.towns` (`write_town`, `append_config`, `read_audit`), `townhall.testing.process`
 (`TownhallProcess`, `run_cli`), `townhall.testing.inprocess` (`app_client`: the app in-process with
-Litestar's test client, extra plugins given as objects) and `townhall.testing.seed`.
+Litestar's test client, extra plugins given as objects), `townhall.testing.seed` and
+`townhall.testing.browser`.
 
 ```python
 import httpx

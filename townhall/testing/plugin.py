@@ -136,3 +136,27 @@ def own_redis_townhall(tmp_path: Path, town_name: str) -> Iterator[tuple[RedisSe
     yield server, proc
     proc.stop()
     server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """The system Chromium, headless, driven by Playwright (see :mod:`townhall.testing.browser`): skips
+    when it is not installed, fails under CI. One per test: Playwright's sync API keeps an event loop
+    running in the thread while it is started, which the async tests after it could not run beside."""
+    from townhall.testing.browser import chromium_executable, launch
+
+    chromium_executable()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright.chromium)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def offline_page(browser: object) -> Iterator[object]:
+    """A fresh page that may reach loopback only (:class:`townhall.testing.browser.OfflinePage`)."""
+    from townhall.testing.browser import offline_page as make
+
+    yield from make(browser)  # type: ignore[arg-type]
