@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, ConsoleMessage, Page, Route
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response, Route
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
 _NAMES = ("chromium", "chromium-browser")
@@ -38,16 +38,20 @@ def chromium_executable() -> str:
 @dataclass
 class OfflinePage:
     """A page in a fresh browser context: requests to any host but loopback are aborted and listed in
-    ``external``; console errors (a CSP violation is one) and uncaught page errors are listed too."""
+    ``external``; answers with an error status (``"404 http://…"``), console errors (a CSP violation is
+    one) and uncaught page errors are listed too."""
 
     page: Page
     external: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
     page_errors: list[str] = field(default_factory=list)
 
     def assert_clean(self) -> None:
-        """No request left the machine, nothing was refused by the page's policy, no script failed."""
+        """No request left the machine, every answer was a success, nothing was refused by the page's
+        policy, no script failed."""
         assert self.external == [], f"requests to other hosts: {self.external}"
+        assert self.failed == [], f"failed requests: {self.failed}"
         assert self.page_errors == [], f"uncaught errors in the page: {self.page_errors}"
         assert self.console_errors == [], f"console errors: {self.console_errors}"
 
@@ -72,11 +76,17 @@ def offline_page(browser: Browser) -> Iterator[OfflinePage]:
             route.continue_()
 
     def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
+        # A failed load is listed in `failed`, with its URL, which the console line lacks.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
             wrapper.console_errors.append(message.text)
+
+    def on_response(response: Response) -> None:
+        if response.status >= 400:
+            wrapper.failed.append(f"{response.status} {response.url}")
 
     context.route("**/*", guard)
     page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda error: wrapper.page_errors.append(str(error)))
     try:
         yield wrapper
