@@ -1,14 +1,20 @@
-"""The bare baseline: plain Litestar + uvicorn doing the same Redis round trips as townhall's routes,
-with none of townhall's code (no config, plugins, guard, problem handler, store or services).
+"""The bare baseline: plain Litestar + uvicorn answering townhall's benchmarked routes with the same
+Redis round trips, written as a straightforward app would be, with none of townhall's code (no config,
+plugins, middleware, guard, problem handler, request ids, store or services; dicts in, dicts out).
 
 ``python -m bench.baseline REDIS_URL TOWN PORT`` — run by ``python -m bench``.
-Round trips per route (checked against townhall by ``bench/rtt.py`` and printed in the table):
+What each route does (the round trips are counted for both apps by ``bench/rtt.py`` and printed in the
+table, which checks they are equal):
 
-* ``GET /health``: none
-* ``GET /v1/status``: SMEMBERS agents; pipeline HGETALL each; pipeline LLEN inbox+urgent each (3)
-* ``GET /v1/backlog``: LRANGE backlog; pipeline HGETALL each (2)
-* ``POST /v1/tasks/assign``: SMEMBERS; pipeline HGETALL each (resolve by name); MULTI hash+index+inbox (3)
-* ``POST /v1/backlog``: MULTI hash+index+counts; RPUSH backlog (2)
+* ``GET /health``: nothing (0)
+* ``GET /v1/status``: one Lua script: SMEMBERS agents; per agent HGETALL, LLEN inbox and urgent, and
+  HGETALL of its current task if it has one (1)
+* ``GET /v1/agents``: the same script without the lengths (1)
+* ``GET /v1/backlog``: one Lua script: LRANGE backlog; HGETALL each (1)
+* ``POST /v1/tasks/assign``: the agents script, pick the agent by name in Python; MULTI task hash +
+  state index + counter + inbox message (2)
+* ``POST /v1/backlog``: MULTI task hash + state index + counter + backlog entry + a wake token for
+  workers (RPUSH + LTRIM) (1)
 """
 
 from __future__ import annotations
@@ -24,17 +30,54 @@ import redis.asyncio as aioredis
 import uvicorn
 from litestar import Litestar, get, post
 
+AGENTS_SCRIPT = """
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local agent = redis.call('HGETALL', ARGV[1] .. 'agent:' .. id)
+  if #agent > 0 then
+    local row = {agent, 0, 0, {}}
+    if ARGV[2] == '1' then
+      row[2] = redis.call('LLEN', ARGV[1] .. 'inbox:' .. id)
+      row[3] = redis.call('LLEN', ARGV[1] .. 'urgent:' .. id)
+    end
+    for i = 1, #agent, 2 do
+      if agent[i] == 'current_task' then row[4] = redis.call('HGETALL', ARGV[1] .. 'task:' .. agent[i + 1]) end
+    end
+    out[#out + 1] = row
+  end
+end
+return out
+"""
+
+BACKLOG_SCRIPT = """
+local out = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  out[#out + 1] = {id, redis.call('HGETALL', ARGV[1] .. 'task:' .. id)}
+end
+return out
+"""
+
+
+def pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2]))
+
 
 def build(redis_url: str, town: str) -> Litestar:
     r = aioredis.Redis.from_url(redis_url, decode_responses=True, max_connections=256)
     p = f"tt:{town}:"
+    agents_script = r.register_script(AGENTS_SCRIPT)
+    backlog_script = r.register_script(BACKLOG_SCRIPT)
 
-    async def agents() -> list[dict[str, str]]:
-        ids = list(await r.smembers(p + "idx:agents"))
-        async with r.pipeline(transaction=False) as pipe:
-            for agent_id in ids:
-                pipe.hgetall(p + f"agent:{agent_id}")
-            return [a for a in await pipe.execute() if a]
+    async def agents(lengths: bool) -> list[dict[str, Any]]:
+        rows = await agents_script(keys=[p + "idx:agents"], args=[p, "1" if lengths else "0"])
+        out = []
+        for agent, inbox, urgent, task in rows:
+            record: dict[str, Any] = pairs(agent)
+            if lengths:
+                record.update(inbox_len=inbox, urgent_len=urgent)
+            record["current_task"] = pairs(task) if task else None
+            out.append(record)
+        return sorted(out, key=lambda a: (a.get("created_at", ""), a["id"]))
 
     @get("/health", sync_to_thread=False)
     def health() -> dict[str, Any]:
@@ -42,24 +85,22 @@ def build(redis_url: str, town: str) -> Litestar:
 
     @get("/v1/status")
     async def status() -> dict[str, Any]:
-        records = await agents()
-        async with r.pipeline(transaction=False) as pipe:
-            for a in records:
-                pipe.llen(p + f"inbox:{a['id']}")
-                pipe.llen(p + f"urgent:{a['id']}")
-            lengths = await pipe.execute()
-        out = [{**a, "inbox_len": lengths[2 * i], "urgent_len": lengths[2 * i + 1]} for i, a in enumerate(records)]
-        return {"name": town, "agent_count": len(out), "agents": out}
+        records = await agents(lengths=True)
+        return {"name": town, "agent_count": len(records), "agents": records}
+
+    @get("/v1/agents")
+    async def agent_list() -> dict[str, Any]:
+        records = await agents(lengths=False)
+        return {"agents": records, "count": len(records)}
 
     @get("/v1/backlog")
     async def backlog() -> dict[str, Any]:
-        ids = await r.lrange(p + "backlog", 0, -1)
-        async with r.pipeline(transaction=False) as pipe:
-            for task_id in ids:
-                pipe.hgetall(p + f"task:{task_id}")
-            records = await pipe.execute()
-        items = [{"task_id": t, "description": rec.get("description", ""),
-                  "tags": json.loads(rec.get("tags", "[]"))} for t, rec in zip(ids, records)]
+        rows = await backlog_script(keys=[p + "backlog"], args=[p])
+        items = []
+        for task_id, flat in rows:
+            rec = pairs(flat)
+            items.append({"task_id": task_id, "description": rec.get("description", ""),
+                          "tags": json.loads(rec.get("tags", "[]"))})
         return {"backlog": items, "count": len(items)}
 
     def task_hash(task_id: str, description: str, state: str, agent: str | None) -> dict[str, str]:
@@ -72,7 +113,7 @@ def build(redis_url: str, town: str) -> Litestar:
 
     @post("/v1/tasks/assign")
     async def assign(data: dict[str, Any]) -> dict[str, Any]:
-        target = next(a for a in await agents() if a.get("name") == data["agent"])
+        target = next(a for a in await agents(lengths=False) if a.get("name") == data["agent"])
         task_id = str(uuid.uuid4())
         message = json.dumps({"id": str(uuid.uuid4()), "from": "00000000-0000-0000-0000-000000000001",
                               "to": target["id"], "type": "task_assign", "task_id": task_id,
@@ -93,11 +134,13 @@ def build(redis_url: str, town: str) -> Litestar:
             pipe.hset(p + f"task:{task_id}", mapping=task_hash(task_id, data["description"], "pending", None))
             pipe.sadd(p + "idx:tasks:pending", task_id)
             pipe.hincrby(p + "stats:tasks", "pending", 1)
+            pipe.rpush(p + "backlog", task_id)
+            pipe.rpush(p + "wake:shared", "1")
+            pipe.ltrim(p + "wake:shared", -1000, -1)
             await pipe.execute()
-        await r.rpush(p + "backlog", task_id)
         return {"task_id": task_id, "description": data["description"]}
 
-    return Litestar([health, status, backlog, assign, add], logging_config=None)
+    return Litestar([health, status, agent_list, backlog, assign, add], logging_config=None)
 
 
 def main() -> None:

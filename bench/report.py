@@ -26,14 +26,14 @@ class Row(msgspec.Struct):
 
 def print_table(rows: list[Row]) -> None:
     section = None
-    header = f"{'':<34}{'reference':>16}{'townhall':>14}{'ratio':>8}  {'target':<13}"
+    header = f"{'':<34}{'reference':>16}{'townhall':>14}{'ratio':>8}  {'target':<20}"
     for row in rows:
         if row.section != section:
             section = row.section
             print(f"\n== {section}\n{header}")
         verdict = "" if row.met is None else ("ok" if row.met else "MISSED")
         print(f"{row.name:<34}{row.reference_value:>13.2f} {row.unit:<2}{row.value:>11.2f} {row.unit:<2}"
-              f"{row.ratio:>8.2f}  {row.target:<13}{verdict:<7}  {row.detail}")
+              f"{row.ratio:>8.2f}  {row.target:<20}{verdict:<7}  {row.detail}")
 
 
 def write_json(rows: list[Row], path: Path) -> None:

@@ -208,8 +208,8 @@ class ListsQueue:
         self.store = store
 
     async def add_task(self, task: Task) -> None:
-        await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)])
-        await self.store.processing.wake_shared()
+        await self.store.tasks.create_and_push(task, [(self.store.keys.backlog, task.id)],
+                                               wake=self.store.processing.wake_target)
 
     async def enqueue(self, task_id: str) -> bool:
         if not await self.store.processing.shared_return(task_id):

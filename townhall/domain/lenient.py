@@ -7,6 +7,8 @@ from typing import Any, ClassVar, Iterable, Mapping, Self
 
 from townhall.domain_errors import InvalidInput
 
+_PARSED_CAP = 256
+
 
 class LenientEnum(str, enum.Enum):
     """A ``str`` enum whose :meth:`parse` ignores case and surrounding blanks.
@@ -46,6 +48,21 @@ class LenientEnum(str, enum.Enum):
 
     @classmethod
     def parse(cls, value: str | None) -> Self:
+        # Records repeat a handful of spellings: remember what each one read as (a pure function of the
+        # text; at most _PARSED_CAP spellings per enum, so junk values cannot grow it without bound).
+        parsed = cls.__dict__.get("_parsed")
+        if parsed is None:
+            parsed = {}
+            setattr(cls, "_parsed", parsed)
+        member = parsed.get(value)
+        if member is None:
+            member = cls._parse(value)
+            if len(parsed) < _PARSED_CAP:
+                parsed[value] = member
+        return member
+
+    @classmethod
+    def _parse(cls, value: str | None) -> Self:
         text = (value or "").strip().lower()
         try:
             return cls(cls._aliases.get(text, text))

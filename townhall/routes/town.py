@@ -9,7 +9,7 @@ from litestar.params import FromQuery
 from townhall.auth import Scope
 from townhall.http.dependencies import Context
 from townhall.routes.common import Resource, problems
-from townhall.routes.views import AgentFields, TaskView, agent_fields
+from townhall.routes.views import AgentFields, TaskView
 
 
 class TownResponse(msgspec.Struct):
@@ -52,9 +52,12 @@ class TownController(Resource, path="/", tag="town", scope=Scope.TOWN_READ):
         result = await context.services.status.status(context.runtime.endpoint.redacted, deep=deep)
         items = []
         for s in result.agents:
+            a = s.agent
             item = AgentStatusItem(
-                **agent_fields(s.agent), rounds_completed=s.agent.rounds_completed,
-                tasks_completed=s.agent.tasks_completed, inbox_len=s.lengths.inbox, urgent_len=s.lengths.urgent,
+                id=a.id, name=a.name, nickname=a.nickname, role_id=a.role_id, parent_agent_id=a.parent_agent_id,
+                spawn_mode=a.spawn_mode.value, cli=a.cli, state=a.state.rest_name,
+                rounds_completed=a.rounds_completed, tasks_completed=a.tasks_completed,
+                inbox_len=s.lengths.inbox, urgent_len=s.lengths.urgent,
                 current_scope=s.current_task.description if s.current_task else None,
             )
             if deep:

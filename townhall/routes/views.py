@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
 import msgspec
 
 from townhall.domain import Agent, Task
@@ -51,13 +49,6 @@ class AgentFields(msgspec.Struct):
     state: str
 
 
-def agent_fields(agent: Agent) -> dict[str, Any]:
-    """The :class:`AgentFields` of ``agent``, as keyword arguments of a subclass."""
-    return {"id": agent.id, "name": agent.name, "nickname": agent.nickname, "role_id": agent.role_id,
-            "parent_agent_id": agent.parent_agent_id, "spawn_mode": agent.spawn_mode.value, "cli": agent.cli,
-            "state": agent.state.rest_name}
-
-
 class AgentItem(AgentFields):
     """An agent in ``GET /v1/agents`` (reference §5.2); ``state`` is PascalCase."""
 
@@ -65,4 +56,7 @@ class AgentItem(AgentFields):
 
     @classmethod
     def of(cls, agent: Agent, current: Task | None) -> AgentItem:
-        return cls(**agent_fields(agent), current_scope=current.description if current else None)
+        # Keywords spelled out (no ``**fields`` dict): listings build one of these per agent.
+        return cls(id=agent.id, name=agent.name, nickname=agent.nickname, role_id=agent.role_id,
+                   parent_agent_id=agent.parent_agent_id, spawn_mode=agent.spawn_mode.value, cli=agent.cli,
+                   state=agent.state.rest_name, current_scope=current.description if current else None)

@@ -57,13 +57,10 @@ class BacklogService:
 
     async def list(self) -> list[BacklogItem]:
         """FIFO order; an id whose record is gone is still listed, as upstream does."""
-        ids = await self.store.backlog.list()
-        records = await self.store.tasks.get_many(ids)
         return [
-            BacklogItem(task_id=task_id, description=task.description, tags=task.tags)
-            if task is not None
-            else BacklogItem(task_id=task_id, description=MISSING_RECORD, tags=[])
-            for task_id, task in zip(ids, records)
+            BacklogItem(task_id=task_id, description=MISSING_RECORD if description is None else description,
+                        tags=tags)
+            for task_id, description, tags in await self.store.overview.backlog()
         ]
 
     async def claim(self, task_id: str, agent_ref: str, *, start: bool = False,

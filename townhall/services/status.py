@@ -1,5 +1,5 @@
-"""Town and status views (reference §5.2): a few pipelined round trips whatever the number of agents,
-and nothing that reads finished tasks."""
+"""Town and status views (reference §5.2): one round trip whatever the number of agents, and nothing
+that reads finished tasks."""
 
 from __future__ import annotations
 
@@ -50,29 +50,19 @@ class StatusService:
         return TownInfo(name=self.town.name, root=self.town.root_as_given, redis_url=redis_url)
 
     async def agents(self) -> list[AgentSummary]:
-        agents = await self.store.agents.list_all()
-        tasks = await self._current_tasks(agents)
-        return [AgentSummary(agent=a, current_task=tasks.get(a.current_task or "")) for a in agents]
+        views = await self.store.overview.agents(current_task=True)
+        return [AgentSummary(agent=v.agent, current_task=v.current_task) for v in views]
 
     async def status(self, redis_url: str, *, deep: bool = False) -> TownStatus:
-        agents = await self.store.agents.list_all()
-        ids = [a.id for a in agents]
-        lengths = await self.store.messages.lengths(ids)
-        tasks = await self._current_tasks(agents)
-        activity = await self.store.agents.activity_many(ids, ACTIVITY_LINES) if deep else {}
+        """One round trip: the agents, their mailbox lengths and current tasks (and with ``deep`` their
+        newest activity) are read by one script (``store/overview.py``)."""
+        views = await self.store.overview.agents(lengths=True, current_task=True,
+                                                 activity=ACTIVITY_LINES if deep else 0)
         return TownStatus(
             town=self.info(redis_url),
             agents=[
-                AgentStatus(
-                    agent=a,
-                    lengths=lengths.get(a.id, InboxLengths(inbox=0, urgent=0)),
-                    current_task=tasks.get(a.current_task or ""),
-                    activity=activity.get(a.id, []) if deep else None,
-                )
-                for a in agents
+                AgentStatus(agent=v.agent, lengths=v.lengths, current_task=v.current_task,
+                            activity=v.activity if deep else None)
+                for v in views
             ],
         )
-
-    async def _current_tasks(self, agents: list[Agent]) -> dict[str, Task]:
-        ids = sorted({a.current_task for a in agents if a.current_task})
-        return {t.id: t for t in await self.store.tasks.get_many(ids) if t is not None}

@@ -16,6 +16,7 @@ from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Plac
 from townhall.store.limits import Bucket, BucketAnswer, RateLimitStore
 from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
+from townhall.store.overview import AgentView, OverviewStore
 from townhall.store.processing import ProcessingStore
 from townhall.store.reconcile import ReconcileReport, discover, escape_glob, reconcile
 from townhall.store.tasks import TaskPatch, TaskStore
@@ -23,6 +24,7 @@ from townhall.store.tasks import TaskPatch, TaskStore
 __all__ = [
     "AgentPatch",
     "AgentStore",
+    "AgentView",
     "AttemptOutcome",
     "AttemptStore",
     "Bucket",
@@ -39,6 +41,7 @@ __all__ = [
     "LivenessStore",
     "MessageStore",
     "MissionStore",
+    "OverviewStore",
     "Placement",
     "ProcessingStore",
     "RateLimitStore",
@@ -72,6 +75,7 @@ class TownStore:
         self.events = EventStore(ctx)
         self.missions = MissionStore(ctx, self.events)
         self.limits = RateLimitStore(ctx)
+        self.overview = OverviewStore(ctx)
 
     async def discover(self) -> tuple[int, int]:
         """Add agents and missions written by other tools since startup to the listing indexes."""

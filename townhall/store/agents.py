@@ -8,8 +8,9 @@ from typing import Iterable, Sequence
 import msgspec
 
 from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
-from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, patch_values, write_args
+from townhall.store.context import LUA_ALLOWED, Lua, StoreContext, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import agent_from_hash, agent_to_hash, split_fields
+from townhall.store.overview import OverviewStore
 from townhall.store.reconcile import SCAN_COUNT, escape_glob
 
 ACTIVITY_KEEP = 10
@@ -102,6 +103,10 @@ class AgentPatch(msgspec.Struct, kw_only=True):
 
 
 class AgentStore(SubStore):
+    def __init__(self, ctx: StoreContext) -> None:
+        super().__init__(ctx)
+        self._overview = OverviewStore(ctx)
+
     async def create(self, agent: Agent) -> Agent:
         await self.save(agent)
         return agent
@@ -128,21 +133,9 @@ class AgentStore(SubStore):
         return sorted(await self._r.smembers(self._k.agent_index))
 
     async def list_all(self) -> list[Agent]:
-        """Every registered agent, oldest first. Index entries whose record vanished (deleted by another
-        tool) are dropped from the index on the way."""
-        ids = await self.ids()
-        records = await self.get_many(ids)
-        agents: list[Agent] = []
-        gone: list[str] = []
-        for agent_id, agent in zip(ids, records):
-            if agent is None:
-                gone.append(agent_id)
-            else:
-                agents.append(agent)
-        if gone:
-            await self._forget_missing(gone)
-        agents.sort(key=lambda a: (a.created_at, a.id))
-        return agents
+        """Every registered agent, oldest first, in one round trip. Index entries whose record vanished
+        (deleted by another tool) are dropped from the index on the way."""
+        return [view.agent for view in await self._overview.agents()]
 
     async def find_unindexed(self, name: str, limit: int = UNINDEXED_SCAN_LIMIT) -> list[Agent]:
         """Agents named ``name`` that another tool (the original ``tt``) wrote without listing them in
@@ -163,12 +156,6 @@ class AgentStore(SubStore):
         if found:
             await self._r.sadd(self._k.agent_index, *(a.id for a in found))
         return found
-
-    async def _forget_missing(self, ids: list[str]) -> None:
-        exists = await self._ctx.read_each("exists", [self._k.agent(a) for a in ids])
-        missing = [i for i, e in zip(ids, exists) if not e]
-        if missing:
-            await self._r.srem(self._k.agent_index, *missing)
 
     async def update(self, agent_id: str, patch: AgentPatch) -> bool:
         """Apply a partial update atomically. ``False`` if the agent does not exist."""

@@ -147,6 +147,11 @@ agent_from_hash = HashDecoder(Agent)
 task_from_hash = HashDecoder(Task)
 
 
+def task_tags(raw: str | None, task_id: str) -> list[str]:
+    """A task's ``tags`` field (a JSON list); unreadable tags are logged and read as none."""
+    return _tags(raw, task_id)
+
+
 def _tags(raw: str | None, record_id: str) -> list[str]:
     if not raw:
         return []

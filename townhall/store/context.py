@@ -37,6 +37,20 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+#: The reads :meth:`StoreContext.read_each` runs over many keys.
+READ_EACH = frozenset({"get", "hgetall", "llen", "lrange", "exists"})
+# ARGV: command, its arguments after the key. Runs it on every key; a failed read is false (a nil
+# would cut the array short).
+READ_EACH_SCRIPT = r"""
+local out = {}
+for i, key in ipairs(KEYS) do
+  local r = redis.pcall(ARGV[1], key, unpack(ARGV, 2))
+  if type(r) == 'table' and r.err then r = false end
+  out[i] = r
+end
+return out
+"""
+
 
 class Durability(msgspec.Struct, frozen=True):
     """``[redis] wait_replicas`` / ``wait_timeout_ms``: how many replicas must have a write that has to
@@ -52,6 +66,7 @@ class StoreContext:
         self.keys = keys
         self.durability = durability or Durability()
         self._release_if_held = redis.register_script(RELEASE_IF_HELD)
+        self._read_each = redis.register_script(READ_EACH_SCRIPT)
 
     async def durable(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run a write script that must survive a failover (a task created, assigned or finished). With
@@ -93,14 +108,17 @@ class StoreContext:
             return None
 
     async def read_each(self, command: str, keys: Sequence[str], *args: Any) -> list[Any]:
-        """``command key *args`` for each key in one non-transactional round trip. A failed read (a
-        key of another type) is its exception object in the list, so callers keep the others."""
+        """``command key *args`` for each key in one round trip (one script: a pipeline of N commands
+        costs N times redis-py's packing and parsing). A failed read (a key of another type) is
+        ``None`` in the list, so callers keep the others. ``command`` is one of :data:`READ_EACH`."""
         if not keys:
             return []
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                getattr(pipe, command)(key, *args)
-            return await pipe.execute(raise_on_error=False)
+        if command not in READ_EACH:
+            raise ValueError(f"read_each: {command} is not a read it knows")
+        replies: list[Any] = await self._read_each(keys=list(keys), args=[command, *args])
+        if command == "hgetall":
+            return [dict(zip(r[::2], r[1::2])) if isinstance(r, list) else None for r in replies]
+        return replies
 
 
     async def hash_record(self, key: str, decode: Callable[[Mapping[str, str]], R | None], what: str) -> R | None:

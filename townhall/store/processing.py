@@ -148,6 +148,11 @@ class ProcessingStore(SubStore):
             dest, side = k.inbox(agent_id), "left"
         return bool(await self._give_back(keys=[k.processing(agent_id), dest], args=[raw, side]))
 
+    @property
+    def wake_target(self) -> tuple[str, int]:
+        """The shared wake list and its cap, for writes that wake workers in their own round trip."""
+        return self._k.wake_shared, WAKE_CAP
+
     async def wake_shared(self) -> None:
         """Lists backend: tell blocked workers that shared work arrived (a bounded token list)."""
         async with self._r.pipeline(transaction=False) as pipe:

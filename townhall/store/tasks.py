@@ -245,13 +245,22 @@ class TaskStore(SubStore):
         await self.create_and_push(task, [(self._k.inbox(message.to), encode_message(message))])
 
     _create_push = Lua(TASK_CREATE_PUSH)
-    async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]]) -> None:
-        """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip."""
+    async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]], *,
+                              wake: tuple[str, int] | None = None) -> None:
+        """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip;
+        then ``wake`` (a token list and its cap, :attr:`ProcessingStore.wake_target`) gets a token.
+        (The write waits for replicas when the town asks for it, so the token is a second trip.)"""
         await self._ctx.durable(
             self._create_push,
             self._keys(task.id, *(key for key, _ in pushes)),
             [task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
         )
+        if wake is not None:
+            wake_key, cap = wake
+            async with self._r.pipeline(transaction=False) as pipe:
+                pipe.rpush(wake_key, "1")
+                pipe.ltrim(wake_key, -cap, -1)
+                await pipe.execute()
 
     async def get(self, task_id: str) -> Task | None:
         return await self._ctx.hash_record(self._k.task(task_id), task_from_hash, f"task {task_id}")

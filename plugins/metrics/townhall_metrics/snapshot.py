@@ -60,16 +60,15 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
     latency = time.perf_counter() - started
     if reply is not True:
         raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}", redis_up=False)
-    agents, backlog, completed, missions = await asyncio.gather(
-        _step("Failed to list pending tasks", store.agents.list_all()),
+    views, backlog, completed, missions = await asyncio.gather(
+        # The agents with their mailbox lengths: one script (store/overview.py).
+        _step("Failed to list pending tasks", store.overview.agents(lengths=True)),
         _step("Failed to read backlog length", store.backlog.length()),
         _step("Failed to list tasks", store.tasks.completed_total()),
         _step("Failed to list active missions", store.missions.active_ids()),
     )
-    lengths, pending = await asyncio.gather(
-        _step("Failed to list pending tasks", store.messages.lengths(a.id for a in agents)),
-        _step("Failed to list pending tasks", pending_assigned_tasks(store, agents)),
-    )
+    agents = [v.agent for v in views]
+    pending = await _step("Failed to list pending tasks", pending_assigned_tasks(store, agents))
     states = Counter(a.state.value for a in agents)
     return TownSnapshot(
         ready=True,
@@ -80,7 +79,7 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
         completed_total=completed,
         missions_active=len(missions),
         redis_latency_seconds=latency,
-        urgent_messages=sum(n.urgent for n in lengths.values()),
+        urgent_messages=sum(v.lengths.urgent for v in views),
     )
 
 
