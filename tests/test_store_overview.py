@@ -1,0 +1,95 @@
+"""Listings in one round trip (store/overview.py): what each script returns matches the records, odd
+keys written by other tools read as they did with one call per key."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.rtt import counting_round_trips
+from townhall.domain import Agent, AgentState, Task, TaskState
+from townhall.queues import task_assign_message
+from townhall.store import AgentPatch, TownStore
+
+
+@pytest.fixture
+def store(aredis, town_name) -> TownStore:
+    return TownStore(aredis, town_name)
+
+
+async def test_agents_with_lengths_current_task_and_activity_in_one_round_trip(store, aredis):
+    first = await store.agents.create(Agent.new("first", "claude"))
+    second = await store.agents.create(Agent.new("second", "claude"))
+    task = await store.tasks.create(Task.new("the work", state=TaskState.RUNNING, assigned_to=second.id))
+    await store.agents.update(second.id, AgentPatch(current_task=task.id, state=AgentState.WORKING))
+    await store.messages.send(task_assign_message(task.id, second.id))
+    await aredis.rpush(store.keys.urgent(second.id), "not even json")
+    for line in ("one", "two", "three"):
+        await store.agents.add_activity(second.id, line)
+    await store.overview.agents(lengths=True)  # loads the script
+
+    with counting_round_trips() as trips:
+        views = await store.overview.agents(lengths=True, current_task=True, activity=2)
+    assert trips.count == 1
+    assert [v.agent.id for v in views] == [first.id, second.id]  # oldest first
+    plain, busy = views
+    assert (plain.lengths.inbox, plain.lengths.urgent, plain.current_task, plain.activity) == (0, 0, None, [])
+    assert (busy.lengths.inbox, busy.lengths.urgent) == (1, 1)
+    assert busy.current_task is not None and busy.current_task.description == "the work"
+    assert busy.activity == ["three", "two"]
+    assert busy.agent == await store.agents.get(second.id)
+
+    bare = await store.overview.agents()
+    assert [(v.lengths.inbox, v.current_task, v.activity) for v in bare] == [(0, None, []), (0, None, [])]
+
+
+async def test_odd_keys_read_as_before(store, aredis):
+    kept = await store.agents.create(Agent.new("kept", "claude"))
+    gone = await store.agents.create(Agent.new("gone", "claude"))
+    odd = await store.agents.create(Agent.new("odd", "claude"))
+    await aredis.delete(store.keys.agent(gone.id))
+    await aredis.delete(store.keys.agent(odd.id))
+    await aredis.set(store.keys.agent(odd.id), "a string, not a hash")  # another tool's mistake
+    await aredis.set(store.keys.inbox(kept.id), "not a list")
+    await store.agents.update(kept.id, AgentPatch(current_task="9d4e0000-0000-4000-8000-000000000003"))
+
+    views = await store.overview.agents(lengths=True, current_task=True, activity=5)
+    assert [v.agent.id for v in views] == [kept.id]
+    assert views[0].lengths.inbox == 0 and views[0].current_task is None
+    # A vanished record leaves the index; an unreadable one stays (it may be repaired).
+    assert await aredis.smembers(store.keys.agent_index) == {kept.id, odd.id}
+
+
+async def test_backlog_listing(store, aredis):
+    first = await store.tasks.create(Task.new("first", tags=["a", "b"]))
+    await store.backlog.push(first.id)
+    missing = "9d4e0000-0000-4000-8000-00000000000f"
+    await store.backlog.push(missing)
+    await aredis.rpush(store.keys.backlog, "not-a-uuid")
+    odd = "9d4e0000-0000-4000-8000-0000000000aa"
+    await aredis.set(store.keys.task(odd), "a string")
+    await store.backlog.push(odd)
+    bad_tags = await store.tasks.create(Task.new("bad tags"))
+    await aredis.hset(store.keys.task(bad_tags.id), "tags", "{not json")
+    await store.backlog.push(bad_tags.id)
+    await store.overview.backlog()
+
+    with counting_round_trips() as trips:
+        listing = await store.overview.backlog()
+    assert trips.count == 1
+    assert listing == [(first.id, "first", ["a", "b"]), (missing, None, []), (odd, None, []),
+                       (bad_tags.id, "bad tags", [])]
+
+
+async def test_read_each_keeps_the_readable_ones(store, aredis):
+    a, b = store.keys.inbox("a"), store.keys.inbox("b")
+    await aredis.rpush(a, "1", "2", "3")
+    await aredis.set(b, "not a list")
+    ctx = store._ctx
+    assert await ctx.read_each("llen", [a, b, store.keys.inbox("c")]) == [3, None, 0]
+    assert await ctx.read_each("lrange", [a, b], 0, 1) == [["1", "2"], None]
+    await aredis.hset(store.keys.task("t"), mapping={"id": "t", "x": "y"})
+    assert await ctx.read_each("hgetall", [store.keys.task("t"), b, store.keys.task("none")]) == \
+        [{"id": "t", "x": "y"}, None, {}]
+    assert await ctx.read_each("get", [b, a, store.keys.task("none")]) == ["not a list", None, None]
+    with pytest.raises(ValueError):
+        await ctx.read_each("del", [a])
