@@ -99,12 +99,13 @@ def test_a_sigkilled_worker_is_declared_lost_and_its_work_goes_to_a_live_worker(
 
         # Within stale_after_secs + a sweep period: Stopped with its reason, shared work back in the
         # shared queue, and the scaling signal asks for a worker although no agent is active.
-        def lost() -> bool:
-            return sync_redis.hget(keys.agent(named_id), "state") == "stopped"  # type: ignore[arg-type]
-        wait_for(lost, timeout=15)
+        # The sweep marks the agent Stopped, then puts its work back: wait for both effects.
+        def lost_and_rescued() -> bool:
+            return sync_redis.hget(keys.agent(named_id), "state") == "stopped" \
+                and task_state(sync_redis, town_name, shared) == "pending"  # type: ignore[arg-type]
+        wait_for(lost_and_rescued, timeout=15)
         activity = sync_redis.lrange(keys.activity(named_id), 0, -1)  # type: ignore[arg-type]
         assert any("heartbeat lost" in line for line in activity)
-        assert task_state(sync_redis, town_name, shared) == "pending"
         signal_ = httpx.get(f"{townhall.url}/api/scaling", timeout=5).json()
         assert signal_["active_agents"] == 0
         assert signal_["scaling_recommendation"] == "scale_up" and signal_["desired_agents"] >= 1
