@@ -1,6 +1,7 @@
 """Broken agents in a busy town, both queue modes (issue 11): missing program, failing fast, hanging,
-SIGKILLs and restarts, with reclaim (to an agent, to the backlog) and assign-all at the same time;
-healthy work completes exactly once, work built to fail dead-letters, nothing is lost or queued twice."""
+SIGKILLs and restarts, with reclaim (to an agent, to the backlog), assign-all and the restarts sent at the
+same time over HTTP to a townhall process started by the test; healthy work completes exactly once, work
+built to fail dead-letters, nothing is lost or queued twice."""
 
 from __future__ import annotations
 

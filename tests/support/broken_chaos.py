@@ -1,6 +1,8 @@
 """Chaos with broken agents (issue 11): a healthy worker, one whose program is missing, one whose CLI
 fails every run at once, one that hangs on some tasks; SIGKILLs and restarts meanwhile, and at the same
-time reclaim to an agent, reclaim to the backlog and assign-all through the services the API calls.
+time reclaim to an agent, reclaim to the backlog, assign-all and the restarts sent over HTTP to a real
+townhall process (``POST /v1/reclaim``, ``/v1/backlog/assign-all``, ``/v1/agents/{agent}/restart``); setup
+and the final checks use the services and the store directly.
 Every task must end ``completed`` by a healthy agent exactly once with its own output, except the tasks
 built to fail, which end ``failed`` (after ``max_attempts`` runs unless assign-all made them direct
 work); until then a task is queued exactly once; nothing stays open or taken."""
@@ -8,9 +10,9 @@ work); until then a task is queued exactly once; nothing stays open or taken."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -18,18 +20,21 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import redis.asyncio as aioredis
 
 from tests.support.workers import fake_town, start_worker
 from townhall.config import load_town
 from townhall.domain import DEAD_AGENT_STATES, TERMINAL_AGENT_STATES, Agent, AgentState, Task, TaskAssignBody, TaskState
-from townhall.domain_errors import AgentDown
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
 from townhall.store.json_codec import try_decode_message
+from townhall.testing.process import TownhallProcess
 
 MAX_ATTEMPTS = 8
+#: The detail of the 409 (``AgentDown``) that refuses work for a ``Stopped``/``Error`` agent.
+AGENT_DOWN = re.compile(r"^agent 'broken' is (Stopped|Error) and takes no work until it is restarted")
 PRESETS = "\n".join([
     '[agent_clis.missing]', 'name = "missing"', 'command = "definitely-not-installed-tt-cli --print"',
 ])
@@ -77,40 +82,21 @@ async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis
             all_ids.append((await services.backlog.add(f"plain {i} SLEEP=0.05")).id)
 
     agents = {a.id: a for a in (healthy, hanger, flaky, broken)}
-    procs: dict[str, subprocess.Popen[bytes]] = {a.id: start_worker(root, a.name, a.id) for a in agents.values()}
-    deadline = time.monotonic() + deadline_secs
-    bulk: set[str] = set()  # moved by assign-all: direct work from then on
-    gone_on_their_own: set[str] = set()
+    townhall = TownhallProcess(root).start()
     try:
-        await asyncio.gather(
-            _kills_and_restarts(services, rng, procs, root, agents, kills=kills, restarts=restarts,
-                                victims=[healthy.id, hanger.id], broken=[broken, flaky]),
-            _api_calls(services, random.Random(seed + 1), api_calls, bulk),
-        )
-        while time.monotonic() < deadline:
-            records = await services.store.tasks.get_many(all_ids)
-            waiting = [t for t in records if t is None or not t.state.is_terminal]
-            if not waiting or await _only_stranded(services, procs, broken.id, waiting):
-                break
-            await asyncio.sleep(0.3)
-        await _queued_exactly_once(services, all_ids, list(agents))
-        if (await services.recovery.reclaim(to="healthy")).reclaimed:  # what is left with the dead agent
-            while time.monotonic() < deadline:
-                records = await services.store.tasks.get_many(all_ids)
-                if all(t is not None and t.state.is_terminal for t in records):
-                    break
-                await asyncio.sleep(0.3)
-        gone_on_their_own = {a for a, proc in procs.items() if proc.poll() is not None}
+        async with httpx.AsyncClient(base_url=townhall.url, timeout=60) as http:
+            procs, bulk, gone_on_their_own = await _chaos(
+                services, http, root, agents, all_ids, rng, healthy=healthy, hanger=hanger, flaky=flaky,
+                broken=broken, kills=kills, restarts=restarts, api_calls=api_calls, deadline_secs=deadline_secs,
+                seed=seed)
     finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
+        try:
+            townhall.stop(timeout=30)
+        except subprocess.TimeoutExpired:
+            assert townhall.process is not None
+            townhall.process.kill()
+            townhall.process.wait()
+            raise
 
     # The broken agents end in Error (exit 4) unless their last life found no work to break on.
     for agent in (broken, flaky):
@@ -149,27 +135,77 @@ async def broken_agents_chaos(root: Path, town_name: str, redis_url: str, aredis
         assert await services.store.docket.pending_count() == 0
 
 
-async def _restart(services: TownServices, agent_id: str, procs: dict[str, subprocess.Popen[bytes]], root: Path,
-                   name: str) -> None:
-    """If the agent's worker has stopped in ``Error``: ``restart`` (launcher ``none``: the record only)
-    and a new worker, as an orchestrator would start it."""
+async def _chaos(services: TownServices, http: httpx.AsyncClient, root: Path, agents: dict[str, Agent],
+                 all_ids: list[str], rng: random.Random, *, healthy: Agent, hanger: Agent, flaky: Agent,
+                 broken: Agent, kills: int, restarts: int, api_calls: int, deadline_secs: float,
+                 seed: int) -> tuple[dict[str, subprocess.Popen[bytes]], set[str], set[str]]:
+    """Start the workers, run the kills, restarts and API calls at once, wait until every task ended (what
+    is left in the dead agent's mailbox reclaimed over HTTP at the end), stop the workers. Returns the
+    workers, the task ids assign-all moved, and the agents whose worker had stopped on its own."""
+    procs: dict[str, subprocess.Popen[bytes]] = {a.id: start_worker(root, a.name, a.id) for a in agents.values()}
+    deadline = time.monotonic() + deadline_secs
+    bulk: set[str] = set()  # moved by assign-all: direct work from then on
+    gone_on_their_own: set[str] = set()
+    try:
+        await asyncio.gather(
+            _kills_and_restarts(services, http, rng, procs, root, agents, kills=kills, restarts=restarts,
+                                victims=[healthy.id, hanger.id], broken=[broken, flaky]),
+            _api_calls(http, random.Random(seed + 1), api_calls, bulk),
+        )
+        while time.monotonic() < deadline:
+            records = await services.store.tasks.get_many(all_ids)
+            waiting = [t for t in records if t is None or not t.state.is_terminal]
+            if not waiting or await _only_stranded(services, procs, broken.id, waiting):
+                break
+            await asyncio.sleep(0.3)
+        await _queued_exactly_once(services, all_ids, list(agents))
+        if procs[broken.id].poll() is not None:  # no restart left: if it is dead, it must refuse work
+            final = await services.store.agents.get(broken.id)
+            if final is not None and final.state in DEAD_AGENT_STATES:
+                await _refused_to_broken(http)
+        if (await _reclaim(http, {"to": "healthy"}))["reclaimed"]:  # what is left with the dead agent
+            while time.monotonic() < deadline:
+                records = await services.store.tasks.get_many(all_ids)
+                if all(t is not None and t.state.is_terminal for t in records):
+                    break
+                await asyncio.sleep(0.3)
+        gone_on_their_own = {a for a, proc in procs.items() if proc.poll() is not None}
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+    return procs, bulk, gone_on_their_own
+
+
+async def _restart(services: TownServices, http: httpx.AsyncClient, agent_id: str,
+                   procs: dict[str, subprocess.Popen[bytes]], root: Path, name: str) -> None:
+    """If the agent's worker has stopped in ``Error``: ``POST /v1/agents/{id}/restart`` (launcher ``none``:
+    the record only) and a new worker, as an orchestrator would start it."""
     if procs[agent_id].poll() is None:
         return
     agent = await services.store.agents.get(agent_id)
     if agent is None or agent.state not in TERMINAL_AGENT_STATES:
         return
-    await services.lifecycle.restart(agent_id)
+    answer = await http.post(f"/v1/agents/{agent_id}/restart")
+    assert answer.status_code == 200, (answer.status_code, answer.text)
+    assert answer.json()["status"] == "restarted" and answer.json()["agent_id"] == agent_id, answer.text
     procs[agent_id] = start_worker(root, name, agent_id)
 
 
-async def _kills_and_restarts(services: TownServices, rng: random.Random, procs: dict[str, subprocess.Popen[bytes]],
-                              root: Path, agents: dict[str, Agent], *, kills: int, restarts: int, victims: list[str],
-                              broken: list[Agent]) -> None:
+async def _kills_and_restarts(services: TownServices, http: httpx.AsyncClient, rng: random.Random,
+                              procs: dict[str, subprocess.Popen[bytes]], root: Path, agents: dict[str, Agent], *,
+                              kills: int, restarts: int, victims: list[str], broken: list[Agent]) -> None:
     for step in range(kills + restarts):
         await asyncio.sleep(rng.uniform(0.4, 1.0))
         if step < restarts:  # a restart from the API clears Error; the agent breaks again
             for agent in broken:
-                await _restart(services, agent.id, procs, root, agent.name)
+                await _restart(services, http, agent.id, procs, root, agent.name)
             continue
         victim = rng.choice(victims)
         procs[victim].send_signal(signal.SIGKILL)
@@ -177,23 +213,45 @@ async def _kills_and_restarts(services: TownServices, rng: random.Random, procs:
         procs[victim] = start_worker(root, agents[victim].name, victim)
 
 
-async def _api_calls(services: TownServices, rng: random.Random, calls: int, bulk: set[str]) -> None:
-    """Reclaim to a live agent, reclaim to the backlog and assign-all, at random while workers crash;
-    reclaim to the broken agent is refused whenever it is dead (AgentDown), as assign is."""
+async def _reclaim(http: httpx.AsyncClient, body: dict[str, object]) -> dict[str, object]:
+    answer = await http.post("/v1/reclaim", json=body)
+    assert answer.status_code == 200, (body, answer.status_code, answer.text)
+    return answer.json()
+
+
+async def _api_calls(http: httpx.AsyncClient, rng: random.Random, calls: int, bulk: set[str]) -> None:
+    """Reclaim to a live agent, reclaim to the backlog and assign-all over HTTP, at random while workers
+    crash; reclaim to the broken agent is refused whenever it is dead (409, AgentDown), as assign is."""
     for _ in range(calls):
         await asyncio.sleep(rng.uniform(0.2, 0.7))
         call = rng.choice(["to_healthy", "to_hanger", "to_backlog", "assign_all", "to_broken"])
         if call == "to_healthy":
-            await services.recovery.reclaim(to="healthy")
+            await _reclaim(http, {"to": "healthy"})
         elif call == "to_hanger":
-            await services.recovery.reclaim(to="hanger")
+            await _reclaim(http, {"to": "hanger"})
         elif call == "to_backlog":
-            await services.recovery.reclaim(to_backlog=True)
+            assert (await _reclaim(http, {"to_backlog": True}))["destination"] == "backlog"
         elif call == "assign_all":
-            bulk.update((await services.backlog.assign_all("healthy")).task_ids)
-        else:
-            with contextlib.suppress(AgentDown):  # accepted only while a restart has it up
-                await services.recovery.reclaim(to="broken")
+            answer = await http.post("/v1/backlog/assign-all", json={"agent": "healthy"})
+            assert answer.status_code == 200, (answer.status_code, answer.text)
+            assigned = answer.json()
+            assert assigned["assigned"] == len(assigned["tasks"]), assigned
+            bulk.update(assigned["tasks"])
+        else:  # accepted only while a restart has it up
+            await _refused_to_broken(http, unless_up=True)
+
+
+async def _refused_to_broken(http: httpx.AsyncClient, *, unless_up: bool = False) -> None:
+    """``POST /v1/reclaim`` to the broken agent: 409 ``AgentDown`` as a problem (``unless_up``: or 200,
+    when it is up at that moment)."""
+    answer = await http.post("/v1/reclaim", json={"to": "broken"})
+    if unless_up and answer.status_code == 200:
+        return
+    assert answer.status_code == 409, (answer.status_code, answer.text)
+    assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
+    problem = answer.json()
+    assert problem["type"] == "https://tinytown.dev/errors/409" and problem["title"] == "Conflict", problem
+    assert problem["status"] == 409 and AGENT_DOWN.match(problem["detail"]), problem
 
 
 async def _only_stranded(services: TownServices, procs: dict[str, subprocess.Popen[bytes]], broken_id: str,
