@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
+#: Suffixes of the task counts hash and of the task history keys; the task scripts derive the history
+#: key names from the counts key (see ``store/history_lua.py``).
+COUNTS_SUFFIX = "stats:tasks"
+HISTORY = "idx:history"
+
 DOCKET_GROUP = "workers"
 
 
@@ -82,9 +87,28 @@ class TownKeys:
         return f"{self.prefix}idx:tasks:{state}"
 
     @property
+    def history(self) -> str:
+        """Sorted set of every task id scored by its ``created_at`` (epoch ms): the task history.
+        ``history_state`` / ``history_agent`` / ``history_tag`` are its slices, with the same scores
+        (the task scripts derive these names from ``task_counts``: see ``store/history_lua.py``)."""
+        return f"{self.prefix}{HISTORY}"
+
+    def history_state(self, state: str) -> str:
+        """History slice: the tasks now in ``state`` (each task is in exactly one)."""
+        return f"{self.prefix}{HISTORY}:state:{state}"
+
+    def history_agent(self, agent_id: str) -> str:
+        """History slice: the tasks ever assigned to the agent (a reader checks ``assigned_to``)."""
+        return f"{self.prefix}{HISTORY}:agent:{agent_id}"
+
+    def history_tag(self, tag: str) -> str:
+        """History slice: the tasks ever tagged ``tag`` (missions tag theirs ``mission:<id>``)."""
+        return f"{self.prefix}{HISTORY}:tag:{tag}"
+
+    @property
     def task_counts(self) -> str:
         """Hash state -> number of task records in that state (terminal states included)."""
-        return f"{self.prefix}stats:tasks"
+        return f"{self.prefix}{COUNTS_SUFFIX}"
 
     @property
     def tasks_completed_total(self) -> str:

@@ -108,6 +108,15 @@ class QueueBackend(Protocol):
         nothing changed) if the task is finished or gone."""
         ...
 
+    async def announce(self, task_id: str) -> None:
+        """Tell workers that a task already ``pending`` in the backlog is shared work (retry writes the
+        record and the backlog entry in one step, then calls this): lists wake blocked workers, streams
+        add a docket entry. A task cancelled while queued needs nothing here: its backlog entry went
+        with the cancel, and a docket entry still announcing it is stale, which the first worker to read
+        it acknowledges and skips (deleting it with ``XDEL`` would make the group's ``lag``, which the
+        scaling signal reads, unknown)."""
+        ...
+
     async def withdraw(self, task_id: str) -> bool:
         """Take an undelivered task back out (backlog delete). ``False`` if it was not queued."""
         ...

@@ -217,6 +217,9 @@ class ListsQueue:
         await self.store.processing.wake_shared()
         return True
 
+    async def announce(self, task_id: str) -> None:
+        await self.store.processing.wake_shared()
+
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)
 

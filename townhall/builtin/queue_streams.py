@@ -151,6 +151,10 @@ class StreamsQueue:
             self._group_ready = True
         await self.store.docket.add(task_id, description)
 
+    async def announce(self, task_id: str) -> None:
+        task = await self.store.tasks.get(task_id)
+        await self._announce(task_id, task.description if task else "")
+
     async def withdraw(self, task_id: str) -> bool:
         return await self.store.backlog.remove(task_id)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
 import msgspec
 
@@ -9,6 +11,7 @@ from townhall.cli.common import services_command
 from townhall.cli.options import TownGroup, start_option
 from townhall.cli.output import Answer, table
 from townhall.services.agents import AgentRef
+from townhall.services.history import DEFAULT_PAGE, MAX_PAGE, STATE_NAMES
 from townhall.services.town import TownServices
 
 
@@ -26,6 +29,32 @@ async def assign(services: TownServices, agent: str, description: str, start: bo
     """Create a task and put it in AGENT's inbox."""
     result = await services.tasks.assign(agent, description, start=start)
     return _task_given(result.task.id, result.agent, f"Assigned {result.task.id} to {result.agent.name}")
+
+
+@click.command("tasks")
+@click.option("--state", help=f"Comma-separated states ({STATE_NAMES}).")
+@click.option("--agent", help="Tasks assigned to this agent (name or id).")
+@click.option("--tag", help="Tasks carrying this tag.")
+@click.option("--mission", help="Tasks of this mission (its id).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z"]),
+              help="Tasks created at or after this time (UTC unless an offset is given).")
+@click.option("--limit", type=click.IntRange(1, MAX_PAGE), default=DEFAULT_PAGE, show_default=True)
+@click.option("--cursor", help="Go on from a previous page's next_cursor.")
+@services_command
+async def tasks(services: TownServices, state: str | None, agent: str | None, tag: str | None,
+                mission: str | None, since: datetime | None, limit: int, cursor: str | None) -> Answer:
+    """The task history, newest first (--json: the body of GET /v1/tasks)."""
+    page = await services.history.page(state=state, agent=agent, tag=tag, mission=mission, since=since,
+                                        limit=limit, cursor=cursor)
+
+    def human() -> None:
+        table(None, ["task", "state", "assigned to", "created", "description"],
+              [[t.id, t.state.value, t.assigned_to, f"{t.created_at:%Y-%m-%d %H:%M:%S}",
+                t.description.splitlines()[0][:60] if t.description else ""] for t in page.tasks])
+        if page.next_cursor:
+            click.echo(f"more: --cursor {page.next_cursor}")
+
+    return Answer(page, human)
 
 
 @click.group(cls=TownGroup)
@@ -49,6 +78,24 @@ async def task_show(services: TownServices, task_id: str) -> Answer:
 async def task_complete(services: TownServices, task_id: str, result: str) -> Answer:
     record = await services.tasks.complete(task_id, result)
     return Answer(record, f"Task {record.id} completed")
+
+
+@task.command("cancel")
+@click.argument("task_id")
+@services_command
+async def task_cancel(services: TownServices, task_id: str) -> Answer:
+    """Cancel a pending, assigned or running task (a running one's CLI is stopped by its worker)."""
+    record = await services.actions.cancel(task_id)
+    return Answer(record, f"Task {record.id} cancelled")
+
+
+@task.command("retry")
+@click.argument("task_id")
+@services_command
+async def task_retry(services: TownServices, task_id: str) -> Answer:
+    """Put a failed or cancelled task back on the shared queue (attempts reset)."""
+    record = await services.actions.retry(task_id)
+    return Answer(record, f"Task {record.id} is pending on the shared queue again")
 
 
 @click.group(cls=TownGroup)
@@ -102,4 +149,4 @@ async def backlog_remove(services: TownServices, task_id: str) -> Answer:
     return Answer({"removed": True, "task_id": removed}, f"Removed {removed}")
 
 
-COMMANDS = (assign, task, backlog)
+COMMANDS = (assign, tasks, task, backlog)

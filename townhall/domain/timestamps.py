@@ -7,7 +7,7 @@ truncate to microseconds.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
 
@@ -44,6 +44,15 @@ def parse_time(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return _as_utc(parsed)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def epoch_ms(value: datetime) -> int:
+    """Whole milliseconds since the epoch (naive times are UTC): how the task history scores
+    ``created_at`` (its Lua twin in ``store/history_lua.py`` reads the hash text the same way)."""
+    return (_as_utc(value) - _EPOCH) // timedelta(milliseconds=1)
 
 
 def _as_utc(value: datetime) -> datetime:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get, post
-from litestar.params import JSONBody
+from litestar.params import JSONBody, QueryParameter
 
 from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Start, Text, TimeoutSecs, uuid_path
 from townhall.routes.views import TaskView
+from townhall.services.history import DEFAULT_PAGE, MAX_PAGE, SCAN_BUDGET, STATE_NAMES
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -47,7 +49,43 @@ class CompleteRequest(msgspec.Struct):
     result: Text = ""
 
 
+class TaskPage(msgspec.Struct):
+    """One page of the task history, newest first (by ``created_at``). ``next_cursor``: pass it as
+    ``cursor`` for the next page; ``null`` at the end. A page may be shorter than ``limit`` (even empty)
+    with a ``next_cursor`` when the filters rejected many candidates: keep going until it is ``null``."""
+
+    tasks: list[TaskView]
+    next_cursor: str | None
+
+
+StateFilter = Annotated[str | None, QueryParameter(
+    name="state", description=f"Comma-separated states ({STATE_NAMES}); unknown names are a 422")]
+AgentFilter = Annotated[str | None, QueryParameter(
+    description="The assignee: an agent name or id (an unknown agent is a 404; the id of a pruned agent "
+                "still finds its tasks)")]
+TagFilter = Annotated[str | None, QueryParameter(description="Tasks carrying this tag")]
+MissionFilter = Annotated[str | None, QueryParameter(
+    description="Tasks of this mission (a UUID): those tagged `mission:<id>`, as the dispatcher tags them")]
+SinceFilter = Annotated[datetime | None, QueryParameter(
+    description="Tasks created at or after this time (RFC 3339; without an offset: UTC)")]
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Page size, 1 to {MAX_PAGE}")]
+Cursor = Annotated[str | None, QueryParameter(
+    description="The `next_cursor` of the previous page, unchanged (anything else is a 422)")]
+
+
 class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):
+    @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422),
+         summary="The task history: every task, newest first, filtered, a page at a time",
+         description="Each item has the shape of `GET /v1/tasks/{task_id}`. A page costs its size plus "
+                     f"at most {SCAN_BUDGET} index entries the filters reject, never the length of the "
+                     "history.")
+    async def list_tasks(self, services: Services, states: StateFilter = None, agent: AgentFilter = None,
+                         tag: TagFilter = None, mission: MissionFilter = None, since: SinceFilter = None,
+                         limit: Limit = DEFAULT_PAGE, cursor: Cursor = None) -> TaskPage:
+        page = await services.history.page(state=states, agent=agent, tag=tag, mission=mission, since=since,
+                                            limit=limit, cursor=cursor)
+        return TaskPage(tasks=[TaskView.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+
     @post("/assign", status_code=201, responses=problems(404, 409, body=True),
           summary="Create a task assigned to an agent and put it in the agent's inbox")
     async def assign(self, services: Services, data: JSONBody[AssignRequest],
@@ -69,6 +107,21 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
     @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
     async def get_task(self, services: Services, task_id: TaskId) -> TaskView:
         return TaskView.of(await services.tasks.get(task_id))
+
+    @post("/{task_id:str}/cancel", status_code=200, responses=problems(404, 409, 422),
+          summary="Cancel a task: withdrawn from its queue, or its running CLI stopped by the worker",
+          description="Pending or assigned: withdrawn from the backlog or its assignee's mailbox and "
+                      "`cancelled` at once. Running: `cancelled` at once; its worker stops the CLI's process "
+                      "group within about a second. A finished task is a 409.")
+    async def cancel(self, services: Services, task_id: TaskId,
+                     request: Request[Principal, Any, Any]) -> TaskView:
+        return TaskView.of(await services.actions.cancel(task_id, caller=request.user))
+
+    @post("/{task_id:str}/retry", status_code=200, responses=problems(404, 409, 422),
+          summary="Retry a failed or cancelled task: pending again on the shared queue, attempts reset",
+          description="Any other state is a 409.")
+    async def retry(self, services: Services, task_id: TaskId) -> TaskView:
+        return TaskView.of(await services.actions.retry(task_id))
 
     @post("/{task_id:str}/complete", status_code=200, responses=problems(404, body=True),
           summary="Mark a task completed with a result (counts for its agent, clears its current task)")

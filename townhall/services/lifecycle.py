@@ -281,7 +281,7 @@ class AgentLifecycle:
         """The task's outcome: ``completed`` with the output, or (``error``) ``failed`` with the error
         and the output."""
         if error is None:
-            await self.tasks.complete(task_id, output or "(no output)", agent_id=agent_id)
+            await self.tasks.complete(task_id, output or "(no output)", agent_id=agent_id, open_only=True)
         else:
             await self.tasks.fail(task_id, f"{error}\n{output}".strip(), agent_id=agent_id)
 

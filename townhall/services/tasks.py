@@ -66,16 +66,20 @@ class TaskService:
         await self.store.agents.update(agent_id, AgentPatch(current_task=task_id, last_heartbeat=now))
         return await self.get(task_id)
 
-    async def complete(self, task_id: str, result: str, agent_id: str | None = None) -> Task:
+    async def complete(self, task_id: str, result: str, agent_id: str | None = None, *,
+                       open_only: bool = False) -> Task:
         """``completed`` with ``result`` and ``completed_at``; the agent (``agent_id``, else the
         assignee) loses ``current_task`` if it pointed here and gains one ``tasks_completed`` unless
-        the task was already terminal. Completing again only rewrites the result (upstream)."""
+        the task was already terminal. Completing again only rewrites the result (upstream).
+        ``open_only`` (a worker's run ended): a task finished meanwhile — cancelled while its CLI was
+        ending — is left as it is."""
         task = await self.get(task_id)
         check_text("result", result)
         old = await self.store.tasks.finish(
-            task.id, TaskState.COMPLETED, result, agent_id=agent_id or task.assigned_to
+            task.id, TaskState.COMPLETED, result, agent_id=agent_id or task.assigned_to,
+            allowed_from=OPEN_TASK_STATES if open_only else None,
         )
-        if old is None:
+        if old is None and not open_only:
             raise TaskNotFound(task.id)
         return await self.get(task.id)
 

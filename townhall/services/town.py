@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from townhall.config import Town
 from townhall.launchers import Launcher
 from townhall.queues import QueueBackend
+from townhall.services.actions import TaskActions
 from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
+from townhall.services.history import TaskHistory
 from townhall.services.lifecycle import AgentLifecycle
 from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
@@ -29,6 +31,8 @@ class TownServices:
     agents: AgentService = field(init=False)
     recipients: WorkRecipients = field(init=False)
     tasks: TaskService = field(init=False)
+    history: TaskHistory = field(init=False)
+    actions: TaskActions = field(init=False)
     messages: MessageService = field(init=False)
     lifecycle: AgentLifecycle = field(init=False)
     backlog: BacklogService = field(init=False)
@@ -42,6 +46,8 @@ class TownServices:
         # Restarting is the lifecycle's, built after the services it uses: looked up when needed.
         self.recipients = WorkRecipients(self.agents, restart=lambda agent_id: self.lifecycle.restart(agent_id))
         self.tasks = TaskService(self.store, self.recipients)
+        self.history = TaskHistory(self.store, self.agents)
+        self.actions = TaskActions(self.store, self.queue)
         self.messages = MessageService(self.store, self.agents)
         self.backlog = BacklogService(self.store, self.queue, self.recipients)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.recipients)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import redis.asyncio as aioredis
 
 from townhall.keys import TownKeys
+from townhall.store.actions import ActionResult, TaskActionStore
 from townhall.store.agents import AgentPatch, AgentStore
 from townhall.store.attempts import AttemptOutcome, AttemptStore, RunLimits
 from townhall.store.backlog import BacklogStore
@@ -12,6 +13,7 @@ from townhall.store.context import Durability, StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.handover import HandoverStore, LeftWith
+from townhall.store.history import HistoryStore, Position
 from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Placement, placement_for
 from townhall.store.limits import Bucket, BucketAnswer, RateLimitStore
 from townhall.store.liveness import LivenessStore
@@ -22,6 +24,7 @@ from townhall.store.reconcile import ReconcileReport, discover, escape_glob, rec
 from townhall.store.tasks import TaskPatch, TaskStore
 
 __all__ = [
+    "ActionResult",
     "AgentPatch",
     "AgentStore",
     "AgentView",
@@ -35,6 +38,7 @@ __all__ = [
     "DocketStore",
     "EventStore",
     "HandoverStore",
+    "HistoryStore",
     "InboxEntry",
     "InboxLengths",
     "LeftWith",
@@ -43,10 +47,12 @@ __all__ = [
     "MissionStore",
     "OverviewStore",
     "Placement",
+    "Position",
     "ProcessingStore",
     "RateLimitStore",
     "ReconcileReport",
     "RunLimits",
+    "TaskActionStore",
     "TaskPatch",
     "TaskStore",
     "TownStore",
@@ -65,6 +71,8 @@ class TownStore:
         self._ctx = ctx
         self.agents = AgentStore(ctx)
         self.tasks = TaskStore(ctx)
+        self.history = HistoryStore(ctx, self.tasks)
+        self.actions = TaskActionStore(ctx)
         self.attempts = AttemptStore(ctx)
         self.backlog = BacklogStore(ctx)
         self.handover = HandoverStore(ctx)

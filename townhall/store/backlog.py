@@ -35,6 +35,7 @@ BACKLOG_DISCARD = TASK_PRELUDE + r"""
 if redis.call('LREM', KEYS[7], 1, ARGV[1]) == 0 then return 0 end
 local old = current_task_state(KEYS[1])
 if old ~= nil then
+  history_forget(KEYS[1], ARGV[1])
   redis.call('DEL', KEYS[1])
   move(ARGV[1], old, nil)
 end

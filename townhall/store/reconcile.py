@@ -21,7 +21,8 @@ from townhall.domain.ids import is_uuid
 from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, TaskState
 from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.store.context import StoreContext
-from townhall.store.tasks import TASK_PRELUDE, task_script_keys
+from townhall.store.history import HistoryStore
+from townhall.store.tasks import TASK_PRELUDE, TaskStore, task_script_keys
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +95,18 @@ def _chunks(items: list[str], size: int = _BATCH) -> Iterable[list[str]]:
         yield items[i : i + size]
 
 
-async def _scan_ids(ctx: StoreContext) -> tuple[list[str], list[str], list[str]]:
-    """Agent, task and mission ids of the town's record keys (one SCAN pass)."""
+async def _scan_ids(ctx: StoreContext, slices: list[str] | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Agent, task and mission ids of the town's record keys (one SCAN pass); the agent and tag slices
+    of the task history are collected into ``slices`` if given."""
     k = ctx.keys
     agent_ids: list[str] = []
     task_ids: list[str] = []
     mission_ids: list[str] = []
+    slice_prefixes = (k.history_agent(""), k.history_tag(""))
     async for key in ctx.redis.scan_iter(match=escape_glob(k.prefix) + "*", count=SCAN_COUNT):
+        if slices is not None and key.startswith(slice_prefixes):
+            slices.append(key)
+            continue
         kind, _, ident = key[len(k.prefix) :].partition(":")
         if not ident or ":" in ident:
             continue  # sub-keys (mission:{id}:work …) and keys of other towns whose name extends ours
@@ -130,7 +136,8 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     r, k = ctx.redis, ctx.keys
     # Read before the scan starts: see _recount_terminal_states.
     terminal_moves = await r.hget(k.task_counts, "terminal_moves") or "0"
-    agent_ids, task_ids, mission_ids = await _scan_ids(ctx)
+    slices: list[str] = []
+    agent_ids, task_ids, mission_ids = await _scan_ids(ctx, slices)
     skipped: list[str] = []
     live_agents = await _agents(ctx, agent_ids, skipped)
     live_missions = await _missions(ctx, mission_ids, skipped)
@@ -139,6 +146,7 @@ async def reconcile(ctx: StoreContext) -> ReconcileReport:
     await _merge_index(ctx, k.mission_index, live_missions, k.mission)
     states = await _fix_task_indexes(ctx, task_ids, skipped)
     await _recount_terminal_states(ctx, terminal_moves, states)
+    await _rebuild_history(ctx, states, slices)
     counts = await _counts(ctx)
     total = int(
         await r.register_script(COUNTER_FLOOR)(keys=[k.tasks_completed_total],
@@ -274,3 +282,28 @@ async def _merge_index(
             for ident in chunk:
                 await drop(keys=[index, record_key(ident)], args=[ident], client=pipe)
             await pipe.execute()
+
+
+async def _rebuild_history(ctx: StoreContext, states: dict[str, str], slices: list[str]) -> None:
+    """File every task record in the history under its state. Tasks our scripts have indexed are kept
+    up to date by them; so only records missing from the history (the original ``tt`` wrote them),
+    entries whose record is gone, and entries in the wrong state set (a state changed by another tool)
+    are (re)indexed, each atomically from its record as it is then — a first start on a long history
+    written by others costs one script step per task (:data:`REINDEX_BATCH` tasks per call)."""
+    r, k = ctx.redis, ctx.keys
+    history = HistoryStore(ctx, TaskStore(ctx))
+    indexed = {m async for m, _ in r.zscan_iter(k.history, count=SCAN_COUNT)}
+    redo = [i for i in states if i not in indexed] + [i for i in indexed if i not in states]
+    for state in TaskState:
+        filed = {m async for m, _ in r.zscan_iter(k.history_state(state.value), count=SCAN_COUNT)}
+        redo += [i for i in filed if states.get(i, state.value) != state.value]
+        redo += [i for i in indexed if states.get(i) == state.value and i not in filed]
+    await history.reindex(list(dict.fromkeys(redo)))
+    for key in slices:
+        members = [m async for m, _ in r.zscan_iter(key, count=SCAN_COUNT) if m not in states]
+        for chunk in _chunks(members):
+            async with r.pipeline(transaction=False) as pipe:
+                for ident in chunk:
+                    pipe.exists(k.task(ident))
+                exists = await pipe.execute()
+            await history.drop(key, [i for i, e in zip(chunk, exists) if not e])

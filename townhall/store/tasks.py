@@ -21,6 +21,7 @@ from townhall.domain.timestamps import format_hash_time, utc_now
 from townhall.keys import TownKeys
 from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import split_fields, task_from_hash, task_to_hash
+from townhall.store.history_lua import HISTORY_LUA
 from townhall.store.json_codec import encode_message
 
 
@@ -38,18 +39,16 @@ def task_script_keys(keys: TownKeys, task_id: str, *extra: str) -> list[str]:
 # Bookkeeping shared by all task scripts. `old == nil` means "no record before"; a record written by
 # a tool that does not maintain our indexes is recognised by its id missing from the open-state set,
 # in which case it was never counted and must not be decremented. States are read as TaskState.parse
-# reads them.
-TASK_PRELUDE = (
-    "local IDX = {"
-    + ", ".join(f"{state.value} = KEYS[{4 + i}]" for i, state in enumerate(OPEN_TASK_STATES))
-    + "}\n"
-    + f"local KNOWN = {lua_set(TaskState)}\n"
+# reads them. `move` also keeps the history indexes (HISTORY_LUA); a script that deletes a record calls
+# `history_forget` before the DEL, while the record still says which agent and tag sets hold it.
+# `norm_task_state`: a state read as TaskState.parse reads it.
+TASK_STATE_LUA = (
+    f"local KNOWN = {lua_set(TaskState)}\n"
     + f"local TERMINAL = {lua_set(TERMINAL_TASK_STATES)}\n"
     + "local ALIASES = {"
     + ", ".join(f"{alias} = '{value}'" for alias, value in TaskState._aliases.items())
     + "}\n"
     + f"local FALLBACK = '{TaskState._fallback}'\n"
-    + LUA_ALLOWED
     + r"""
 local function norm_task_state(raw)
   if not raw then return FALLBACK end
@@ -58,7 +57,17 @@ local function norm_task_state(raw)
   if KNOWN[s] then return s end
   return FALLBACK
 end
+"""
+)
 
+TASK_PRELUDE = (
+    "local IDX = {"
+    + ", ".join(f"{state.value} = KEYS[{4 + i}]" for i, state in enumerate(OPEN_TASK_STATES))
+    + "}\n"
+    + TASK_STATE_LUA
+    + LUA_ALLOWED
+    + HISTORY_LUA
+    + r"""
 local function current_task_state(key)
   if redis.call('EXISTS', key) == 0 then return nil end
   return norm_task_state(redis.call('HGET', key, 'state'))
@@ -71,7 +80,7 @@ local function adjust(state, delta)
   if TERMINAL[state] then redis.call('HINCRBY', KEYS[2], 'terminal_moves', 1) end
 end
 
-local function move(id, old, new)
+local function count_move(id, old, new)
   if old == new then
     if new and IDX[new] and redis.call('SADD', IDX[new], id) == 1 then adjust(new, 1) end
     return
@@ -85,6 +94,16 @@ local function move(id, old, new)
     adjust(new, 1)
     if IDX[new] then redis.call('SADD', IDX[new], id) end
     if new == 'completed' then redis.call('INCR', KEYS[3]) end
+  end
+end
+
+local function move(id, old, new)
+  count_move(id, old, new)
+  if new then
+    history_index(KEYS[1], id, new)
+  else
+    redis.call('ZREM', HISTORY, id)
+    for _, s in ipairs(HISTORY_STATES) do redis.call('ZREM', HISTORY .. ':state:' .. s, id) end
   end
 end
 """
@@ -132,6 +151,7 @@ return 1
 TASK_DELETE = TASK_PRELUDE + r"""
 local old = current_task_state(KEYS[1])
 if old == nil then return 0 end
+history_forget(KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[1])
 move(ARGV[1], old, nil)
 return 1
@@ -264,6 +284,12 @@ class TaskStore(SubStore):
 
     async def get(self, task_id: str) -> Task | None:
         return await self._ctx.hash_record(self._k.task(task_id), task_from_hash, f"task {task_id}")
+
+    async def state_of(self, task_id: str) -> TaskState | None:
+        """The state of a task as ``get`` would read it (``None``: no record, or no state field); one
+        ``HGET``."""
+        raw = await self._r.hget(self._k.task(task_id), "state")
+        return TaskState.parse(raw) if raw is not None else None
 
     async def get_many(self, task_ids: Sequence[str]) -> list[Task | None]:
         """Records in the order asked, ``None`` where missing or unreadable; one round trip."""

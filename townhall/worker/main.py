@@ -29,15 +29,14 @@ from townhall.domain import Agent, QueryBody, ShutdownBody, StatusRequestBody, T
 from townhall.domain_errors import DomainError
 from townhall.queues import Delivery, QueueConsumer
 from townhall.runtime import Runtime
-from townhall.services.lifecycle import NotBegun, Pool, Refusal, Skip, Standing, StartRefused
+from townhall.services.lifecycle import NotBegun, Pool, Refusal, Round, Skip, Standing, StartRefused
 from townhall.services.town import TownServices
-from townhall.services.lifecycle import AgentLifecycle, Round
 from townhall.store import AttemptOutcome
 from townhall.store.processing import Source
 from townhall.worker.breaker import FailureBreaker
 from townhall.worker.guard import BACKOFF_MAX_SECS, REDIS_ERRORS, GiveUp, Guard, event_within
 from townhall.worker.liveness import Liveness
-from townhall.worker.runner import CliRun, build_prompt, first_line, kill_orphan, preset_for, run_log_path
+from townhall.worker.runner import CliRun, build_prompt, first_line, kill_orphaned_cli, preset_for, run_log_path
 
 log = logging.getLogger("townhall.worker")
 
@@ -68,11 +67,12 @@ class Stop(str, enum.Enum):
 
 
 class Ended(msgspec.Struct, frozen=True):
-    """How a watched CLI run ended: its exit status, or why it must be stopped, or its time ran out."""
+    """How a watched CLI run ended: its exit status, why it must be stopped, time out, or cancelled."""
 
     status: int | None = None
     stop: Stop | None = None
     timed_out: bool = False
+    cancelled: bool = False
 
 
 async def run_worker(runtime: Runtime, name: str | Pool, agent_id: str | None = None, cli: str | None = None) -> int:
@@ -91,7 +91,7 @@ async def run_worker(runtime: Runtime, name: str | Pool, agent_id: str | None = 
         if agent is None:
             log.info("agent %s was stopped before its worker started", name)
             return EXIT_OK
-        await guard.persist(lambda: _kill_orphaned_cli(services.lifecycle, liveness, agent.id))
+        await guard.persist(lambda: kill_orphaned_cli(services.lifecycle, liveness.host, agent.id))
         consumer = services.queue.consumer(agent.id, blocking=runtime.blocking,
                                            visibility_timeout_secs=config.visibility_timeout_secs)
         try:
@@ -116,17 +116,6 @@ async def run_worker(runtime: Runtime, name: str | Pool, agent_id: str | None = 
             loop.remove_signal_handler(sig)
 
 
-async def _kill_orphaned_cli(lifecycle: AgentLifecycle, liveness: Liveness, agent_id: str) -> None:
-    """A CLI that a SIGKILLed predecessor left running is killed before this worker runs its own."""
-    group = await lifecycle.orphaned_cli(agent_id)
-    if group is None:
-        return
-    host, _, pgid = group.rpartition(":")
-    if host == liveness.host and pgid.isdigit() and await kill_orphan(int(pgid), agent_id):
-        log.warning("killed the CLI (process group %s) a previous worker of this agent left running", pgid)
-    await lifecycle.cli_ended(agent_id, group)
-
-
 class Worker:
     """The loop of one started agent: work from its queue consumer, the CLI run on it, the outcome
     recorded through the agent-lifecycle and task services."""
@@ -135,6 +124,7 @@ class Worker:
                  liveness: Liveness, *, agent: Agent, name: str, cli: str | None) -> None:
         self.town = town
         self.lifecycle = services.lifecycle
+        self.actions = services.actions
         self.consumer = consumer
         self.guard = guard
         self.liveness = liveness
@@ -285,11 +275,14 @@ class Worker:
         group = f"{self.liveness.host}:{run.pgid}"
         try:
             await self.lifecycle.cli_started(self.agent_id, group)
-            ended = await self._watch(run, self._time_limit(begun))
+            ended = await self._watch(run, self._time_limit(begun), task_id)
         finally:
             self.current = None
             await run.kill()  # the whole group: nothing of this run outlives it
             await self.guard.persist(lambda: self.lifecycle.cli_ended(self.agent_id, group))
+        if ended.cancelled:  # the record says so already: the delivery is over, nothing to write
+            log.info("%s cancelled: its CLI was stopped", what)
+            return await self.guard.persist(lambda: self._cancelled(delivery, task_id, begun))
         output = run.output_tail()
         if ended.status is None and not ended.timed_out:
             why = ended.stop.value if ended.stop else "stopped"
@@ -319,9 +312,9 @@ class Worker:
         limit = begun.timeout_secs if begun.timeout_secs is not None else self.default_timeout
         return limit or None
 
-    async def _watch(self, run: CliRun, limit: int | None) -> Ended:
+    async def _watch(self, run: CliRun, limit: int | None, task_id: str | None) -> Ended:
         """Wait for the CLI, checking control meanwhile: its exit status when it ended by itself (also
-        within the grace of a SIGTERM), why it must be stopped, or that its time limit passed."""
+        within the grace of a SIGTERM), why it must be stopped, its time limit passed, or a cancel."""
         loop = asyncio.get_running_loop()
         deadline = None if limit is None else loop.time() + limit
         while True:
@@ -333,6 +326,8 @@ class Worker:
                 return Ended(timed_out=True)
             try:
                 reason, _ = await self._control()
+                if task_id and await self.actions.cancelled(task_id):
+                    return Ended(cancelled=True)
             except REDIS_ERRORS:
                 continue  # keep working through an outage; the result is written when Redis is back
             if reason is None:
@@ -365,6 +360,11 @@ class Worker:
         await self.lifecycle.end_round(self.agent_id, begun.number, task_id, error)
         self._idle_since = asyncio.get_running_loop().time()
         return state
+
+    async def _cancelled(self, delivery: Delivery, task_id: str | None, begun: Round) -> None:
+        await self.consumer.done(delivery)
+        await self.actions.run_cancelled(self.agent_id, begun.number, task_id or "", self.lifecycle)
+        self._idle_since = asyncio.get_running_loop().time()
 
     async def _broken(self, delivery: Delivery, task_id: str | None, begun: Round, what: str, why: str) -> Stop:
         """The CLI cannot run: the work goes back where it came from, uncounted, and the worker stops

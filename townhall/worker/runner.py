@@ -9,12 +9,19 @@ whose tail is the run's result.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from townhall.config import BUILTIN_CLIS, AgentCliPreset, Town
 from townhall.worker.cli_env import cli_environment
+
+if TYPE_CHECKING:
+    from townhall.services.lifecycle import AgentLifecycle
+
+log = logging.getLogger("townhall.worker")
 
 TAIL_BYTES = 4096
 KILL_GRACE_SECS = 2.0
@@ -120,6 +127,18 @@ class CliRun:
 
     def output_tail(self) -> str:
         return tail(self.log_path)
+
+
+async def kill_orphaned_cli(lifecycle: AgentLifecycle, host: str, agent_id: str) -> None:
+    """A CLI that a SIGKILLed predecessor (on this ``host``) left running is killed before this worker
+    runs its own."""
+    group = await lifecycle.orphaned_cli(agent_id)
+    if group is None:
+        return
+    recorded_host, _, pgid = group.rpartition(":")
+    if recorded_host == host and pgid.isdigit() and await kill_orphan(int(pgid), agent_id):
+        log.warning("killed the CLI (process group %s) a previous worker of this agent left running", pgid)
+    await lifecycle.cli_ended(agent_id, group)
 
 
 async def kill_orphan(pgid: int, agent_id: str) -> bool:
