@@ -82,6 +82,13 @@ class TaskNotFound(NotFound):
     template = "Task not found: {}"
 
 
+class LogNotFound(NotFound):
+    """No log to serve: none was written on this machine, or the file lies outside the town's log
+    folder (the message says which, never where it points)."""
+
+    template = "{}"
+
+
 class MissionNotFound(NotFound):
     template = "mission {} not found"
 

@@ -121,6 +121,9 @@ class RequestEnvelope:
                     _check_content_type(scope)
                 handler = scope["route_handler"]
                 await authorize(ASGIConnection(scope, receive, send), handler)
+                if handler.opt.get("stream"):
+                    # A stream (a followed log) lasts as long as its client wants; the deadline is for requests.
+                    deadlines.done(task)
                 await app(scope, receive, send)
             except asyncio.CancelledError:
                 if not deadlines.done(task):

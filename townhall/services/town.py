@@ -12,6 +12,7 @@ from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
 from townhall.services.history import TaskHistory
 from townhall.services.lifecycle import AgentLifecycle
+from townhall.services.logs import LogService
 from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
 from townhall.services.recipients import WorkRecipients
@@ -33,6 +34,7 @@ class TownServices:
     tasks: TaskService = field(init=False)
     history: TaskHistory = field(init=False)
     actions: TaskActions = field(init=False)
+    logs: LogService = field(init=False)
     messages: MessageService = field(init=False)
     lifecycle: AgentLifecycle = field(init=False)
     backlog: BacklogService = field(init=False)
@@ -48,6 +50,7 @@ class TownServices:
         self.tasks = TaskService(self.store, self.recipients)
         self.history = TaskHistory(self.store, self.agents)
         self.actions = TaskActions(self.store, self.queue)
+        self.logs = LogService(self.town, self.store, self.agents)
         self.messages = MessageService(self.store, self.agents)
         self.backlog = BacklogService(self.store, self.queue, self.recipients)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.recipients)
