@@ -212,11 +212,12 @@ def test_http_and_cli(tmp_path: Path, town_name: str, redis_url: str) -> None:
             assert "'bogus'" in r.json()["detail"] and "cancelled" in r.json()["detail"]
             assert r.json()["errors"][0]["field"] == "state"
             for params in ({"limit": 0}, {"limit": 501}, {"limit": "many"}, {"cursor": "not-a-cursor"},
-                           {"since": "yesterday"}):
+                           {"since": "yesterday"}, {"since": "0.5"}, {"mission": ""}, {"mission": "abc"}):
                 r = api.get("/v1/tasks", params=params)
                 assert r.status_code == 422, (params, r.text)
                 assert r.json()["errors"][0]["field"] == next(iter(params)), r.text
             assert api.get("/v1/tasks", params={"agent": "nobody"}).status_code == 404
+            assert api.get("/v1/tasks", params={"since": "2000-01-01t00:00:00z"}).json()["tasks"]
 
             cli = run_cli("--town", str(tmp_path), "tasks", "--state", "pending", "--limit", "2", "--json",
                           program="tt")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -65,9 +64,10 @@ AgentFilter = Annotated[str | None, QueryParameter(
                 "still finds its tasks)")]
 TagFilter = Annotated[str | None, QueryParameter(description="Tasks carrying this tag")]
 MissionFilter = Annotated[str | None, QueryParameter(
-    description="Tasks of this mission (a UUID): those tagged `mission:<id>`, as the dispatcher tags them")]
-SinceFilter = Annotated[datetime | None, QueryParameter(
-    description="Tasks created at or after this time (RFC 3339; without an offset: UTC)")]
+    format="uuid", description="Tasks of this mission (a UUID): those tagged `mission:<id>`, as the dispatcher tags them")]
+# Text, parsed by the service: Litestar would also take a bare number (``since=0.5``) as a datetime.
+SinceFilter = Annotated[str | None, QueryParameter(
+    format="date-time", description="Tasks created at or after this time (RFC 3339; without an offset: UTC)")]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Page size, 1 to {MAX_PAGE}")]
 Cursor = Annotated[str | None, QueryParameter(
     description="The `next_cursor` of the previous page, unchanged (anything else is a 422)")]

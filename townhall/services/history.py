@@ -20,7 +20,7 @@ from townhall.domain import Task, TaskState, is_uuid
 from townhall.domain.timestamps import epoch_ms
 from townhall.domain_errors import AgentNotFound, InvalidInput
 from townhall.services.agents import AgentService
-from townhall.services.inputs import check_label, require_uuid
+from townhall.services.inputs import check_label, require_timestamp, require_uuid
 from townhall.store import Position, TownStore
 
 DEFAULT_PAGE = 50
@@ -77,14 +77,16 @@ class TaskHistory:
         self.agents = agents
 
     async def page(self, *, state: str | None = None, agent: str | None = None, tag: str | None = None,
-                   mission: str | None = None, since: datetime | None = None, limit: int = DEFAULT_PAGE,
+                   mission: str | None = None, since: datetime | str | None = None, limit: int = DEFAULT_PAGE,
                    cursor: str | None = None) -> HistoryPage:
         """Tasks newest first (by ``created_at``), each filter narrowing: ``state`` (comma list),
         ``agent`` (name or id: the task's assignee), ``tag``, ``mission`` (tasks tagged
-        ``mission:<id>``), ``since`` (created at or after). ``cursor``: a previous page's
+        ``mission:<id>``), ``since`` (created at or after; RFC 3339 text or a datetime). ``cursor``: a previous page's
         ``next_cursor``."""
         states = parse_states(state)
         limit = check_limit(limit)
+        if isinstance(since, str):
+            since = require_timestamp("since", since)
         position = decode_cursor(cursor) if cursor else None
         agent_id = await self._agent_id(agent) if agent is not None else None
         tags = [t for t in (check_label("tag", tag), f"mission:{require_uuid('mission', mission)}"

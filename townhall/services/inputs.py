@@ -6,6 +6,7 @@ The limits are documented in ``docs/api.md`` ("Limits").
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from typing import Awaitable, Callable, TypeVar
 
 from townhall.domain import is_uuid
@@ -39,6 +40,19 @@ def require_uuid(field: str, value: str) -> str:
     if not _UUID.match(text):
         raise InvalidInput(field, f"{field} must be a UUID, got '{value}'")
     return text.lower()
+
+
+def require_timestamp(field: str, value: str) -> datetime:
+    """An RFC 3339 date-time (``T``/``Z`` in either case; no offset: UTC), else :class:`InvalidInput`
+    naming ``field``. Numbers are refused: a timestamp is written one way only."""
+    text = (value or "").strip()
+    try:
+        if "T" not in text.upper():
+            raise ValueError(text)
+        parsed = datetime.fromisoformat(text.upper())
+    except ValueError:
+        raise InvalidInput(field, f"{field} must be an RFC 3339 date-time, got '{value}'") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
 async def require_record(
