@@ -140,7 +140,7 @@ async def test_filters(services: TownServices, aredis: aioredis.Redis) -> None:
         return {i for page in await all_pages(services, **query) for i in page}
 
     assert await found(state="completed") == ids(done_a + done_b)
-    assert await found(state="failed, cancelled") == ids(failed_a)
+    assert await found(state="failed,cancelled") == ids(failed_a)
     assert await found(agent="alpha") == ids(done_a + failed_a)
     assert await found(agent=a.id, state="failed") == ids(failed_a)
     assert await found(tag="x") == ids(done_a + pending)
@@ -165,6 +165,10 @@ async def test_bad_input(services: TownServices) -> None:
         assert err.value.field == field
     with pytest.raises(InvalidInput, match="'done', 'nope'.*pending, assigned, running, completed"):
         await services.history.page(state="done,completed,nope")
+    # Exactly the names, as the OpenAPI pattern says (tt tasks --state tidies what a person types).
+    for spelled in ["failed, cancelled", "Failed", "failed,", ",failed"]:
+        with pytest.raises(InvalidInput, match="lowercase, comma-separated"):
+            await services.history.page(state=spelled)
     with pytest.raises(AgentNotFound):
         await services.history.page(agent="nobody")
 
@@ -211,15 +215,21 @@ def test_http_and_cli(tmp_path: Path, town_name: str, redis_url: str) -> None:
             assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
             assert "'bogus'" in r.json()["detail"] and "cancelled" in r.json()["detail"]
             assert r.json()["errors"][0]["field"] == "state"
-            for params in ({"limit": 0}, {"limit": 501}, {"limit": "many"}, {"cursor": "not-a-cursor"},
+            for params in ({"limit": 0}, {"limit": 501}, {"limit": "many"}, {"cursor": "not-a-cursor"}, {"cursor": ""},
                            {"since": "yesterday"}, {"since": "0.5"}, {"mission": ""}, {"mission": "abc"}):
                 r = api.get("/v1/tasks", params=params)
                 assert r.status_code == 422, (params, r.text)
                 assert r.json()["errors"][0]["field"] == next(iter(params)), r.text
             assert api.get("/v1/tasks", params={"agent": "nobody"}).status_code == 404
+            # Every value the document's patterns admit is served: a cursor names a position, whatever
+            # task it names; an empty state list is every state; a tag nobody carries finds nothing.
+            anywhere = api.get("/v1/tasks", params={"cursor": "0.00000000-0000-0000-0000-000000000000"})
+            assert anywhere.status_code == 200 and anywhere.json() == {"tasks": [], "next_cursor": None}
+            assert len(api.get("/v1/tasks", params={"state": ""}).json()["tasks"]) == 3
+            assert api.get("/v1/tasks", params={"tag": " \u00e9 "}).json()["tasks"] == []
             assert api.get("/v1/tasks", params={"since": "2000-01-01t00:00:00z"}).json()["tasks"]
 
-            cli = run_cli("--town", str(tmp_path), "tasks", "--state", "pending", "--limit", "2", "--json",
+            cli = run_cli("--town", str(tmp_path), "tasks", "--state", " Pending", "--limit", "2", "--json",
                           program="tt")
             assert cli.returncode == 0, cli.stderr
             assert httpx.Response(200, content=cli.stdout).json() == body

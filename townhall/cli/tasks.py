@@ -44,6 +44,8 @@ async def assign(services: TownServices, agent: str, description: str, start: bo
 async def tasks(services: TownServices, state: str | None, agent: str | None, tag: str | None,
                 mission: str | None, since: datetime | None, limit: int, cursor: str | None) -> Answer:
     """The task history, newest first (--json: the body of GET /v1/tasks)."""
+    if state is not None:  # what a person types ("Failed, cancelled") in the API's spelling
+        state = ",".join(part.strip().lower() for part in state.split(",") if part.strip())
     page = await services.history.page(state=state, agent=agent, tag=tag, mission=mission, since=since,
                                         limit=limit, cursor=cursor)
 

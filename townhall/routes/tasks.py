@@ -11,9 +11,17 @@ from litestar.params import JSONBody, QueryParameter
 from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
-from townhall.routes.fields import Start, Text, TimeoutSecs, uuid_path
+from townhall.routes.fields import NO_CONTROL, Start, Text, TimeoutSecs, uuid_path
 from townhall.routes.views import TaskView
-from townhall.services.history import DEFAULT_PAGE, MAX_PAGE, SCAN_BUDGET, STATE_NAMES
+from townhall.services.history import (
+    CURSOR_PATTERN,
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    SCAN_BUDGET,
+    STATE_LIST_PATTERN,
+    STATE_NAMES,
+)
+from townhall.services.inputs import MAX_LABEL_CHARS
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -57,12 +65,16 @@ class TaskPage(msgspec.Struct):
     next_cursor: str | None
 
 
+# The patterns are stated in the document only: the service checks them, with errors that name the
+# query parameter and say what is accepted.
 StateFilter = Annotated[str | None, QueryParameter(
-    name="state", description=f"Comma-separated states ({STATE_NAMES}); unknown names are a 422")]
+    name="state", schema_extra={"pattern": STATE_LIST_PATTERN},
+    description=f"Comma-separated states ({STATE_NAMES}), lowercase, no spaces; anything else is a 422")]
 AgentFilter = Annotated[str | None, QueryParameter(
     description="The assignee: an agent name or id (an unknown agent is a 404; the id of a pruned agent "
                 "still finds its tasks)")]
-TagFilter = Annotated[str | None, QueryParameter(description="Tasks carrying this tag")]
+TagFilter = Annotated[str | None, QueryParameter(
+    schema_extra={"maxLength": MAX_LABEL_CHARS, "pattern": NO_CONTROL}, description="Tasks carrying this tag")]
 MissionFilter = Annotated[str | None, QueryParameter(
     format="uuid", description="Tasks of this mission (a UUID): those tagged `mission:<id>`, as the dispatcher tags them")]
 # Text, parsed by the service: Litestar would also take a bare number (``since=0.5``) as a datetime.
@@ -70,7 +82,7 @@ SinceFilter = Annotated[str | None, QueryParameter(
     format="date-time", description="Tasks created at or after this time (RFC 3339; without an offset: UTC)")]
 Limit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description=f"Page size, 1 to {MAX_PAGE}")]
 Cursor = Annotated[str | None, QueryParameter(
-    description="The `next_cursor` of the previous page, unchanged (anything else is a 422)")]
+    schema_extra={"pattern": CURSOR_PATTERN}, description="The `next_cursor` of the previous page, unchanged (anything else is a 422)")]
 
 
 class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):

@@ -10,8 +10,7 @@ reject, at most :data:`SCAN_BUDGET` per request; a page cut short by that budget
 
 from __future__ import annotations
 
-import base64
-import binascii
+import re
 from datetime import datetime
 
 import msgspec
@@ -37,16 +36,31 @@ class HistoryPage(msgspec.Struct):
     next_cursor: str | None
 
 
+def _state_list_pattern() -> str:
+    name = "(" + "|".join(s.value for s in TaskState) + ")"
+    return f"^({name}(,{name})*)?$"
+
+
+#: What ``state`` may be: empty, or known state names (lowercase) separated by commas, nothing else, so
+#: that the OpenAPI document tells valid from invalid by the pattern alone.
+STATE_LIST_PATTERN = _state_list_pattern()
+#: A ``next_cursor``: the ``created_at`` (epoch ms) and id of the last task of a page. Every value of this
+#: form names a position in the history (the next page starts after it), so any match is accepted.
+CURSOR_PATTERN = r"^[0-9]{1,15}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_STATE_LIST = re.compile(STATE_LIST_PATTERN)
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def parse_states(text: str | None) -> list[TaskState]:
-    """A comma-separated list of task states (``None``/empty: every state); unknown names are a 422
-    naming them and the known ones."""
-    names = [part.strip().lower() for part in (text or "").split(",") if part.strip()]
-    unknown = [name for name in names if name not in TaskState._value2member_map_]
-    if unknown:
+    """A comma-separated list of task states (``None``/empty: every state); anything else is a 422
+    naming the unknown parts and the known states."""
+    text = text or ""
+    if not _STATE_LIST.match(text):
+        unknown = [part for part in text.split(",") if part not in TaskState._value2member_map_]
         listed = ", ".join(f"'{name}'" for name in unknown)
         raise InvalidInput("state", f"unknown state {listed}: expected one or more of {STATE_NAMES} "
-                                    "(comma-separated)")
-    return list(dict.fromkeys(TaskState(name) for name in names))
+                                    "(lowercase, comma-separated, no spaces)")
+    return list(dict.fromkeys(TaskState(name) for name in text.split(",") if name))
 
 
 def check_limit(limit: int) -> int:
@@ -56,19 +70,15 @@ def check_limit(limit: int) -> int:
 
 
 def encode_cursor(position: Position) -> str:
-    return base64.urlsafe_b64encode(f"{position.score}.{position.task_id}".encode()).decode().rstrip("=")
+    return f"{position.score}.{position.task_id}"
 
 
 def decode_cursor(cursor: str) -> Position:
     """The position a ``next_cursor`` names; anything else is a 422 (``cursor``)."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        score, _, task_id = raw.partition(".")
-        if is_uuid(task_id) and score.lstrip("-").isdigit():
-            return Position(int(score), task_id.lower())
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise InvalidInput("cursor", "cursor is malformed: pass the next_cursor of a previous page unchanged")
+    if not _CURSOR.match(cursor):
+        raise InvalidInput("cursor", "cursor is malformed: pass the next_cursor of a previous page unchanged")
+    score, _, task_id = cursor.partition(".")
+    return Position(int(score), task_id)
 
 
 class TaskHistory:
@@ -87,7 +97,7 @@ class TaskHistory:
         limit = check_limit(limit)
         if isinstance(since, str):
             since = require_timestamp("since", since)
-        position = decode_cursor(cursor) if cursor else None
+        position = decode_cursor(cursor) if cursor is not None else None
         agent_id = await self._agent_id(agent) if agent is not None else None
         tags = [t for t in (check_label("tag", tag), f"mission:{require_uuid('mission', mission)}"
                             if mission is not None else None) if t]
