@@ -29,6 +29,7 @@ from townhall.domain_errors import InvalidInput, LogNotFound, TaskNotFound
 from townhall.services.agents import AgentService
 from townhall.services.inputs import require_record
 from townhall.store import TownStore
+from townhall.waits import event_within
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ class LogService:
                 if chunk:
                     yield chunk
                     continue
-                if not follow or await _event_within(self._closing, FOLLOW_POLL_SECS):
+                if not follow or await event_within(self._closing, FOLLOW_POLL_SECS):
                     return
                 if _replaced(handle, log_file.path):
                     handle.close()
@@ -208,11 +209,3 @@ def _replaced(handle: BinaryIO, path: Path) -> bool:
         return False
     opened = os.fstat(handle.fileno())
     return (now.st_ino, now.st_dev) != (opened.st_ino, opened.st_dev) or now.st_size < handle.tell()
-
-
-async def _event_within(event: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True

@@ -12,6 +12,8 @@ from typing import Awaitable, Callable, TypeVar
 
 import redis.exceptions
 
+from townhall.waits import event_within
+
 log = logging.getLogger("townhall.worker")
 T = TypeVar("T")
 
@@ -45,11 +47,3 @@ class Guard:
 
     async def term_within(self, seconds: float) -> bool:
         return await event_within(self.term, seconds)
-
-
-async def event_within(event: asyncio.Event, seconds: float) -> bool:
-    try:
-        await asyncio.wait_for(event.wait(), seconds)
-    except asyncio.TimeoutError:
-        return False
-    return True
