@@ -8,7 +8,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from litestar import get, post
+from litestar import WebSocket, get, post, websocket
+from litestar.exceptions import WebSocketDisconnect
 
 from townhall import hookimpl
 from townhall.auth import Scope
@@ -26,10 +27,17 @@ def write_route() -> str:
     return "written"
 
 
+@websocket("/v1/test/socket", opt={"scope": Scope.TOWN_WRITE})
+async def socket_route(socket: WebSocket) -> None:
+    await socket.accept()
+    await socket.send_text(f"hello {socket.user.id}")
+    await socket.close()
+
+
 class Routes:
     @hookimpl
     def townhall_setup_app(self, app_config, context) -> None:  # type: ignore[no-untyped-def]
-        app_config.route_handlers.extend([read_route, write_route])
+        app_config.route_handlers.extend([read_route, write_route, socket_route])
 
 
 PLUGINS = [("policy_routes", Routes())]
@@ -143,3 +151,19 @@ async def test_cors_off_by_default_and_allow_list_lets_authorization_through(
         assert "authorization" in ok.headers["access-control-allow-headers"].lower()
         evil = await client.options("/v1/test/read", headers={**preflight, "Origin": "https://evil.example"})
         assert evil.headers.get("access-control-allow-origin") != "https://evil.example"
+
+
+async def test_a_plugins_websocket_route_is_guarded_like_any_route(tmp_path: Path, redis_url: str) -> None:
+    from townhall_auth_apikey.testing import api_keys_toml, make_key
+
+    reader, writer = make_key("reader", Scope.TOWN_READ), make_key("writer", Scope.TOWN_WRITE)
+    async with app_client(_town(tmp_path, redis_url, api_keys_toml([reader, writer])), extra=PLUGINS) as client:
+        # Without credentials, or without the route's scope, the connection is refused before it opens.
+        # (Litestar closes a refused websocket with 4000 + the HTTP status.)
+        for headers, code in (({}, 4401), ({"Authorization": "Bearer wrong"}, 4401), (reader.bearer(), 4403)):
+            with pytest.raises(WebSocketDisconnect) as refused:
+                with await client.websocket_connect("/v1/test/socket", headers=headers) as socket:
+                    socket.receive_text()
+            assert refused.value.code == code, (headers, refused.value)
+        with await client.websocket_connect("/v1/test/socket", headers=writer.bearer()) as socket:
+            assert socket.receive_text() == "hello writer"

@@ -152,5 +152,6 @@ def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
     ``app_config.on_startup`` etc. ``context`` gives the loaded config and the services. Routes you add
     under ``/v1`` must declare a scope with ``opt={"scope": Scope.TOWN_READ}`` so the core's auth
     and scope guard cover them: a ``/v1`` route without one stops startup. Routes outside ``/v1``
-    without a scope are public.
+    without a scope are public. Websocket routes pass the same guard when they open: refused, they are
+    closed with 4000 + the HTTP status (4401 no or bad credentials, 4403 missing scope, 4429 limited).
     """

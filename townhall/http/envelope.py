@@ -20,7 +20,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, WebSocketException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.http.audit import audit_response
@@ -110,6 +110,12 @@ class RequestEnvelope:
 
         async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
+                # A plugin's websocket route: the same guard (auth, rate limits, scope) as any route;
+                # no deadline or content type applies to a connection that lasts.
+                try:
+                    await authorize(ASGIConnection(scope, receive, send), scope["route_handler"])
+                except HTTPException as refused:  # closed with 4000 + the status: 4401, 4403, 4429
+                    raise WebSocketException(detail=refused.detail, code=4000 + refused.status_code) from None
                 await app(scope, receive, send)
                 return
             scope["state"][_RECEIVED] = time.perf_counter()

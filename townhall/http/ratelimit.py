@@ -96,7 +96,8 @@ class RequestRateLimiter:
         address = self.client_address(connection)
         who = f"principal:{principal.id}" if principal.mode != "none" else f"ip:{address}"
         limits = self.config
-        if connection.scope["method"] in MUTATING:
+        # A websocket's opening handshake (no "method" in its scope) is a GET: a read.
+        if connection.scope.get("method", "GET") in MUTATING:
             bucket = Bucket("writes", who, limits.burst_size, limits.mutating_requests_per_minute)
         else:
             bucket = Bucket("reads", who, limits.burst_size, limits.requests_per_minute)
