@@ -3,8 +3,9 @@
 Starts its own Redis and townhall processes; needs nothing but the installed project. Sections:
 townhall vs a bare Litestar+uvicorn baseline, api_key vs no auth, cost of a long history, and
 assign → worker-start latency in both queue modes, a new valid API key during a wrong-key flood, two server
-processes against one (throughput, one shared rate limit), and what ``wait_replicas = 1`` costs a write.
-``--quick`` shortens everything (a smoke run).
+processes against one (throughput, one shared rate limit), what ``wait_replicas = 1`` costs a write,
+and publish → received latency with 200 live-event subscribers. ``--quick`` shortens everything (a smoke
+run).
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (smoke test, noisy figures)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per load round")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--only", default="throughput,history,dispatch,auth_flood,scaling,replication",
+    parser.add_argument("--only", default="throughput,history,dispatch,auth_flood,scaling,replication,events",
                         help="comma list of sections: throughput, history, dispatch, auth_flood, scaling, "
-                             "replication")
+                             "replication, events")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sections = {s.strip() for s in args.only.split(",")}
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     for name, module in (("history", "bench.history_cost"), ("dispatch", "bench.dispatch_latency"),
                          ("auth_flood", "bench.auth_flood"), ("scaling", "bench.scaling_out"),
-                         ("replication", "bench.wait_replicas")):
+                         ("replication", "bench.wait_replicas"), ("events", "bench.events_fanout")):
         if name in sections:
             try:
                 section = importlib.import_module(module)

@@ -71,7 +71,7 @@ class CorsConfig(msgspec.Struct, kw_only=True):
     allow_origins: list[str] = []
     allow_methods: list[str] = msgspec.field(default_factory=lambda: ["GET", "POST", "DELETE", "OPTIONS"])
     allow_headers: list[str] = msgspec.field(
-        default_factory=lambda: ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID"]
+        default_factory=lambda: ["Authorization", "Content-Type", "X-API-Key", "X-Request-ID", "Last-Event-ID"]
     )
     allow_credentials: bool = False
     max_age: NonNegative = 600
@@ -92,6 +92,19 @@ class MetricsConfig(msgspec.Struct, kw_only=True):
     #: is stored by Prometheus) or 503 (Prometheus drops the body; only ``up == 0`` remains).
     outage_status: Literal[200, 503] = 200
     require_scope: Literal["town.read", "town.write", "agent.manage", "admin"] | None = None
+
+
+class EventsConfig(msgspec.Struct, kw_only=True):
+    """``[townhall.events]``: the town event stream and ``GET /v1/events`` (docs/events.md)."""
+
+    #: Entries the town stream ``tt:{town}:events`` keeps (``XADD … MAXLEN ~``): how far back a client
+    #: can resume with ``Last-Event-ID``.
+    retention: Annotated[int, msgspec.Meta(ge=100)] = 10_000
+    #: Seconds between the comment lines that keep an idle event stream open through proxies.
+    heartbeat_secs: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 15.0
+    #: Events held for one subscriber that is not reading; past that it is disconnected (it resumes
+    #: with ``Last-Event-ID``), so a stalled client never grows townhall's memory.
+    subscriber_buffer: Annotated[int, msgspec.Meta(ge=10, le=100_000)] = 1000
 
 
 class TownhallConfig(msgspec.Struct, kw_only=True):
@@ -116,6 +129,7 @@ class TownhallConfig(msgspec.Struct, kw_only=True):
     cors: CorsConfig = msgspec.field(default_factory=CorsConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    events: EventsConfig = msgspec.field(default_factory=EventsConfig)
 
 
 class FailureBreakerConfig(msgspec.Struct, kw_only=True):

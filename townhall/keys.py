@@ -143,6 +143,12 @@ class TownKeys:
         return f"{self.prefix}ratelimit:{kind}:{who}"
 
     @property
+    def last_recommendation(self) -> str:
+        """String: the scaling recommendation last announced on the event stream (so a change is
+        announced once, whichever replica or request computes it)."""
+        return f"{self.prefix}meta:last_recommendation"
+
+    @property
     def reconciled_at(self) -> str:
         """String: when the last startup reconcile finished (RFC 3339)."""
         return f"{self.prefix}meta:reconciled_at"

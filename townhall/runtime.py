@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -31,6 +31,7 @@ from townhall.redis_endpoint import (
 )
 from townhall.redis_clients import async_client, close_async_client
 from townhall.registry import LoadedPlugins, PluginRegistry
+from townhall.services.event_feed import BLOCK_MS, EventFeed
 from townhall.services.town import TownServices
 from townhall.store import Durability, TownStore
 
@@ -38,7 +39,8 @@ from townhall.store import Durability, TownStore
 class Role(enum.Enum):
     """Who the runtime is for; it decides how the Redis clients wait."""
 
-    #: townhall serving requests: fail fast when Redis is gone, so callers get a prompt 503.
+    #: townhall serving requests: fail fast when Redis is gone, so callers get a prompt 503 (plus a
+    #: client for the event feed's blocking read).
     SERVER = "server"
     #: a ``tt`` command: one short conversation with Redis.
     COMMAND = "command"
@@ -64,18 +66,20 @@ def redis_client(endpoint: RedisEndpoint, role: Role, *, request_timeout_ms: int
                         client_name=name)
 
 
-def blocking_redis_client(endpoint: RedisEndpoint, name: str | None = None) -> aioredis.Redis:
-    """A client for ``BLMOVE``/``XREADGROUP BLOCK``: no socket timeout, since redis-py's default 5 s
-    would cut every longer wait (ecosystem notes §3)."""
-    return async_client(endpoint, socket_connect_timeout=2.0, socket_timeout=None, health_check_interval=30,
-                        client_name=name)
+def blocking_redis_client(endpoint: RedisEndpoint, name: str | None = None,
+                          socket_timeout: float | None = None) -> aioredis.Redis:
+    """A client for ``BLMOVE``/``XREADGROUP BLOCK``/``XREAD BLOCK``: no socket timeout (or one longer
+    than the wait), since redis-py's default 5 s would cut every longer wait (ecosystem notes §3)."""
+    return async_client(endpoint, socket_connect_timeout=2.0, socket_timeout=socket_timeout,
+                        health_check_interval=30, client_name=name)
 
 
 def build_services(town: Town, redis: aioredis.Redis, registry: PluginRegistry) -> TownServices:
     """The town's services on ``redis``, with the queue backend and launcher the config names; unknown
     names raise :class:`townhall.registry.UnknownPluginName`."""
     cfg = town.config.redis
-    store = TownStore(redis, town.name, Durability(replicas=cfg.wait_replicas, timeout_ms=cfg.wait_timeout_ms))
+    store = TownStore(redis, town.name, Durability(replicas=cfg.wait_replicas, timeout_ms=cfg.wait_timeout_ms),
+                      event_retention=town.config.townhall.events.retention)
     queue = registry.queue_backends.get(town.config.queue_backend_name).factory(store)
     launcher = registry.launchers.get(town.config.agent.launcher).factory(town.config)
     return TownServices(town=town, store=store, queue=queue, launcher=launcher)
@@ -90,14 +94,32 @@ class Runtime:
     plugins: LoadedPlugins
     redis: aioredis.Redis
     services: TownServices
-    #: Only for :attr:`Role.WORKER`: the client for blocking reads.
+    #: For :attr:`Role.WORKER` and :attr:`Role.SERVER`: the client for blocking reads.
     blocking: aioredis.Redis | None = None
+    _feed: EventFeed | None = field(default=None, init=False, repr=False)
 
     @property
     def store(self) -> TownStore:
         return self.services.store
 
+    @property
+    def feed(self) -> EventFeed:
+        """This process's one reader of the town event stream, fanned out to its subscribers (built on
+        first use; needs the blocking client)."""
+        if self._feed is None:
+            if self.blocking is None:
+                raise RuntimeError("the event feed needs a runtime with a blocking client (server or worker role)")
+            self._feed = EventFeed(self.store, self.blocking, buffer=self.town.config.townhall.events.subscriber_buffer)
+        return self._feed
+
+    def end_event_streams(self) -> None:
+        """End every open event stream of this process (shutdown begins)."""
+        if self._feed is not None:
+            self._feed.close()
+
     async def aclose(self) -> None:
+        if self._feed is not None:
+            await self._feed.aclose()
         if self.blocking is not None:
             await close_async_client(self.blocking)
         await close_async_client(self.redis)
@@ -118,7 +140,10 @@ def build_runtime(town: Town, plugins: LoadedPlugins, *, role: Role = Role.SERVE
         plugins=plugins,
         redis=redis,
         services=build_services(town, redis, plugins.registry),
-        blocking=blocking_redis_client(endpoint, name) if role is Role.WORKER else None,
+        blocking=blocking_redis_client(endpoint, name) if role is Role.WORKER
+        # The server's event reader waits BLOCK_MS at a time; a longer timeout still catches a lost Redis.
+        else blocking_redis_client(endpoint, name, socket_timeout=BLOCK_MS / 1000 + 5) if role is Role.SERVER
+        else None,
     )
 
 

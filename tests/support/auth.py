@@ -112,9 +112,12 @@ def sweep(client: httpx.Client, routes: list[RouteCase], keys: dict[Scope, Issue
             kwargs: dict[str, Any] = {"headers": {**headers, "X-Request-ID": request_id}}
             if route.method in ("POST", "PUT", "PATCH"):
                 kwargs["json"] = {}
-            response = client.request(route.method, route.path, **kwargs)
+            with client.stream(route.method, route.path, **kwargs) as response:
+                # An event stream (GET /v1/events) never ends: its first line is enough.
+                streaming = response.headers.get("content-type", "").startswith("text/event-stream")
+                body = next(response.iter_lines()).encode() if streaming else response.read()
             result.calls.append(SweepCall(route, credential, key, response.status_code, response.headers,
-                                          response.content, request_id))
+                                          body, request_id))
     return result
 
 

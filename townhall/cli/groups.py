@@ -9,7 +9,7 @@ import click
 from click_default_group import DefaultGroup
 
 from townhall import __version__
-from townhall.cli import agents, logs, messages, serve, tasks, town, up
+from townhall.cli import agents, events, logs, messages, serve, tasks, town, up
 from townhall.cli.common import cli_plugins, setup_logging
 from townhall.cli.options import TownGroup, town_options
 
@@ -44,7 +44,7 @@ def townhall(ctx: click.Context, town_dir: str, verbose: bool) -> None:
 
 
 for _command in (*town.COMMANDS, *up.COMMANDS, *agents.COMMANDS, *tasks.COMMANDS, *messages.COMMANDS,
-                 *logs.COMMANDS):
+                 *logs.COMMANDS, *events.COMMANDS):
     tt.add_command(_command)
 for _command in serve.COMMANDS:
     townhall.add_command(_command)

@@ -23,7 +23,7 @@ from townhall.domain.agents import (
     is_reserved_agent_name,
     nickname_for,
 )
-from townhall.domain.events import TownEvent
+from townhall.domain.events import EventFilter, EventRecord, EventType, TownEvent
 from townhall.domain.ids import is_uuid, new_id
 from townhall.domain.lenient import LenientEnum
 from townhall.domain.messages import (
@@ -110,6 +110,9 @@ __all__ = [
     "TaskFailedBody",
     "TaskState",
     "TownEvent",
+    "EventFilter",
+    "EventRecord",
+    "EventType",
     "ack_from_text",
     "format_hash_time",
     "format_json_time",

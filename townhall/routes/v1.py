@@ -12,6 +12,7 @@ from townhall.http.body import StrictJSONBody
 from townhall.http.dependencies import V1_DEPENDENCIES
 from townhall.routes.agents import AgentController
 from townhall.routes.backlog import BacklogController
+from townhall.routes.events import EventController
 from townhall.routes.logs import LogController
 from townhall.routes.messages import MessageController
 from townhall.routes.missions import MissionController
@@ -29,6 +30,7 @@ CONTROLLERS: list[type[Controller]] = [
     RecoveryController,
     MissionController,
     LogController,
+    EventController,
 ]
 
 #: Every /v1 operation accepts a bearer token or an API key (the document says so per operation).

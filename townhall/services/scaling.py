@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import logging
 from datetime import datetime, timedelta
 from typing import Awaitable, Iterable, Sequence, TypeVar
 
@@ -34,6 +35,7 @@ from townhall.services.pending import PendingSource, pending_assigned_tasks
 from townhall.store import TownStore
 
 T = TypeVar("T")
+log = logging.getLogger("townhall")
 
 LISTS_BACKEND = "lists"
 
@@ -145,6 +147,7 @@ async def scaling_signal(
     measured = await measure_queue(store, queue, agents, live=live_agents(agents, now, stale_after_secs))
     decision = decide(measured.pending, measured.in_flight, agents, max_agents=max_agents,
                       idle_timeout_secs=idle_timeout_secs, now=now, stale_after_secs=stale_after_secs)
+    await _announce(store, decision, measured)
     return ScalingSignal(
         town=town,
         timestamp=now.isoformat(),
@@ -189,6 +192,19 @@ async def _in_flight(store: TownStore, agents: Sequence[Agent], running: set[str
     records = await _step("Failed to list tasks", store.tasks.get_many(pointers))
     live = {tid for tid, task in zip(pointers, records) if task is not None and not task.state.is_terminal}
     return (running | live) - queued
+
+
+async def _announce(store: TownStore, decision: ScalingDecision, measured: QueueMeasurement) -> None:
+    """A recommendation that differs from the last one announced goes on the event stream (once,
+    whoever computed it). The signal itself does not depend on this write."""
+    try:
+        await store.events.note_recommendation(
+            decision.recommendation.value,
+            f"scaling: {decision.recommendation.value} (queue depth {measured.depth}, "
+            f"{decision.active_agents} active, {decision.desired_agents} desired)",
+        )
+    except (redis.exceptions.RedisError, OSError) as exc:
+        log.debug("scaling recommendation not announced: %s", exc)
 
 
 async def _agents(store: TownStore) -> list[Agent]:

@@ -12,6 +12,7 @@ from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
 from townhall.services.history import TaskHistory
 from townhall.services.lifecycle import AgentLifecycle
+from townhall.services.events import EventService
 from townhall.services.logs import LogService
 from townhall.services.messages import MessageService
 from townhall.services.missions import MissionService
@@ -42,6 +43,7 @@ class TownServices:
     rescue: WorkRescue = field(init=False)
     missions: MissionService = field(init=False)
     status: StatusService = field(init=False)
+    events: EventService = field(init=False)
 
     def __post_init__(self) -> None:
         self.agents = AgentService(self.town, self.store, self.launcher)
@@ -59,4 +61,5 @@ class TownServices:
                                         self.rescue)
         self.missions = MissionService(self.store)
         self.status = StatusService(self.town, self.store)
+        self.events = EventService(self.store, self.agents)
 

@@ -1,5 +1,6 @@
 """Upkeep of a running townhall: index reconciliation at startup, and the periodic background jobs
-(the sweep of dead workers' work, the discovery of records other tools wrote)."""
+(the sweep of dead workers' work, the discovery of records other tools wrote, the scaling watch that
+announces a changed recommendation on the event stream)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import AsyncIterator, Awaitable, Callable
 
 import redis.exceptions
 
+from townhall.services.scaling import ScalingUnavailable, scaling_signal
 from townhall.services.town import TownServices
 
 log = logging.getLogger("townhall")
@@ -28,7 +30,7 @@ class Upkeep:
         """Reconcile before serving, so no request races the rebuild (if Redis is down, serve 503s and
         reconcile as soon as it answers); run the periodic jobs until the block ends."""
         jobs = [] if await self.reconcile_once() else [self.reconcile_when_reachable()]
-        jobs += [self.sweep_forever(), self.discover_forever()]
+        jobs += [self.sweep_forever(), self.discover_forever(), self.watch_scaling_forever()]
         tasks = [asyncio.create_task(job) for job in jobs]
         try:
             yield
@@ -62,6 +64,20 @@ class Upkeep:
     async def sweep_once(self) -> None:
         await self.services.rescue.sweep()
         await self.services.queue.sweep(self.town.config.agent.visibility_timeout_secs)
+
+    async def watch_scaling_forever(self) -> None:
+        """Every heartbeat period (at least 1 s): compute the scaling signal, so that a change of
+        recommendation reaches the event stream even when no autoscaler polls ``/api/scaling``."""
+        await _every(max(1.0, self.town.config.agent.heartbeat_secs), self.watch_scaling_once, "scaling watch")
+
+    async def watch_scaling_once(self) -> None:
+        config = self.town.config
+        try:
+            await scaling_signal(self.store, self.services.queue, town=self.town.name, max_agents=config.max_agents,
+                                 idle_timeout_secs=config.agent.idle_timeout_secs,
+                                 stale_after_secs=config.agent.stale_after_secs)
+        except ScalingUnavailable as exc:
+            log.debug("scaling watch postponed: %s", exc)
 
     async def discover_forever(self) -> None:
         """Every ``index_refresh_secs``: list agents and missions that other tools (the original ``tt``,

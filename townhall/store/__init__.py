@@ -9,7 +9,7 @@ from townhall.store.actions import ActionResult, TaskActionStore
 from townhall.store.agents import AgentPatch, AgentStore
 from townhall.store.attempts import AttemptOutcome, AttemptStore, RunLimits
 from townhall.store.backlog import BacklogStore
-from townhall.store.context import Durability, StoreContext
+from townhall.store.context import DEFAULT_EVENT_RETENTION, Durability, StoreContext
 from townhall.store.docket import DocketEntry, DocketStore
 from townhall.store.events import EventStore
 from townhall.store.handover import HandoverStore, LeftWith
@@ -64,10 +64,12 @@ __all__ = [
 class TownStore:
     """One town's records in Redis (a ``decode_responses=True`` asyncio client)."""
 
-    def __init__(self, redis: aioredis.Redis, town_name: str, durability: Durability | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, town_name: str, durability: Durability | None = None, *,
+                 event_retention: int = DEFAULT_EVENT_RETENTION) -> None:
+        """``event_retention``: entries the town event stream keeps (``[townhall.events] retention``)."""
         self.redis = redis
         self.keys = TownKeys(town_name)
-        ctx = StoreContext(redis, self.keys, durability)
+        ctx = StoreContext(redis, self.keys, durability, event_retention)
         self._ctx = ctx
         self.agents = AgentStore(ctx)
         self.tasks = TaskStore(ctx)

@@ -8,8 +8,10 @@ from typing import Iterable, Sequence
 import msgspec
 
 from townhall.domain.agents import Agent, AgentState, AgentType, SpawnMode
+from townhall.domain.events import TownEvent
 from townhall.store.context import LUA_ALLOWED, Lua, StoreContext, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import agent_from_hash, agent_to_hash, split_fields
+from townhall.store.events import EVENT_LUA, town_event_fields
 from townhall.store.overview import OverviewStore
 from townhall.store.reconcile import SCAN_COUNT, escape_glob
 
@@ -37,9 +39,10 @@ end
 """
 )
 
-# KEYS[1] agent hash. ARGV: allowed csv ('' = any), nset, field, value ×nset, fields to delete...
-# Never creates a record: a pruned agent must not come back as a partial hash.
-AGENT_WRITE = AGENT_PRELUDE + r"""
+# KEYS[1] agent hash, KEYS[2] town event stream. ARGV: allowed csv ('' = any), nset, field, value ×nset,
+# fields to delete... Never creates a record: a pruned agent must not come back as a partial hash. A
+# change of state is announced (agent_state_changed) in the same step.
+AGENT_WRITE = AGENT_PRELUDE + EVENT_LUA + r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end
 local old = agent_state(KEYS[1])
 if not allowed(ARGV[1], old) then return {0, old} end
@@ -50,6 +53,12 @@ if nset > 0 then
   redis.call('HSET', KEYS[1], unpack(pairs_))
 end
 for i = 3 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+local new = agent_state(KEYS[1])
+if new ~= old then
+  local id, name = unpack(redis.call('HMGET', KEYS[1], 'id', 'name'))
+  emit_event(KEYS[2], {event_type = 'agent_state_changed', agent_id = id or nil, old_state = old,
+                       new_state = new, message = string.format('agent %s: %s -> %s', name or id or '?', old, new)})
+end
 return {1, old}
 """
 
@@ -68,18 +77,23 @@ end
 return 0
 """
 
-# KEYS[1] agent hash, KEYS[2] agent index set, KEYS[3..] keys owned by the agent (inbox, urgent, ...).
-# ARGV: agent id, allowed states csv ('' = any). Deletes everything only if the state is allowed, so a
-# prune never removes an agent that was restarted meanwhile. Returns 1 if deleted.
-AGENT_DELETE = AGENT_PRELUDE + r"""
+# KEYS[1] agent hash, KEYS[2] agent index set, KEYS[3..#KEYS-1] keys owned by the agent (inbox, urgent,
+# ...), KEYS[#KEYS] the town event stream. ARGV: agent id, allowed states csv ('' = any). Deletes
+# everything only if the state is allowed, so a prune never removes an agent that was restarted
+# meanwhile; announces agent_removed. Returns 1 if deleted.
+AGENT_DELETE = AGENT_PRELUDE + EVENT_LUA + r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('SREM', KEYS[2], ARGV[1])
   return 0
 end
-if not allowed(ARGV[2], agent_state(KEYS[1])) then return 0 end
+local old = agent_state(KEYS[1])
+if not allowed(ARGV[2], old) then return 0 end
+local name = redis.call('HGET', KEYS[1], 'name')
 redis.call('DEL', KEYS[1])
-for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 3, #KEYS - 1 do redis.call('DEL', KEYS[i]) end
 redis.call('SREM', KEYS[2], ARGV[1])
+emit_event(KEYS[#KEYS], {event_type = 'agent_removed', agent_id = ARGV[1], old_state = old,
+                         message = string.format('agent %s removed', name or ARGV[1])})
 return 1
 """
 
@@ -108,10 +122,13 @@ class AgentStore(SubStore):
         self._overview = OverviewStore(ctx)
 
     async def create(self, agent: Agent) -> Agent:
-        await self.save(agent)
+        """Write a new record and announce it (``agent_created``) in the same transaction."""
+        created = TownEvent(event_type="agent_created", agent_id=agent.id, new_state=agent.state.value,
+                            message=f"agent {agent.name} created ({agent.state.value})")
+        await self.save(agent, announce=created)
         return agent
 
-    async def save(self, agent: Agent) -> None:
+    async def save(self, agent: Agent, *, announce: TownEvent | None = None) -> None:
         """Replace the whole record (HDEL of absent optionals + HSET, one transaction)."""
         write = agent_to_hash(agent)
         key = self._k.agent(agent.id)
@@ -120,6 +137,9 @@ class AgentStore(SubStore):
                 pipe.hdel(key, *write.delete)
             pipe.hset(key, mapping=write.set)
             pipe.sadd(self._k.agent_index, agent.id)
+            if announce is not None:
+                pipe.xadd(self._k.events, town_event_fields(announce), maxlen=self._ctx.event_retention,
+                          approximate=True)
             await pipe.execute()
 
     async def get(self, agent_id: str) -> Agent | None:
@@ -173,7 +193,7 @@ class AgentStore(SubStore):
         state was not allowed."""
         write = split_fields(patch_values(patch))
         applied, old = await self._write(
-            keys=[self._k.agent(agent_id)], args=[csv(allowed_from), *write_args(write)]
+            keys=[self._k.agent(agent_id), self._k.events], args=[csv(allowed_from), *write_args(write)]
         )
         return AgentState.parse(old) if applied else None
 
@@ -199,7 +219,7 @@ class AgentStore(SubStore):
         """Like :meth:`delete`, but only while the agent's state is in ``states`` (any if ``None``)."""
         return bool(
             await self._delete_if_state(
-                keys=[self._k.agent(agent_id), self._k.agent_index, *self._owned_keys(agent_id)],
+                keys=[self._k.agent(agent_id), self._k.agent_index, *self._owned_keys(agent_id), self._k.events],
                 args=[agent_id, csv(states)],
             )
         )

@@ -31,6 +31,12 @@ local function allowed(csv, state)
 end
 """
 
+#: How many entries the town event stream keeps (``XADD … MAXLEN ~``) unless the config says otherwise.
+DEFAULT_EVENT_RETENTION = 10_000
+#: The line of a script that appends events where the retention is set; :meth:`StoreContext.script` puts
+#: the town's number in (a script registered otherwise keeps the default).
+EVENT_RETENTION_MARK = f"local EVENTS_MAXLEN = {DEFAULT_EVENT_RETENTION}\n"
+
 # KEYS[1] a lock or liveness key. ARGV: owner token. Deletes the key only if this owner still holds it.
 RELEASE_IF_HELD = r"""
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -61,10 +67,12 @@ class Durability(msgspec.Struct, frozen=True):
 
 
 class StoreContext:
-    def __init__(self, redis: aioredis.Redis, keys: TownKeys, durability: Durability | None = None) -> None:
+    def __init__(self, redis: aioredis.Redis, keys: TownKeys, durability: Durability | None = None,
+                 event_retention: int = DEFAULT_EVENT_RETENTION) -> None:
         self.redis = redis
         self.keys = keys
         self.durability = durability or Durability()
+        self.event_retention = event_retention
         self._release_if_held = redis.register_script(RELEASE_IF_HELD)
         self._read_each = redis.register_script(READ_EACH_SCRIPT)
 
@@ -83,6 +91,13 @@ class StoreContext:
         if confirmed < wanted:
             raise NotReplicated(wanted, confirmed, self.durability.timeout_ms)
         return result
+
+    def script(self, text: str) -> AsyncScript:
+        """Register a Lua script; one that appends town events gets this town's retention baked in
+        (the same number for every call, so it is part of the script rather than of each call's
+        arguments)."""
+        retention = f"local EVENTS_MAXLEN = {self.event_retention}\n"
+        return self.redis.register_script(text.replace(EVENT_RETENTION_MARK, retention))
 
     async def release_if_held(self, key: str, token: str) -> None:
         await self._release_if_held(keys=[key], args=[token])
@@ -156,7 +171,7 @@ class Lua:
     def __get__(self, store: SubStore | None, owner: type) -> Lua | AsyncScript:
         if store is None:
             return self
-        script = store._r.register_script(self.source)
+        script = store._ctx.script(self.source)  # with the town's event retention filled in
         # A non-data descriptor: the instance attribute now shadows it, so this runs once per store.
         store.__dict__[self.name] = script
         return script

@@ -32,9 +32,12 @@ local id, target, now, old_raw, new_raw, side = ARGV[1], ARGV[2], ARGV[3], ARGV[
 if redis.call('LREM', KEYS[7], 1, old_raw) == 0 then return 0 end
 local old = current_task_state(KEYS[1])
 if old ~= nil and not TERMINAL[old] then
+  local assignee = redis.call('HGET', KEYS[1], 'assigned_to') or ''
   redis.call('HSET', KEYS[1], 'state', 'assigned', 'assigned_to', target, 'updated_at', now)
   redis.call('HDEL', KEYS[1], 'started_at')
   move(id, old, 'assigned')
+  -- the same state with another assignee is still news (move announces only state changes)
+  if old == 'assigned' and assignee ~= target then task_event('task_assigned', id, old, 'assigned') end
 end
 if side == 'front' then redis.call('LPUSH', KEYS[8], new_raw) else redis.call('RPUSH', KEYS[8], new_raw) end
 return 1

@@ -6,9 +6,12 @@ import enum
 from typing import Iterable, Sequence
 
 import msgspec
+from redis.asyncio.client import Pipeline
 
+from townhall.domain.events import TownEvent
 from townhall.domain.messages import Message
 from townhall.store.context import Lua, SubStore
+from townhall.store.events import town_event_fields
 from townhall.store.json_codec import encode_message, readdress_message, try_decode_message
 
 PEEK_LIMIT = 100
@@ -54,17 +57,29 @@ def _entry(raw: str, urgent: bool = False) -> InboxEntry:
 
 class MessageStore(SubStore):
     async def send(self, message: Message, *, urgent: bool = False) -> Placement:
+        """Put ``message`` in its recipient's mailbox and announce it (``message_sent``), in one
+        transaction."""
         placement = placement_for(message, urgent=urgent)
-        await self.push_raw(message.to, encode_message(message), placement)
+        sent = TownEvent(event_type="message_sent", agent_id=message.to, from_agent_id=message.from_,
+                         message_id=message.id, message=f"{message.type} message from {message.from_} to {message.to}")
+        async with self._r.pipeline(transaction=True) as pipe:
+            self._push(pipe, message.to, encode_message(message), placement)
+            pipe.xadd(self._k.events, town_event_fields(sent), maxlen=self._ctx.event_retention, approximate=True)
+            await pipe.execute()
         return placement
 
     async def push_raw(self, agent_id: str, raw: str, placement: Placement) -> None:
+        async with self._r.pipeline(transaction=False) as pipe:
+            self._push(pipe, agent_id, raw, placement)
+            await pipe.execute()
+
+    def _push(self, pipe: Pipeline, agent_id: str, raw: str, placement: Placement) -> None:
         if placement is Placement.URGENT:
-            await self._r.lpush(self._k.urgent(agent_id), raw)
+            pipe.lpush(self._k.urgent(agent_id), raw)
         elif placement is Placement.FRONT:
-            await self._r.lpush(self._k.inbox(agent_id), raw)
+            pipe.lpush(self._k.inbox(agent_id), raw)
         else:
-            await self._r.rpush(self._k.inbox(agent_id), raw)
+            pipe.rpush(self._k.inbox(agent_id), raw)
 
     async def reroute(self, entry: InboxEntry, to: str) -> Placement:
         """Deliver an entry taken from another mailbox to ``to`` with a normal send (placement by

@@ -65,13 +65,14 @@ local id, agent, now, previous = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local from_backlog = redis.call('LREM', KEYS[7], 1, id) == 1
 local old = current_task_state(KEYS[1])
 if old == nil or TERMINAL[old] then return 0 end
+local assignee = redis.call('HGET', KEYS[1], 'assigned_to') or ''
 if not from_backlog then
-  local assignee = redis.call('HGET', KEYS[1], 'assigned_to') or ''
   if assignee ~= agent and (previous == '' or assignee ~= previous) then return 0 end
 end
 redis.call('HSET', KEYS[1], 'state', 'assigned', 'assigned_to', agent, 'updated_at', now)
 redis.call('HDEL', KEYS[1], 'started_at')
 move(id, old, 'assigned')
+if old == 'assigned' and assignee ~= agent then task_event('task_assigned', id, old, 'assigned') end
 return 1
 """
 

@@ -5,7 +5,8 @@ per-state counts and the completed-total counter always move together with the r
 scripts (here, in :mod:`~townhall.store.backlog` and :mod:`~townhall.store.processing`) share one key
 layout, :func:`task_script_keys`, and one prelude, :data:`TASK_PRELUDE`: KEYS[1] task hash, KEYS[2]
 counts hash, KEYS[3] completed-total counter, KEYS[4..6] open-state index sets (pending, assigned,
-running); extra keys follow.
+running); extra keys follow, and the last key is the town event stream. Every state change that
+``move`` makes is announced there in the same step (``docs/events.md``).
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, pat
 from townhall.store.codec import split_fields, task_from_hash, task_to_hash
 from townhall.store.history_lua import HISTORY_LUA
 from townhall.store.json_codec import encode_message
+from townhall.store.events import EVENT_LUA, TASK_EVENTS_LUA
 
 
 def task_script_keys(keys: TownKeys, task_id: str, *extra: str) -> list[str]:
-    """The fixed key layout of the task scripts."""
+    """The fixed key layout of the task scripts; the town event stream is always the last key."""
     return [
         keys.task(task_id),
         keys.task_counts,
         keys.tasks_completed_total,
         *(keys.tasks_in_state(state.value) for state in OPEN_TASK_STATES),
         *extra,
+        keys.events,
     ]
 
 
@@ -109,6 +112,10 @@ end
 """
 )
 
+# Every state change `move` makes is announced on the town event stream, the last key of every task
+# script, in the same step (TASK_EVENTS_LUA wraps `move`; docs/events.md).
+TASK_PRELUDE += EVENT_LUA + TASK_EVENTS_LUA
+
 # ARGV: id, new_state ('' keeps it), allowed_from csv ('' = any), must_exist (1/0), nset,
 #       field, value ×nset, fields to delete...
 # Returns {applied, old_state or ''}.
@@ -129,11 +136,11 @@ return {1, old or ''}
 """
 
 # A new task and the list entries that announce it, in one step (one round trip, never half done).
-# KEYS[7..]: lists to RPUSH to. ARGV: id, state, value per extra key ×(#KEYS-6), nset, field, value
+# KEYS[7..#KEYS-1]: lists to RPUSH to. ARGV: id, state, value per list ×(#KEYS-7), nset, field, value
 # ×nset, fields to delete...
 TASK_CREATE_PUSH = TASK_PRELUDE + r"""
 local id, new = ARGV[1], ARGV[2]
-local npush = #KEYS - 6
+local npush = #KEYS - 7
 local at = 3 + npush
 local nset = tonumber(ARGV[at])
 local pairs_ = {}
@@ -166,7 +173,7 @@ local actual = current_task_state(KEYS[1])
 if actual == believed then return 0 end
 redis.call('SREM', IDX[believed], id)
 adjust(believed, -1)
-if actual then move(id, nil, actual) end
+if actual then move(id, nil, actual, true) end
 return 1
 """
 
