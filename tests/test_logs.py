@@ -5,6 +5,7 @@ record or a symlink says. A real townhall process; the run log of a real worker 
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Iterator
@@ -148,3 +149,25 @@ def test_the_worker_log_tail_and_follow(town: tuple[Path, httpx.Client], town_na
             received += next(chunks)
     # The client went away: townhall goes on serving.
     assert api.get("/v1/agents/w1/log", params={"tail": 1}).text == "fresh start\n"
+
+
+def test_sigterm_ends_a_followed_log(tmp_path: Path, town_name: str, redis_url: str,
+                                     sync_redis: redis.Redis) -> None:
+    """uvicorn's graceful shutdown waits for open responses, and a followed log never ends by itself:
+    shutdown ends it first, so townhall stops promptly and cleanly."""
+    fake_town(tmp_path, town_name, redis_url)
+    proc = TownhallProcess(tmp_path).start()
+    seed_agent(sync_redis, town_name, "w1")
+    (tmp_path / ".tt" / "logs" / "w1.log").write_text("only line\n")
+    try:
+        with httpx.Client(base_url=proc.url, timeout=30) as api, \
+                api.stream("GET", "/v1/agents/w1/log", params={"follow": "true"}) as stream:
+            chunks = stream.iter_raw()
+            assert next(chunks) == b"only line\n"
+            assert proc.process is not None
+            proc.process.send_signal(signal.SIGTERM)
+            assert b"".join(chunks) == b""  # the stream ends: the server closed it
+        assert proc.process.wait(timeout=30) == 0
+    finally:
+        proc.stop()
+    assert "timeout graceful shutdown exceeded" not in proc.output()

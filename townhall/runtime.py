@@ -112,8 +112,9 @@ class Runtime:
             self._feed = EventFeed(self.store, self.blocking, buffer=self.town.config.townhall.events.subscriber_buffer)
         return self._feed
 
-    def end_event_streams(self) -> None:
-        """End every open event stream of this process (shutdown begins)."""
+    def end_streams(self) -> None:
+        """End every open stream of this process, event streams and followed logs (shutdown begins)."""
+        self.services.logs.close()
         if self._feed is not None:
             self._feed.close()
 

@@ -93,7 +93,7 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int
                 raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}: a server "
                                    "process failed to start (see above)")
         else:
-            server = _Server(runtime.end_event_streams, config)
+            server = _Server(runtime.end_streams, config)
             with _graceful_signals():
                 server.run(sockets=[listener])
             if not server.started:
@@ -107,8 +107,9 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int
 
 class _Server(uvicorn.Server):
     """uvicorn's graceful shutdown waits for every open response before the app's lifespan ends, and an
-    event stream never ends by itself: ``before_shutdown`` ends them first, so SIGTERM with clients
-    connected to ``GET /v1/events`` stops promptly (they resume elsewhere with ``Last-Event-ID``)."""
+    event stream or a followed log never ends by itself: ``before_shutdown`` ends them first, so SIGTERM
+    with clients connected to ``GET /v1/events`` (they resume elsewhere with ``Last-Event-ID``) or
+    following ``GET /v1/agents/{agent}/log?follow=true`` stops promptly."""
 
     def __init__(self, before_shutdown: Callable[[], None], config: uvicorn.Config) -> None:
         super().__init__(config)
