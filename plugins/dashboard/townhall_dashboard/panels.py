@@ -119,13 +119,7 @@ def task_row(task: Task, agent_names: dict[str, str]) -> TaskRow:
 
 
 async def task_rows(ctx: AppContext, state: TaskState | None) -> list[TaskRow]:
-    # Interim until the task history route lands: the tasks agents hold or have queued.
-    summaries = await ctx.services.status.agents()
-    names = {s.agent.id: s.agent.name for s in summaries}
-    tasks = {s.current_task.id: s.current_task for s in summaries if s.current_task}
-    for pending in await ctx.services.tasks.pending():
-        if pending.task_id not in tasks:
-            tasks[pending.task_id] = await ctx.services.tasks.get(pending.task_id)
-    chosen = [t for t in tasks.values() if state is None or t.state is state]
-    chosen.sort(key=lambda t: t.updated_at, reverse=True)
-    return [task_row(t, names) for t in chosen[:TASK_ROWS]]
+    """The newest tasks of the history (``GET /v1/tasks``'s first page), optionally of one state."""
+    page = await ctx.services.history.page(state=state.value if state else None, limit=TASK_ROWS)
+    names = {s.agent.id: s.agent.name for s in await ctx.services.status.agents()}
+    return [task_row(t, names) for t in page.tasks]
