@@ -33,10 +33,12 @@ def test_a_task_completion_shows_within_two_seconds_without_a_reload(serve: Serv
         row = page.locator(f".panel-body[data-panel='tasks'] tr[data-task='{task_id}']")
         expect(row.locator(".state")).to_have_text("assigned", timeout=WAIT_MS)
         expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
-        # No polling: ten minutes of the page's timers fire nothing while nothing happens.
-        settled = len(panel_requests)
+        # No polling: ten minutes of the page's timers fetch nothing but what events asked for (the
+        # upkeep's scaling watch may announce a recommendation meanwhile; each event fetches at most once).
+        feed = page.locator("#feed li")
+        settled, heard = len(panel_requests), feed.count()
         page.clock.fast_forward("10:00")
-        assert len(panel_requests) == settled, panel_requests
+        assert len(panel_requests) - settled <= feed.count() - heard, panel_requests
 
         done = client.post(f"/v1/tasks/{task_id}/complete", json={"result": "notes <i>written</i>"})
         assert done.status_code == 200, done.text
