@@ -11,16 +11,13 @@ import msgspec
 from townhall.domain.timestamps import utc_now
 
 
-class TownEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One entry of the town's event streams (field ``data``), in the original's shape; the last two
-    fields are townhall's additions, which the original ignores."""
+class EventRefs(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What an event names, in the original's field names: every field optional, left out when unset."""
 
-    event_type: str  # snake_case, e.g. agent_interrupted, mission_event
-    message: str
-    timestamp: datetime = msgspec.field(default_factory=utc_now)
     agent_id: str | None = None
     task_id: str | None = None
     mission_id: str | None = None
+    #: Task/agent state (or scaling recommendation) before and after the change.
     old_state: str | None = None
     new_state: str | None = None
     parent_agent_id: str | None = None
@@ -29,6 +26,15 @@ class TownEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     spawn_mode: str | None = None
     message_id: str | None = None
     from_agent_id: str | None = None
+
+
+class TownEvent(EventRefs, kw_only=True, omit_defaults=True):
+    """One entry of the town's event streams (field ``data``), in the original's shape; the last two
+    fields of :class:`EventRefs` are townhall's additions, which the original ignores."""
+
+    event_type: str  # snake_case, e.g. agent_interrupted, mission_event
+    message: str
+    timestamp: datetime = msgspec.field(default_factory=utc_now)
 
 
 class EventType(str, enum.Enum):
@@ -55,7 +61,7 @@ class EventType(str, enum.Enum):
     MISSION_EVENT = "mission_event"
 
 
-class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
+class EventRecord(EventRefs, kw_only=True, omit_defaults=True):
     """One event as ``GET /v1/events`` and ``tt events --json`` show it: the stored :class:`TownEvent`
     plus ``id``, its stream entry id (what ``Last-Event-ID`` resumes from). Fields an entry does not
     have are left out; entries written by other tools keep whatever ``event_type`` they use."""
@@ -68,18 +74,6 @@ class EventRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     message: str = ""
     #: RFC 3339, UTC, as the writer recorded it.
     timestamp: str = ""
-    agent_id: str | None = None
-    task_id: str | None = None
-    mission_id: str | None = None
-    #: Task/agent state (or scaling recommendation) before and after the change.
-    old_state: str | None = None
-    new_state: str | None = None
-    parent_agent_id: str | None = None
-    child_agent_id: str | None = None
-    scope: str | None = None
-    spawn_mode: str | None = None
-    message_id: str | None = None
-    from_agent_id: str | None = None
 
 
 class EventFilter(msgspec.Struct, frozen=True, kw_only=True):
