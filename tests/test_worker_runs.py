@@ -19,11 +19,13 @@ from tests.support.workers import (agent_hash, assign_task, executions, fake_tow
                                    start_worker, wait_for)
 from townhall.builtin.queue_lists import ListsQueue
 from townhall.builtin.queue_streams import StreamsQueue
+from townhall.config import FailureBreakerConfig
 from townhall.domain import Task, TaskState
 from townhall.keys import TownKeys
 from townhall.store import TownStore
 from townhall.testing.process import TownhallProcess
 from townhall.testing.redis_server import RedisServer
+from townhall.worker.breaker import FailureBreaker
 
 EXIT_BROKEN = 4
 MISSING = '[agent_clis.missing]\nname = "missing"\ncommand = "definitely-not-installed-tt-cli --print"\n'
@@ -108,6 +110,48 @@ def test_failure_breaker_stops_an_agent_failing_fast_and_restart_clears_error(
     assert agent_hash(sync_redis, town_name, agent_id)["state"] == "idle"
 
 
+def test_breaker_counts_a_retried_task_once_when_the_cli_has_proven_itself() -> None:
+    config = FailureBreakerConfig(failures=3, within_secs=60)
+    fresh = FailureBreaker(config)  # never worked: one task failing alike thrice may be a broken CLI
+    assert not fresh.failed(0, "5\nflaky", "task-a") and not fresh.failed(1, "5\nflaky", "task-a")
+    assert fresh.failed(2, "5\nflaky", "task-a")
+    breaker = FailureBreaker(config, proven=True)  # the agent completed tasks before
+    assert not any(breaker.failed(float(n), "3\nboom", "task-a") for n in range(10))  # one task's retries
+    assert not breaker.failed(10, "3\nboom", "task-b")
+    assert breaker.failed(11, "3\nboom", "task-c")  # a third task failing alike: the CLI is broken now
+    fresh.succeeded()  # a success proves it too
+    assert not any(fresh.failed(float(n), "3\nboom", "task-a") for n in range(3, 10))
+    assert not fresh.failed(10, "3\nother", "task-b") and not fresh.failed(11, "3\nother", "task-c")
+    assert not fresh.failed(80, "3\nother", "task-d")  # the streak's first ones are older than within_secs
+    assert not fresh.failed(81, "3\nother", "task-e") and fresh.failed(82, "3\nother", "task-f")
+
+
+@pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
+async def test_retries_of_one_bad_task_do_not_trip_the_breaker(
+        tmp_path: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, sync_redis: redis.Redis,
+        streams: bool) -> None:
+    # The last shared task fails on its own merits and is retried by the only worker, whose CLI has
+    # worked: its runs end alike (the same task, the same output), which says nothing about the CLI. The
+    # default breaker (3 in a row) must leave the agent working and the task to max_attempts — before,
+    # a healthy agent went to Error here, and the bad task then stopped every agent it reached.
+    fake_town(tmp_path, town_name, redis_url, streams=streams, idle_timeout=3, agent_extra="max_attempts = 4")
+    keys = TownKeys(town_name)
+    good = await add_shared(aredis, town_name, "fine", streams=streams)
+    bad = await add_shared(aredis, town_name, "FAIL always", streams=streams)
+    agent_id = seed_agent(sync_redis, town_name, "w1")
+    assert start_worker(tmp_path, "w1", agent_id).wait(timeout=60) == 0  # idle timeout, not EXIT_BROKEN
+    record = sync_redis.hgetall(keys.task(bad.id))
+    assert record["state"] == "failed" and record["attempts"] == "4", record
+    assert sync_redis.hget(keys.task(good.id), "state") == "completed"
+    assert agent_hash(sync_redis, town_name, agent_id)["state"] == "stopped"
+    assert "failure breaker" not in _worker_log(tmp_path, "w1")
+    # A new worker of the agent (it has completed a task) that meets a bad task first is not stopped either.
+    again = await add_shared(aredis, town_name, "FAIL again", streams=streams)
+    assert start_worker(tmp_path, "w1", agent_id).wait(timeout=60) == 0
+    assert sync_redis.hgetall(keys.task(again.id))["attempts"] == "4"
+    assert "failure breaker" not in _worker_log(tmp_path, "w1")
+
+
 # ---- item 3: retries and dead letters -----------------------------------------------------------------
 @pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
 async def test_shared_work_is_retried_then_failed_with_every_reason(
@@ -130,6 +174,35 @@ async def test_shared_work_is_retried_then_failed_with_every_reason(
     assert sync_redis.hget(keys.task(good.id), "state") == "completed"
     assert [t for t, _ in executions(tmp_path)].count(bad.id) == 3
     assert sync_redis.llen(keys.backlog) == 0
+    assert "current_task" not in agent_hash(sync_redis, town_name, agent_id)
+
+
+@pytest.mark.parametrize("streams", [False, True], ids=["lists", "streams"])
+async def test_no_run_beyond_max_attempts_when_the_last_one_died_with_its_worker(
+        tmp_path: Path, town_name: str, redis_url: str, aredis: aioredis.Redis, sync_redis: redis.Redis,
+        streams: bool) -> None:
+    # The only run allowed hangs and its worker is SIGKILLed: the run counts (a task that kills its
+    # workers must not be retried forever), so the next worker finds the task with its runs spent and
+    # fails it instead of running it once more (before, it ran a second time: "failed after 2
+    # attempt(s)" with max_attempts = 1; the chaos test saw "failed after 9" with 8).
+    fake_town(tmp_path, town_name, redis_url, streams=streams, idle_timeout=3, visibility=2,
+              agent_extra="max_attempts = 1")
+    keys = TownKeys(town_name)
+    task = await add_shared(aredis, town_name, "FAIL SLEEP_ONCE=60", streams=streams)
+    agent_id = seed_agent(sync_redis, town_name, "w1")
+    proc = start_worker(tmp_path, "w1", agent_id)
+    wait_for(lambda: sync_redis.get(keys.cli_group(agent_id)), timeout=90)  # the run is under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert start_worker(tmp_path, "w1", agent_id).wait(timeout=60) == 0
+    record = sync_redis.hgetall(keys.task(task.id))
+    assert record["state"] == "failed" and record["attempts"] == "1", record
+    assert record["result"].startswith("failed after 1 attempt(s):"), record
+    assert "ended with its worker" in json.loads(record["attempt_errors"])[-1], record
+    assert executions(tmp_path) == []  # not run again (the killed run's CLI was killed by its successor)
+    assert sync_redis.llen(keys.backlog) == 0 and sync_redis.llen(keys.processing(agent_id)) == 0
+    if streams:
+        assert await TownStore(aredis, town_name).docket.pending_count() == 0
     assert "current_task" not in agent_hash(sync_redis, town_name, agent_id)
 
 

@@ -1,7 +1,8 @@
 """Broken agents in a busy town, both queue modes (issue 11): missing program, failing fast, hanging,
 SIGKILLs and restarts, with reclaim (to an agent, to the backlog), assign-all and the restarts sent at the
-same time over HTTP to a townhall process started by the test; healthy work completes exactly once, work
-built to fail dead-letters, nothing is lost or queued twice."""
+same time over HTTP to a townhall process started by the test, paced by what the live workers do and
+counted; healthy work completes exactly once, work built to fail dead-letters, nothing is lost or queued
+twice."""
 
 from __future__ import annotations
 

@@ -31,8 +31,8 @@ from townhall.queues import Delivery, QueueConsumer
 from townhall.runtime import Runtime
 from townhall.services.lifecycle import NotBegun, Pool, Refusal, Round, Skip, Standing, StartRefused
 from townhall.services.town import TownServices
-from townhall.store import AttemptOutcome
 from townhall.store.processing import Source
+from townhall.worker.attempts import Attempts
 from townhall.worker.breaker import FailureBreaker
 from townhall.worker.guard import BACKOFF_MAX_SECS, REDIS_ERRORS, GiveUp, Guard, event_within
 from townhall.worker.liveness import Liveness
@@ -135,8 +135,8 @@ class Worker:
         self.heartbeat_secs = float(cfg.heartbeat_secs)
         self.idle_timeout = float(cfg.idle_timeout_secs)
         self.default_timeout = cfg.task_timeout_secs
-        self.max_attempts = cfg.max_attempts
-        self.breaker = FailureBreaker(cfg.failure_breaker)
+        self.attempts = Attempts(services.lifecycle, consumer, agent.id, cfg.max_attempts)
+        self.breaker = FailureBreaker(cfg.failure_breaker, proven=agent.tasks_completed > 0)
         self.broken_reason = ""
         self.current: Delivery | None = None
         self._stopping = asyncio.Event()
@@ -256,6 +256,10 @@ class Worker:
             return None
         message_id = delivery.message.id if delivery.message else "unknown"
         what = f"task {task_id} attempt {begun.attempt}" if task_id else f"message {message_id}"
+        if task_id and self.attempts.spent(delivery, task_id, begun):  # its last run died with its worker
+            why = await self.guard.persist(lambda: self.attempts.fail_spent(delivery, task_id))
+            log.warning("%s not run: %s", what, why)
+            return None
         log.info("%s started (source %s)", what, delivery.source.value)
         try:
             preset = preset_for(self.town, begun.cli)
@@ -298,7 +302,7 @@ class Worker:
             error = f"timed out after {self._time_limit(begun)} s"
         elif ended.status != 0:
             error = f"exit status {ended.status}"
-            if self.breaker.failed(loop.time(), f"{ended.status}\n{output}"):
+            if self.breaker.failed(loop.time(), f"{ended.status}\n{output}", task_id or f"message {message_id}"):
                 return await self._broken(delivery, task_id, begun, what,
                                           f"failure breaker tripped: {self.breaker.describe()} ({error})")
         if error is None:
@@ -340,24 +344,7 @@ class Worker:
 
     async def _finish_task(self, delivery: Delivery, task_id: str | None, error: str | None, output: str,
                            begun: Round) -> str:
-        """Write the outcome, then forget the delivery; the state for the log line. A failed run of
-        shared work is retried (``[agent] max_attempts``); other work fails at once."""
-        state = "completed" if error is None else "failed"
-        if task_id and error is not None and delivery.source is Source.SHARED:
-            reason = f"attempt {begun.attempt}: {error}; {first_line(output)}".rstrip("; ")
-            outcome = await self.consumer.retry_or_fail(delivery, f"{error}\n{output}".strip(), reason,
-                                                        self.max_attempts)
-            if outcome is AttemptOutcome.REQUEUED:
-                state = f"failed, re-queued (attempt {begun.attempt} of {self.max_attempts})"
-            elif outcome is AttemptOutcome.FAILED:
-                state = f"failed after {begun.attempt} attempts"
-        else:
-            if task_id:
-                await self.lifecycle.settle(self.agent_id, task_id, error, output)
-            # Acknowledge only after the task's outcome is written: a crash in between redelivers it,
-            # and the redelivery sees a finished task and skips it.
-            await self.consumer.done(delivery)
-        await self.lifecycle.end_round(self.agent_id, begun.number, task_id, error)
+        state = await self.attempts.finish(delivery, task_id, error, output, begun)
         self._idle_since = asyncio.get_running_loop().time()
         return state
 
