@@ -32,9 +32,10 @@ def test_document_states_the_input_rules() -> None:
                          ("/v1/missions/{mission_id}/stop", "post")):
         (param,) = paths[path][method]["parameters"]
         assert param["schema"]["format"] == "uuid", path
-    for path in ("/v1/reclaim/orphan-tasks", "/v1/missions/{mission_id}/stop", "/v1/missions/{mission_id}/fail"):
+    for path in ("/v1/reclaim/orphan-tasks", "/v1/missions/{mission_id}/stop", "/v1/missions/{mission_id}/fail",
+                 "/v1/agents/prune", "/v1/reclaim", "/v1/tasks/{task_id}/complete"):
         assert paths[path]["post"]["requestBody"]["required"] is False, path
-    assert paths["/v1/agents/prune"]["post"]["requestBody"]["required"] is True
+    assert paths["/v1/tasks/assign"]["post"]["requestBody"]["required"] is True
 
 
 @pytest.mark.parametrize(("path", "body", "field"), [

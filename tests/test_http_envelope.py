@@ -58,7 +58,7 @@ def _assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-d
     assert response.headers["content-type"].startswith("application/problem+json")
     body = response.json()
     assert body["status"] == status
-    assert body["type"].endswith(str(status))
+    assert body["type"].startswith(f"/errors#{status}-")
     assert body["title"] and body["detail"]
     assert body["request_id"] == response.headers["x-request-id"]
     assert body["instance"] == response.request.url.path

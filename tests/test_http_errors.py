@@ -45,5 +45,5 @@ async def test_unreachable_redis_is_a_503_to_retry(tmp_path: Path) -> None:
             assert response.headers["retry-after"] == "1"
             problem = response.json()
             assert (problem["type"], problem["title"], problem["instance"]) == (
-                "https://tinytown.dev/errors/503", "Service Unavailable", path)
+                "/errors#503-service-unavailable", "Service Unavailable", path)
             assert problem["detail"].startswith("Failed to " if path == "/api/scaling" else "Redis unavailable: ")

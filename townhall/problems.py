@@ -14,8 +14,9 @@ import msgspec
 from litestar import Request, Response
 from litestar.types import Message, Scope
 
+from townhall.problem_types import RFC9110_TITLES, type_uri
+
 PROBLEM_JSON = "application/problem+json"
-TYPE_BASE = "https://tinytown.dev/errors/"
 REQUEST_ID_HEADER = "x-request-id"
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 
@@ -85,7 +86,7 @@ def problem_response(
     candidates: list[str] | None = None,
 ) -> Response[Problem]:
     body = Problem(
-        type=f"{TYPE_BASE}{status}",
+        type=type_uri(status),
         title=status_title(status),
         status=status,
         detail=detail,
@@ -98,6 +99,8 @@ def problem_response(
 
 
 def status_title(status: int) -> str:
+    if status in RFC9110_TITLES:
+        return RFC9110_TITLES[status]
     try:
         return HTTPStatus(status).phrase
     except ValueError:

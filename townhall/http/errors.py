@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+import msgspec
+
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
@@ -44,15 +46,15 @@ class ProblemRule:
     retry_after_secs: int | None = None
     #: The problem's ``candidates`` (an ambiguous reference), taken from the error.
     candidates: Callable[[Any], list[str]] | None = None
-    #: The problem's ``errors`` (the fields at fault), taken from the error.
-    errors: Callable[[Any], list[FieldError]] | None = None
+    #: The problem's ``errors`` (the fields at fault), taken from the error and the request.
+    errors: Callable[[Any, AnyRequest], list[FieldError]] | None = None
 
     def response(self, request: AnyRequest, exc: Exception) -> Response[Problem]:
         return problem_response(
             request, self.status, str(exc),
             headers={"Retry-After": str(self.retry_after_secs)} if self.retry_after_secs else None,
             candidates=self.candidates(exc) if self.candidates else None,
-            errors=self.errors(exc) if self.errors else None,
+            errors=self.errors(exc, request) if self.errors else None,
         )
 
 
@@ -63,7 +65,8 @@ DOMAIN_PROBLEMS: Mapping[type[Exception], ProblemRule] = {
     AgentDown: ProblemRule(409),
     Conflict: ProblemRule(409),
     PresetNotAllowed: ProblemRule(403),
-    InvalidInput: ProblemRule(422, errors=lambda exc: [FieldError(field=exc.field, message=exc.message)]),
+    InvalidInput: ProblemRule(422, errors=lambda exc, request: [
+        FieldError(field=exc.field, message=exc.message, source=_source_of(exc.field, request))]),
     RedisUnavailable: ProblemRule(503, retry_after_secs=1),
     # An unmeasurable queue is a transient outage, not a server bug: tell the scaler to retry.
     ScalingUnavailable: ProblemRule(503, retry_after_secs=1),
@@ -75,7 +78,7 @@ def invalid_request(request: AnyRequest, exc: ValidationException) -> Response[P
 
     Litestar raises this only for well-formed input; a body that is not JSON at all is a plain
     ``ClientException`` (400), answered by :func:`http_error`."""
-    errors = field_errors(exc)
+    errors = [_missing_body(request) if _is_missing_body(e) else e for e in field_errors(exc)]
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors) or str(exc.detail)
     return problem_response(request, 422, f"Invalid request: {detail}", errors=errors)
 
@@ -108,6 +111,33 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
 }
 
 
+def _source_of(field: str, request: AnyRequest) -> str:
+    """Where a field a service refused came from: services name fields, not HTTP locations."""
+    if field in request.path_params:
+        return "path"
+    if field in request.query_params:
+        return "query"
+    return "body"
+
+
+def _is_missing_body(error: FieldError) -> bool:
+    # Litestar reports a required body that was not sent as the KeyError of its own argument name.
+    return error.field == "data" and error.message == "'data'"
+
+
+def _missing_body(request: AnyRequest) -> FieldError:
+    """Say which body the route expects, rather than Litestar's ``data: 'data'``."""
+    field = request.route_handler.parsed_data_field
+    annotation = field.annotation if field is not None else None
+    described = ""
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        parts = [f"{f.encode_name}{'' if f.required else ' (optional)'}"
+                 for f in msgspec.structs.fields(annotation)]
+        described = f" with {', '.join(parts)}" if parts else ""
+    return FieldError(field="body", message=f"a JSON object{described} is required; no body was sent",
+                      source="body")
+
+
 def _default_detail(status: int, request: AnyRequest) -> str:
     if status == 404:
         return f"No route for {request.url.path}"
@@ -138,5 +168,7 @@ def field_errors(exc: ValidationException) -> list[FieldError]:
         elif field == "data" and "missing required field" in message.lower():
             missing = re.search(r"`([^`]+)`", message)
             field = missing.group(1) if missing else field
-        errors.append(FieldError(field=field, message=message, source=str(item.get("source", "body"))))
+        source = item.get("source", "body")
+        # Litestar gives path and query parameters' source as its ParamType enum.
+        errors.append(FieldError(field=field, message=message, source=str(getattr(source, "value", source))))
     return errors

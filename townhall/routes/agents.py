@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
-from townhall.routes.common import Resource, problems
+from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import AgentName, Label, Uuid
 from townhall.routes.views import AgentItem
 
@@ -109,8 +109,8 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
         record = await services.lifecycle.restart(agent)
         return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
-    @post("/prune", status_code=200, responses=problems(body=True),
+    @post("/prune", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
-    async def prune(self, services: Services, data: JSONBody[PruneRequest]) -> PruneResponse:
-        removed = await services.agents.prune(all_agents=data.all)
+    async def prune(self, services: Services, data: JSONBody[PruneRequest | None] = None) -> PruneResponse:
+        removed = await services.agents.prune(all_agents=data.all if data else False)
         return PruneResponse(removed=len(removed), agents=[a.name for a in removed])

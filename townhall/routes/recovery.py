@@ -69,10 +69,11 @@ class RecoveryController(Resource, path="/", tag="recovery", scope=Scope.AGENT_M
         return RecoverResponse(checked=report.checked, recovered=len(report.recovered),
                                agents=[a.name for a in report.recovered])
 
-    @post("/reclaim", status_code=200, responses=problems(404, 409, body=True),
+    @post("/reclaim", status_code=200, responses=problems(404, 409, body=True), operation_class=OptionalBody,
           summary="Work in Stopped/Error agents' mailboxes: to the backlog, to an agent, or only listed")
-    async def reclaim(self, services: Services, data: JSONBody[ReclaimRequest],
-                      request: Request[Principal, Any, Any], start: Start = False) -> ReclaimResponse:
+    async def reclaim(self, services: Services, request: Request[Principal, Any, Any],
+                      data: JSONBody[ReclaimRequest | None] = None, start: Start = False) -> ReclaimResponse:
+        data = data or ReclaimRequest()
         report = await services.recovery.reclaim(to_backlog=data.to_backlog, to=data.to, from_name=data.from_,
                                                  start=start, caller=request.user)
         return ReclaimResponse(

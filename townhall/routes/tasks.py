@@ -10,7 +10,7 @@ from litestar.params import JSONBody, QueryParameter
 
 from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
-from townhall.routes.common import Resource, problems
+from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import NO_CONTROL, Start, Text, TimeoutSecs, uuid_path
 from townhall.routes.views import TaskView
 from townhall.services.history import (
@@ -136,7 +136,8 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
         return TaskView.of(await services.actions.retry(task_id))
 
     @post("/{task_id:str}/complete", status_code=200, responses=problems(404, body=True),
+          operation_class=OptionalBody,
           summary="Mark a task completed with a result (counts for its agent, clears its current task)")
     async def complete(self, services: Services, task_id: TaskId,
-                       data: JSONBody[CompleteRequest]) -> TaskView:
-        return TaskView.of(await services.tasks.complete(task_id, data.result))
+                       data: JSONBody[CompleteRequest | None] = None) -> TaskView:
+        return TaskView.of(await services.tasks.complete(task_id, data.result if data else ""))

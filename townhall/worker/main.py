@@ -54,7 +54,7 @@ CONTROL_SECS = 1.0
 TERM_GRACE_SECS = 3.0
 
 
-class Stop(str, enum.Enum):
+class Stop(enum.StrEnum):
     """Why the loop ends; every reason exits 0."""
 
     REQUESTED = "stop requested"
