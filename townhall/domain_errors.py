@@ -78,6 +78,15 @@ class AmbiguousAgent(DomainError):
         self.candidates = list(candidates)
 
 
+class AmbiguousId(DomainError):
+    """An id prefix matches several records (``candidates``: their ids, each with a hint)."""
+
+    def __init__(self, what: str, prefix: str, candidates: Sequence[str]) -> None:
+        super().__init__(f"{what} id prefix '{prefix}' is ambiguous: {', '.join(candidates)}")
+        self.prefix = prefix
+        self.candidates = list(candidates)
+
+
 class TaskNotFound(NotFound):
     template = "Task not found: {}"
 

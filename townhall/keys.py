@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-#: Suffixes of the task counts hash and of the task history keys; the task scripts derive the history
-#: key names from the counts key (see ``store/history_lua.py``).
+#: Suffixes of the task counts hash, of the task history keys and of the task id index; the task scripts
+#: derive the history and id index key names from the counts key (see ``store/history_lua.py``).
 COUNTS_SUFFIX = "stats:tasks"
 HISTORY = "idx:history"
+TASK_IDS = "idx:tasks:ids"
 
 DOCKET_GROUP = "workers"
 
@@ -104,6 +105,12 @@ class TownKeys:
     def history_tag(self, tag: str) -> str:
         """History slice: the tasks ever tagged ``tag`` (missions tag theirs ``mission:<id>``)."""
         return f"{self.prefix}{HISTORY}:tag:{tag}"
+
+    @property
+    def task_ids(self) -> str:
+        """Sorted set (all scores 0) of every task id, so an id prefix is a range lookup. Kept by the
+        history Lua with the history (its name derived from ``task_counts`` the same way)."""
+        return f"{self.prefix}{TASK_IDS}"
 
     @property
     def task_counts(self) -> str:

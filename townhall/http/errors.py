@@ -22,6 +22,7 @@ from townhall.domain_errors import (
     REDIS_OUTAGE_ERRORS,
     AgentDown,
     AmbiguousAgent,
+    AmbiguousId,
     Conflict,
     InvalidInput,
     NotFound,
@@ -62,6 +63,7 @@ class ProblemRule:
 DOMAIN_PROBLEMS: Mapping[type[Exception], ProblemRule] = {
     NotFound: ProblemRule(404),  # AgentNotFound, TaskNotFound, MissionNotFound, BacklogTaskGone
     AmbiguousAgent: ProblemRule(409, candidates=lambda exc: exc.candidates),
+    AmbiguousId: ProblemRule(409, candidates=lambda exc: exc.candidates),
     AgentDown: ProblemRule(409),
     Conflict: ProblemRule(409),
     PresetNotAllowed: ProblemRule(403),

@@ -15,6 +15,7 @@ from litestar.params import PathParameter, QueryParameter
 
 from townhall.services.inputs import (
     AGENT_NAME_PATTERN,
+    ID_OR_PREFIX_PATTERN,
     MAX_LABEL_CHARS,
     MAX_TAGS,
     MAX_TASK_TIMEOUT_SECS,
@@ -66,6 +67,10 @@ Start = Annotated[bool, QueryParameter(
 
 
 def uuid_path(what: str) -> PathParameter:
-    """A path parameter that is a UUID; anything else is a 422 naming the parameter (checked by the
-    service, which words the error)."""
-    return PathParameter(format="uuid", description=f"The {what}'s id (a UUID; anything else is a 422)")
+    """A path parameter that names a record by id: its UUID or a unique prefix of one (the ids ``tt``
+    prints); anything else is a 422 naming the parameter (checked by the service, which words the error)."""
+    return PathParameter(
+        description=f"The {what}'s id: a UUID, or its first 4 or more hex digits if no other {what}'s id "
+                    f"starts with them (several do: 409 listing them as `candidates`; not an id: 422)",
+        schema_extra={"pattern": ID_OR_PREFIX_PATTERN, "minLength": 4, "maxLength": 36},
+    )

@@ -18,8 +18,8 @@ from townhall.auth import Principal
 from townhall.domain import Task, TaskState
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import QueueBackend
-from townhall.services.inputs import require_record
 from townhall.store import AgentPatch, TownStore
+from townhall.services.tasks import find_task
 
 if TYPE_CHECKING:
     from townhall.services.lifecycle import AgentLifecycle
@@ -38,7 +38,7 @@ class TaskActions:
         self.queue = queue
 
     async def _task(self, task_id: str) -> Task:
-        return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
+        return await find_task(self.store, task_id)  # a full id or a unique prefix of one
 
     async def cancel(self, task_id: str, *, caller: Principal | None = None) -> Task:
         """``cancelled`` (``result`` says who cancelled it) from pending, assigned or running; a

@@ -29,7 +29,7 @@ from townhall.domain import (
 from townhall.domain.agents import RESERVED_AGENT_NAMES
 from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, DomainError, InvalidInput, PresetNotAllowed
 from townhall.launchers import CheckedLauncher, Launcher
-from townhall.services.inputs import check_agent_name, check_label, require_uuid
+from townhall.services.inputs import MIN_ID_PREFIX, check_agent_name, check_label, require_uuid
 from townhall.store import TownStore
 
 log = logging.getLogger(__name__)
@@ -58,12 +58,16 @@ def candidate_label(agent: Agent) -> str:
 
 def matching_agents(agents: Sequence[Agent], ref: str) -> list[Agent]:
     """Agents whose name, display name, display label or 4-char short id equals ``ref``
-    (ASCII case-insensitive), the name-based step of reference §3.1."""
+    (ASCII case-insensitive), the name-based step of reference §3.1; when none does, agents whose id
+    starts with ``ref`` (at least 4 characters: the ids ``tt`` prints can be typed back)."""
     wanted = ref.strip().lower()
-    return [
+    named = [
         a for a in agents
         if wanted in (a.name.lower(), a.display_name.lower(), a.display_label.lower(), a.short_id.lower())
     ]
+    if named or len(wanted) < MIN_ID_PREFIX:
+        return named
+    return [a for a in agents if a.id.lower().startswith(wanted)]
 
 
 def resolve_cli(town: Town, value: str | None) -> str:

@@ -14,10 +14,10 @@ import msgspec
 
 from townhall.auth import Principal
 from townhall.domain import Task
-from townhall.domain_errors import BacklogTaskGone
+from townhall.domain_errors import BacklogTaskGone, TaskNotFound
 from townhall.queues import QueueBackend
 from townhall.services.agents import AgentRef
-from townhall.services.inputs import check_tags, check_text, check_timeout, require_uuid
+from townhall.services.inputs import check_tags, check_text, check_timeout, resolve_id
 from townhall.services.recipients import WorkRecipients
 from townhall.services.tasks import task_assign_message
 from townhall.store import TownStore
@@ -68,7 +68,7 @@ class BacklogService:
         """Assign one backlog task to an agent. :class:`BacklogTaskGone` if it is not (any longer) in
         the backlog; of two concurrent claims exactly one wins. A ``Stopped``/``Error`` agent refuses
         (:class:`AgentDown`) unless ``start`` restarts it."""
-        task_id = require_uuid("task_id", task_id)
+        task_id = await self._resolve_id(task_id)
         agent = await self.recipients.resolve(agent_ref, start=start, caller=caller)
         if not await self.store.backlog.claim(task_id, agent.id, task_assign_message(task_id, agent.id)):
             raise BacklogTaskGone(task_id)
@@ -83,8 +83,15 @@ class BacklogService:
 
     async def delete(self, task_id: str) -> str:
         """Remove a task from the backlog and delete its record (one atomic step)."""
-        task_id = require_uuid("task_id", task_id)
+        task_id = await self._resolve_id(task_id)
         if not await self.store.backlog.discard(task_id):
             raise BacklogTaskGone(task_id)
         await self.queue.withdraw(task_id)
         return task_id
+
+    async def _resolve_id(self, task_id: str) -> str:
+        # A prefix matching no task at all is still "not in the backlog", as for a full id.
+        try:
+            return await resolve_id("task_id", task_id, self.store.tasks.ids_with_prefix, TaskNotFound, "task")
+        except TaskNotFound:
+            raise BacklogTaskGone(task_id) from None

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Sequence
 
 from townhall.domain import is_uuid
 from townhall.domain.agents import AGENT_NAME_PATTERN
-from townhall.domain_errors import InvalidInput
+from townhall.domain_errors import AmbiguousId, InvalidInput
 
 #: Task descriptions, message texts, results and reasons (characters, as JSON Schema's ``maxLength``
 #: counts them, so the OpenAPI document can state the limit exactly).
@@ -27,10 +27,14 @@ MAX_TASK_TIMEOUT_SECS = 86_400
 UUID_PATTERN = r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"
 _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)  # the domain's rule (names become paths and arguments)
 _UUID = re.compile(UUID_PATTERN)
+#: The shortest id prefix accepted where an id is expected (the 4-character short id ``tt`` shows).
+MIN_ID_PREFIX = 4
+#: A full UUID, or the start of one: at least :data:`MIN_ID_PREFIX` hex digits, then hex digits and hyphens.
+ID_OR_PREFIX_PATTERN = r"^[0-9A-Fa-f]{4}[0-9A-Fa-f-]{0,32}$"
+_ID_OR_PREFIX = re.compile(ID_OR_PREFIX_PATTERN)
+#: How many candidates an ambiguous prefix lists.
+MAX_CANDIDATES = 10
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-R = TypeVar("R")
-
 
 def require_uuid(field: str, value: str) -> str:
     """The lowercase form of a UUID in its canonical text form (surrounding whitespace ignored), else
@@ -55,16 +59,26 @@ def require_timestamp(field: str, value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-async def require_record(
-    field: str, value: str, get: Callable[[str], Awaitable[R | None]], missing: Callable[[str], Exception]
-) -> R:
-    """The record ``get`` finds under the UUID ``value`` (checked as :func:`require_uuid` does), else
-    ``missing(id)`` is raised: the service's not-found error."""
-    record_id = require_uuid(field, value)
-    record = await get(record_id)
-    if record is None:
-        raise missing(record_id)
-    return record
+async def resolve_id(
+    field: str, value: str, ids_with_prefix: Callable[[str, int], Awaitable[Sequence[str]]],
+    missing: Callable[[str], Exception], what: str,
+) -> str:
+    """The full id ``value`` names: a UUID as it is (lowercase), or the one id that starts with the
+    prefix ``value`` (at least :data:`MIN_ID_PREFIX` hex digits, as ``tt`` shows ids). No match is
+    ``missing(value)``, several are :class:`AmbiguousId` listing them, anything else is
+    :class:`InvalidInput` naming ``field``."""
+    text = (value or "").strip()
+    if _UUID.match(text):
+        return text.lower()
+    if not _ID_OR_PREFIX.match(text):
+        raise InvalidInput(field, f"{field} must be a UUID or at least {MIN_ID_PREFIX} leading hex digits of one, "
+                                  f"got '{value}'")
+    found = await ids_with_prefix(text.lower(), MAX_CANDIDATES + 1)
+    if not found:
+        raise missing(text)
+    if len(found) > 1:
+        raise AmbiguousId(what, text, found[:MAX_CANDIDATES])
+    return found[0]
 
 
 def check_text(field: str, value: str, *, max_chars: int = MAX_TEXT_CHARS) -> str:

@@ -25,9 +25,9 @@ import msgspec
 from townhall.config import Town
 from townhall.domain import SUPERVISOR_ID, is_uuid
 from townhall.domain.agents import is_safe_agent_name
-from townhall.domain_errors import InvalidInput, LogNotFound, TaskNotFound
+from townhall.domain_errors import AgentNotFound, InvalidInput, LogNotFound, TaskNotFound
 from townhall.services.agents import AgentService
-from townhall.services.inputs import require_record
+from townhall.services.tasks import find_task, resolve_task_id
 from townhall.store import TownStore
 from townhall.waits import event_within
 
@@ -71,7 +71,7 @@ class LogService:
         record names, else of whichever agent ran it last."""
         if attempt is not None and (isinstance(attempt, bool) or attempt < 1):
             raise InvalidInput("attempt", f"attempt must be 1 or more, got {attempt}")
-        task = await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
+        task = await find_task(self.store, task_id)  # a full id or a unique prefix of one
         agent = await self.store.agents.get(task.assigned_to) if task.assigned_to else None
         if agent is not None and is_safe_agent_name(agent.name):
             runs = (await self.store.attempts.limits(task.id)).attempts
@@ -119,11 +119,20 @@ class LogService:
         return self._served(path, f"agent {agent.name}")
 
     async def resolve(self, ref: str) -> LogFile:
-        """``tt logs``: a task id's run log if a task has that id, else the agent's worker log."""
+        """``tt logs``: a task id's run log if a task has that id, else the agent's worker log; failing
+        both, the run log of the task whose id starts with ``ref`` (4+ hex digits, as ``tt`` shows ids),
+        so an agent named like a prefix (``beef``) keeps its log."""
         text = ref.strip()
         if is_uuid(text) and await self.store.tasks.get(text.lower()) is not None:
             return await self.task_log(text)
-        return await self.agent_log(text)
+        try:
+            return await self.agent_log(text)
+        except AgentNotFound:
+            try:
+                task_id = await resolve_task_id(self.store, text)
+            except (InvalidInput, TaskNotFound):
+                raise AgentNotFound(text) from None
+            return await self.task_log(task_id)
 
     def _served(self, path: Path, title: str) -> LogFile:
         """``path`` resolved, if it is a regular file inside the log folder (also resolved)."""

@@ -10,7 +10,7 @@ import msgspec
 
 from townhall.domain import SUPERVISOR_ID, Mission, MissionState, QueryBody
 from townhall.domain_errors import Conflict, MissionNotFound
-from townhall.services.inputs import check_text, require_record, require_uuid
+from townhall.services.inputs import check_text, resolve_id
 from townhall.store import TownStore
 from townhall.store.messages import PEEK_LIMIT
 
@@ -106,13 +106,21 @@ class MissionService:
         return MissionAction(id=mission.id, state=mission.state, reason=text)
 
     async def delete(self, mission_id: str) -> str:
-        mission_id = require_uuid("mission_id", mission_id)
+        mission_id = await self._resolve_id(mission_id)
         if not await self.store.missions.delete(mission_id):
             raise MissionNotFound(mission_id)
         return mission_id
 
+    async def _resolve_id(self, mission_id: str) -> str:
+        return await resolve_id("mission_id", mission_id, self.store.missions.ids_with_prefix, MissionNotFound,
+                                "mission")
+
     async def _load(self, mission_id: str) -> Mission:
-        return await require_record("mission_id", mission_id, self.store.missions.get, MissionNotFound)
+        resolved = await self._resolve_id(mission_id)
+        mission = await self.store.missions.get(resolved)
+        if mission is None:
+            raise MissionNotFound(resolved)
+        return mission
 
     async def _retire_help_requests(self, mission_id: str) -> int:
         """Remove the dispatcher's help requests for this mission from the supervisor inbox."""

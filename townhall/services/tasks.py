@@ -13,7 +13,7 @@ from townhall.domain import OPEN_TASK_STATES, Task, TaskState, utc_now
 from townhall.domain_errors import Conflict, TaskNotFound
 from townhall.queues import task_assign_message
 from townhall.services.agents import AgentRef
-from townhall.services.inputs import check_text, check_timeout, require_record, require_uuid
+from townhall.services.inputs import check_text, check_timeout, require_uuid, resolve_id
 from townhall.services.pending import PendingTask, pending_assigned_tasks
 from townhall.services.recipients import WorkRecipients
 from townhall.store import AgentPatch, TaskPatch, TownStore
@@ -24,14 +24,35 @@ class Assignment(msgspec.Struct, frozen=True):
     agent: AgentRef
 
 
+async def resolve_task_id(store: TownStore, task_id: str) -> str:
+    """The id of the task ``task_id`` names: a UUID, or a unique prefix of one (4+ hex digits);
+    :class:`InvalidInput`, :class:`TaskNotFound` or :class:`AmbiguousId` otherwise."""
+    return await resolve_id("task_id", task_id, store.tasks.ids_with_prefix, TaskNotFound, "task")
+
+
+async def find_task(store: TownStore, task_id: str) -> Task:
+    """The task record ``task_id`` names (as :func:`resolve_task_id` takes it); :class:`TaskNotFound`
+    if absent. What every task route reads its task by, so they all take id prefixes alike."""
+    resolved = await resolve_task_id(store, task_id)
+    task = await store.tasks.get(resolved)
+    if task is None:
+        raise TaskNotFound(resolved)
+    return task
+
+
 class TaskService:
     def __init__(self, store: TownStore, recipients: WorkRecipients) -> None:
         self.store = store
         self.recipients = recipients
 
+    async def resolve_id(self, task_id: str) -> str:
+        """The id of the task ``task_id`` names: a UUID, or a unique prefix of one (4+ hex digits);
+        :class:`InvalidInput`, :class:`TaskNotFound` or :class:`AmbiguousId` otherwise."""
+        return await resolve_task_id(self.store, task_id)
+
     async def get(self, task_id: str) -> Task:
-        """The task record; :class:`InvalidInput` for a non-UUID id, :class:`TaskNotFound` if absent."""
-        return await require_record("task_id", task_id, self.store.tasks.get, TaskNotFound)
+        """The task record (``task_id`` as :meth:`resolve_id` takes it); :class:`TaskNotFound` if absent."""
+        return await find_task(self.store, task_id)
 
     async def assign(self, agent_ref: str, description: str, *, start: bool = False,
                      timeout_secs: float | None = None, caller: Principal | None = None) -> Assignment:

@@ -22,7 +22,7 @@ REINDEX_BATCH = 500
 
 # KEYS[1] the history set, KEYS[2] the counts hash (names the history keys), KEYS[3..] task hashes.
 # ARGV: their ids. Each task that exists is indexed under its current state; a missing one (or a key of
-# another type) leaves the whole history and the state sets. Returns the number indexed.
+# another type) leaves the whole history, the state sets and the task id index. Returns the number indexed.
 HISTORY_REINDEX = TASK_STATE_LUA + HISTORY_LUA + r"""
 local n = 0
 for i, id in ipairs(ARGV) do
@@ -32,8 +32,7 @@ for i, id in ipairs(ARGV) do
     history_index(key, id, norm_task_state(head[2]))
     n = n + 1
   else
-    redis.call('ZREM', HISTORY, id)
-    for _, s in ipairs(HISTORY_STATES) do redis.call('ZREM', HISTORY .. ':state:' .. s, id) end
+    history_unindex(id)
   end
 end
 return n

@@ -9,16 +9,23 @@ The key names depend on values found in the record (assignee, tags), so they can
 ``KEYS`` up front: they are derived from the counts key ``KEYS[2]`` (``tt:{town}:stats:tasks``), which
 every task script already passes. Townhall runs on one Redis node (no Cluster), as the rest of the
 layout assumes.
+
+The task id index ``idx:tasks:ids`` (every task id, all scores 0, so an id prefix is a ``ZRANGEBYLEX``
+lookup) is kept here too, under a name derived the same way: a task enters it when it is first filed in
+the history and leaves it when it leaves the history (a lookup also drops an entry whose record is
+gone; the startup reconcile rebuilds both together).
 """
 
 from __future__ import annotations
 
 from townhall.domain.tasks import TaskState
-from townhall.keys import COUNTS_SUFFIX, HISTORY
+from townhall.keys import COUNTS_SUFFIX, HISTORY, TASK_IDS
 
 # Functions taking the task hash `key` explicitly, so that reconcile can index many tasks per call.
 HISTORY_LUA = (
-    f"local HISTORY = string.sub(KEYS[2], 1, #KEYS[2] - {len(COUNTS_SUFFIX)}) .. '{HISTORY}'\n"
+    f"local TOWN_PREFIX = string.sub(KEYS[2], 1, #KEYS[2] - {len(COUNTS_SUFFIX)})\n"
+    + f"local HISTORY = TOWN_PREFIX .. '{HISTORY}'\n"
+    + f"local TASK_IDS = TOWN_PREFIX .. '{TASK_IDS}'\n"
     + "local HISTORY_STATES = {" + ", ".join(f"'{s.value}'" for s in TaskState) + "}\n"
     + r"""
 -- RFC 3339 (any offset, any number of fractional digits) to epoch milliseconds; nil if unreadable.
@@ -49,7 +56,7 @@ end
 -- other state's, and in the sets of its assignee and its tags. Agent and tag sets only grow while the
 -- record lives (a reader checks the record), so no previous value has to be known here. A task not yet
 -- in the history is in no state set either, which spares reconcile most of the work for records the
--- original tt wrote.
+-- original tt wrote. A task first filed in the history enters the id index (prefix lookups) too.
 local function history_index(key, id, state)
   local f = redis.call('HMGET', key, 'created_at', 'assigned_to', 'tags')
   local score = redis.call('ZSCORE', HISTORY, id)
@@ -61,6 +68,7 @@ local function history_index(key, id, state)
       score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
     redis.call('ZADD', HISTORY, score, id)
+    redis.call('ZADD', TASK_IDS, 0, id)
   end
   for _, s in ipairs(HISTORY_STATES) do
     if s == state then
@@ -80,6 +88,14 @@ local function history_index(key, id, state)
   end
 end
 
+-- The task is gone (or about to be): out of the whole history, every state set and the id index. The
+-- agent and tag sets are left to history_forget (they need the record) or to their readers.
+local function history_unindex(id)
+  redis.call('ZREM', HISTORY, id)
+  redis.call('ZREM', TASK_IDS, id)
+  for _, s in ipairs(HISTORY_STATES) do redis.call('ZREM', HISTORY .. ':state:' .. s, id) end
+end
+
 -- The task (hash `key`, still readable) is about to be deleted: out of every history set.
 local function history_forget(key, id)
   local agent = redis.call('HGET', key, 'assigned_to')
@@ -90,8 +106,7 @@ local function history_forget(key, id)
       if type(tag) == 'string' then redis.call('ZREM', HISTORY .. ':tag:' .. tag, id) end
     end
   end
-  redis.call('ZREM', HISTORY, id)
-  for _, s in ipairs(HISTORY_STATES) do redis.call('ZREM', HISTORY .. ':state:' .. s, id) end
+  history_unindex(id)
 end
 """
 )

@@ -50,6 +50,10 @@ class MissionStore(SubStore):
         members = await self._r.sunion([self._k.mission_index, self._k.missions_active])
         return sorted(m for m in members if is_uuid(m))
 
+    async def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Mission ids starting with ``prefix`` (missions are few: the whole index is read)."""
+        return [m for m in await self.ids() if m.startswith(prefix)][:limit]
+
     async def list(self) -> list[Mission]:
         ids = await self.ids()
         replies = await self._ctx.read_each("get", [self._k.mission(m) for m in ids])

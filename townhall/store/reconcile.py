@@ -285,7 +285,7 @@ async def _merge_index(
 
 
 async def _rebuild_history(ctx: StoreContext, states: dict[str, str], slices: list[str]) -> None:
-    """File every task record in the history under its state. Tasks our scripts have indexed are kept
+    """File every task record in the history under its state, and its id in the task id index. Tasks our scripts have indexed are kept
     up to date by them; so only records missing from the history (the original ``tt`` wrote them),
     entries whose record is gone, and entries in the wrong state set (a state changed by another tool)
     are (re)indexed, each atomically from its record as it is then — a first start on a long history
@@ -299,6 +299,20 @@ async def _rebuild_history(ctx: StoreContext, states: dict[str, str], slices: li
         redo += [i for i in filed if states.get(i, state.value) != state.value]
         redo += [i for i in indexed if states.get(i) == state.value and i not in filed]
     await history.reindex(list(dict.fromkeys(redo)))
+    # The task id index (prefix lookups) holds what the history holds; the scripts add a task to it when
+    # they first file it, so records indexed before it existed, or by another tool, are added here.
+    # Ids of records gone since are dropped (a lookup drops them too).
+    listed = {m async for m, _ in r.zscan_iter(k.task_ids, count=SCAN_COUNT)}
+    for chunk in _chunks([i for i in states if i not in listed]):
+        await r.zadd(k.task_ids, dict.fromkeys(chunk, 0))
+    for chunk in _chunks([i for i in listed if i not in states]):
+        async with r.pipeline(transaction=False) as pipe:
+            for ident in chunk:
+                pipe.exists(k.task(ident))
+            exists = await pipe.execute()
+        gone = [i for i, e in zip(chunk, exists) if not e]
+        if gone:
+            await r.zrem(k.task_ids, *gone)
     for key in slices:
         members = [m async for m, _ in r.zscan_iter(key, count=SCAN_COUNT) if m not in states]
         for chunk in _chunks(members):

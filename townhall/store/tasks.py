@@ -16,6 +16,7 @@ from typing import Iterable, Sequence
 
 import msgspec
 
+from townhall.domain import is_uuid
 from townhall.domain.messages import Message
 from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, Task, TaskState
 from townhall.domain.timestamps import format_hash_time, utc_now
@@ -42,7 +43,7 @@ def task_script_keys(keys: TownKeys, task_id: str, *extra: str) -> list[str]:
 # Bookkeeping shared by all task scripts. `old == nil` means "no record before"; a record written by
 # a tool that does not maintain our indexes is recognised by its id missing from the open-state set,
 # in which case it was never counted and must not be decremented. States are read as TaskState.parse
-# reads them. `move` also keeps the history indexes (HISTORY_LUA); a script that deletes a record calls
+# reads them. `move` also keeps the history indexes and the task id index (HISTORY_LUA); a script that deletes a record calls
 # `history_forget` before the DEL, while the record still says which agent and tag sets hold it.
 # `norm_task_state`: a state read as TaskState.parse reads it.
 TASK_STATE_LUA = (
@@ -105,8 +106,7 @@ local function move(id, old, new)
   if new then
     history_index(KEYS[1], id, new)
   else
-    redis.call('ZREM', HISTORY, id)
-    for _, s in ipairs(HISTORY_STATES) do redis.call('ZREM', HISTORY .. ':state:' .. s, id) end
+    history_unindex(id)
   end
 end
 """
@@ -305,6 +305,24 @@ class TaskStore(SubStore):
     _delete = Lua(TASK_DELETE)
     async def delete(self, task_id: str) -> bool:
         return bool(await self._delete(keys=self._keys(task_id), args=[task_id]))
+
+    async def ids_with_prefix(self, prefix: str, limit: int) -> list[str]:
+        """Ids of existing tasks that start with ``prefix`` (lowercase), at most ``limit``, sorted; the
+        cost depends on the matches, not on the number of tasks. Entries whose record another tool
+        deleted are dropped on the way; an entry that is not a UUID (a record key another tool named) is
+        never returned, so a resolved id is always safe to build names from."""
+        found = [t for t in await self._r.zrangebylex(self._k.task_ids, f"[{prefix}", f"[{prefix}\xff",
+                                                       start=0, num=limit + 8) if is_uuid(t)]
+        if not found:
+            return []
+        async with self._r.pipeline(transaction=False) as pipe:
+            for task_id in found:
+                pipe.exists(self._k.task(task_id))
+            exists = await pipe.execute()
+        gone = [t for t, e in zip(found, exists) if not e]
+        if gone:
+            await self._r.zrem(self._k.task_ids, *gone)
+        return [t for t, e in zip(found, exists) if e][:limit]
 
     async def ids_in_state(self, state: TaskState) -> set[str]:
         """Ids indexed under an open state (pending/assigned/running). Terminal states are not indexed:
