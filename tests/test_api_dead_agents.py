@@ -151,7 +151,7 @@ def test_tt_start_on_every_command_that_hands_over_work(tmp_path: Path, town_nam
         return done.returncode, done.stdout, done.stderr
 
     code, out, _ = tt("spawn", "w1", "--json")
-    agent_id = json.loads(out)["id"]
+    agent_id = json.loads(out)["agent_id"]
     assert tt("kill", "w1")[0] == 0
     code, _, err = tt("assign", "w1", "do it")
     assert code == 1 and "agent 'w1' is Stopped" in err and "tt assign --start" in err

@@ -22,14 +22,14 @@ def test_backlog_assign_send_inbox_task_and_prune(tmp_path: Path, town_name: str
                                                   sync_redis: redis.Redis) -> None:
     fake_town(tmp_path, town_name, redis_url)
     agent = tt(tmp_path, "spawn", "w1")
-    assert agent["name"] == "w1" and agent["state"] == "starting"
+    assert agent["name"] == "w1" and agent["state"] == "Starting"
 
     added = tt(tmp_path, "backlog", "add", "write docs", "--tag", "docs")
     listed = tt(tmp_path, "backlog", "list")
-    assert listed["total"] == 1 and listed["tasks"][0]["task_id"] == added["task_id"]
+    assert listed["count"] == 1 and listed["backlog"][0]["task_id"] == added["task_id"]
     claimed = tt(tmp_path, "backlog", "claim", added["task_id"], "w1")
-    assert claimed["agent"] == "w1"
-    assert tt(tmp_path, "backlog", "list")["total"] == 0
+    assert claimed["agent_name"] == "w1"
+    assert tt(tmp_path, "backlog", "list")["count"] == 0
 
     assigned = tt(tmp_path, "assign", "w1", "fix bug")
     sent = tt(tmp_path, "send", "w1", "fyi", "--kind", "info", "--urgent")
@@ -42,10 +42,10 @@ def test_backlog_assign_send_inbox_task_and_prune(tmp_path: Path, town_name: str
     assert tt(tmp_path, "task", "show", assigned["task_id"])["state"] == "completed"
 
     status = tt(tmp_path, "status")
-    assert [a["agent"]["name"] for a in status["agents"]] == ["w1"]
-    assert tt(tmp_path, "kill", "w1")["stop_requested"] is True
+    assert [a["name"] for a in status["agents"]] == ["w1"]
+    assert tt(tmp_path, "kill", "w1")["status"] == "stopped"
     assert tt(tmp_path, "reclaim")["reclaimed"] >= 1
-    assert [a["name"] for a in tt(tmp_path, "prune")["removed"]] == ["w1"]
+    assert tt(tmp_path, "prune")["agents"] == ["w1"]
     assert sync_redis.scard(TownKeys(town_name).agent_index) == 0
 
 
@@ -62,9 +62,9 @@ def test_town_options_are_accepted_after_the_command(tmp_path: Path, town_name: 
     result = run_cli("--town", str(tmp_path / "elsewhere"), "status", "--town", str(tmp_path), "-v", "--json",
                      program="tt")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["town"]["name"] == town_name
+    assert json.loads(result.stdout)["name"] == town_name
     nested = run_cli("backlog", "list", "-t", str(tmp_path), "--json", program="tt")
-    assert nested.returncode == 0 and json.loads(nested.stdout)["total"] == 0
+    assert nested.returncode == 0 and json.loads(nested.stdout)["count"] == 0
 
 
 def test_an_unreachable_redis_is_one_line_and_exit_1(tmp_path: Path, town_name: str) -> None:

@@ -76,7 +76,7 @@ def test_tt_takes_back_the_ids_it_prints(town_dir: Path) -> None:
         return json.loads(result.stdout)
 
     agent = tt("spawn", "w1")
-    agent_id = agent.get("agent_id") or agent["id"]
+    agent_id = agent["agent_id"]
     task = tt("assign", "w1", "fix the parser")
     assert tt("task", "show", task["task_id"][:8])["id"] == task["task_id"]
     assert tt("inbox", agent_id[:8])["total"] == 1

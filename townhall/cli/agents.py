@@ -13,6 +13,7 @@ from townhall.domain_errors import DomainError
 from townhall.runtime import Role
 from townhall.services.pool import DEFAULT_POOL, Pool, check_pool_prefix
 from townhall.services.town import TownServices
+from townhall.views.agents import AgentActionResponse, PruneResponse, SpawnResponse
 from townhall.worker import run_worker
 
 
@@ -50,7 +51,7 @@ def spawn(ctx: click.Context, name: str, cli: str | None, role: str | None, nick
     # Not @services_command: the foreground worker runs its own event loop once this one is closed.
     agent = with_services(ctx, lambda services: services.agents.spawn(
         name, cli=cli, role_id=role, nickname=nickname, parent_agent_id=parent, launch=not foreground))
-    Answer(agent, f"Spawned {agent.name} ({agent.id}) with cli {agent.cli}").show(as_json)
+    Answer(SpawnResponse.of(agent), f"Spawned {agent.name} ({agent.id}) with cli {agent.cli}").show(as_json)
     if foreground:
         serve_agent(town_dir(ctx), agent.name, agent.id, None)
 
@@ -73,7 +74,7 @@ def agent_loop(ctx: click.Context, name: str | None, agent_id: str | None, cli: 
 async def kill(services: TownServices, agent: str) -> Answer:
     """Ask an agent's worker to stop (it hands back unfinished work and exits)."""
     ref = await services.lifecycle.kill(agent)
-    return Answer({"agent": ref.name, "agent_id": ref.id, "stop_requested": True}, f"Stop requested for {ref.name}")
+    return Answer(AgentActionResponse(status="stopped", agent=agent, agent_id=ref.id), f"Stop requested for {ref.name}")
 
 
 @click.command()
@@ -82,7 +83,8 @@ async def kill(services: TownServices, agent: str) -> Answer:
 async def restart(services: TownServices, agent: str) -> Answer:
     """Restart a Stopped/Error agent: Idle again and a new worker for the same id."""
     record = await services.lifecycle.restart(agent)
-    return Answer(record, f"Restarted {record.name} ({record.id})")
+    return Answer(AgentActionResponse(status="restarted", agent=agent, agent_id=record.id),
+                  f"Restarted {record.name} ({record.id})")
 
 
 @click.command()
@@ -91,7 +93,7 @@ async def restart(services: TownServices, agent: str) -> Answer:
 async def prune(services: TownServices, all_agents: bool) -> Answer:
     """Remove Stopped/Error agents with their mailboxes."""
     removed = await services.agents.prune(all_agents=all_agents)
-    return Answer({"removed": [{"id": a.id, "name": a.name} for a in removed]},
+    return Answer(PruneResponse.of(removed),
                   f"Removed {len(removed)} agent(s)" + "".join(f"\n  {a.name} ({a.id})" for a in removed))
 
 

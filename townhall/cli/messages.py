@@ -1,4 +1,6 @@
-"""Mailbox and recovery commands: send, look at an inbox, recover dead agents, reclaim their work."""
+"""Mailbox and recovery commands: send, look at an inbox, recover dead agents, reclaim their work.
+
+With ``--json`` each prints the body of its REST route (``townhall.views``)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,12 @@ import click
 from townhall.cli.common import services_command
 from townhall.cli.options import start_option
 from townhall.cli.output import Answer, table
+from townhall.domain import SUPERVISOR_ID
+from townhall.services.messages import InboxView
 from townhall.services.town import TownServices
+from townhall.views.agents import InboxResponse
+from townhall.views.messages import SendResponse
+from townhall.views.recovery import ReclaimResponse, RecoverResponse
 
 
 @click.command()
@@ -20,7 +27,15 @@ from townhall.services.town import TownServices
 async def send(services: TownServices, to: str, message: str, kind: str, sender: str | None, urgent: bool) -> Answer:
     """Send a message to an agent's inbox."""
     sent = await services.messages.send(to, message, kind=kind, sender=sender, urgent=urgent)
-    return Answer(sent, f"Sent {sent.message_id} to {sent.to_agent}{' (urgent)' if urgent else ''}")
+    return Answer(SendResponse.of(sent),
+                  f"Sent {sent.message_id} to {await _name_of(services, sent.to_agent)}{' (urgent)' if urgent else ''}")
+
+
+async def _name_of(services: TownServices, agent_id: str) -> str:
+    if agent_id == SUPERVISOR_ID:
+        return "supervisor"
+    agent = await services.agents.get(agent_id)
+    return agent.name if agent else agent_id
 
 
 @click.command()
@@ -29,9 +44,18 @@ async def send(services: TownServices, to: str, message: str, kind: str, sender:
 async def inbox(services: TownServices, agent: str) -> Answer:
     """An agent's inbox (without taking anything out)."""
     view = await services.messages.inbox(agent)
-    return Answer(view, lambda: table(f"Inbox: {view.total} message(s), {view.urgent} urgent",
-                                      ["id", "from", "type", "summary"],
-                                      [[m.id[:8], m.from_[:8], m.type, m.summary[:60]] for m in view.messages]))
+    summaries = await _summaries(services, view)
+    return Answer(InboxResponse.of(agent, view),
+                  lambda: table(f"Inbox: {view.total} message(s), {view.urgent} urgent",
+                                ["id", "from", "type", "summary"],
+                                [[m.id[:8], m.from_[:8], m.type, s[:60]] for m, s in zip(view.messages, summaries)]))
+
+
+async def _summaries(services: TownServices, view: InboxView) -> list[str]:
+    """What a person reads for each message: a task assignment shows the task's description."""
+    wanted = sorted({m.task_id for m in view.messages if m.task_id})
+    tasks = {t.id: t for t in await services.tasks.get_many(wanted) if t is not None}
+    return [tasks[m.task_id].description if m.task_id in tasks else m.summary for m in view.messages]
 
 
 @click.command()
@@ -39,7 +63,7 @@ async def inbox(services: TownServices, agent: str) -> Answer:
 async def recover(services: TownServices) -> Answer:
     """Mark agents whose worker is gone Stopped and put back the work they had taken."""
     report = await services.recovery.recover()
-    return Answer(report, f"Checked {report.checked}, recovered {len(report.recovered)}"
+    return Answer(RecoverResponse.of(report), f"Checked {report.checked}, recovered {len(report.recovered)}"
                   + "".join(f"\n  {a.name} (was {a.state.rest_name})" for a in report.recovered))
 
 
@@ -53,7 +77,7 @@ async def reclaim(services: TownServices, to_backlog: bool, to_agent: str | None
                   start: bool) -> Answer:
     """Work left in dead (Stopped/Error) agents' mailboxes: list it, or move it."""
     report = await services.recovery.reclaim(to_backlog=to_backlog, to=to_agent, from_name=from_name, start=start)
-    return Answer(report, lambda: table(f"Reclaimed {report.reclaimed} → {report.destination}",
+    return Answer(ReclaimResponse.of(report), lambda: table(f"Reclaimed {report.reclaimed} → {report.destination}",
                                         ["from", "type", "task", "description"],
                                         [[i.from_agent, i.type, i.task_id, i.description[:50]] for i in report.items]))
 

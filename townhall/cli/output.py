@@ -6,6 +6,7 @@ Plugin commands may use these too, so that ``tt`` answers one way whoever added 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -15,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-console = Console()
+#: Piped output is not cut to 80 columns: a script or a log gets whole lines.
+console = Console(width=None if sys.stdout.isatty() else 10_000)
 
 #: The ``--json`` flag of every command that prints something a script may want.
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -50,5 +52,14 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for column in columns:
         t.add_column(column)
     for row in rows:
-        t.add_row(*[Text("" if v is None else str(v)) for v in row])
+        t.add_row(*[Text(cell_text(v)) for v in row])
     console.print(t)
+
+
+def cell_text(value: Any) -> str:
+    """How a value reads in a table: blank for ``None``, lists as ``a, b``, enums by their value."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(cell_text(v) for v in value)
+    return str(getattr(value, "value", value))

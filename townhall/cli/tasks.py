@@ -1,4 +1,6 @@
-"""Task commands: ``tt assign``, ``tt task …`` and the shared backlog, ``tt backlog …``."""
+"""Task commands: ``tt assign``, ``tt task …`` and the shared backlog, ``tt backlog …``.
+
+With ``--json`` each prints the body of its REST route (``townhall.views``)."""
 
 from __future__ import annotations
 
@@ -10,14 +12,18 @@ import msgspec
 from townhall.cli.common import services_command
 from townhall.cli.options import TownGroup, start_option
 from townhall.cli.output import Answer, table
-from townhall.services.agents import AgentRef
 from townhall.services.history import DEFAULT_PAGE, MAX_PAGE, STATE_NAMES
 from townhall.services.town import TownServices
-
-
-def _task_given(task_id: str, agent: AgentRef, text: str) -> Answer:
-    """What ``tt assign`` and ``tt backlog claim`` answer: the task now belongs to ``agent``."""
-    return Answer({"task_id": task_id, "agent": agent.name, "agent_id": agent.id}, text)
+from townhall.views.records import TaskView
+from townhall.views.tasks import (
+    AddResponse,
+    AssignAllResponse,
+    AssignResponse,
+    BacklogResponse,
+    ClaimResponse,
+    RemovedResponse,
+    TaskPage,
+)
 
 
 @click.command()
@@ -28,7 +34,8 @@ def _task_given(task_id: str, agent: AgentRef, text: str) -> Answer:
 async def assign(services: TownServices, agent: str, description: str, start: bool) -> Answer:
     """Create a task and put it in AGENT's inbox."""
     result = await services.tasks.assign(agent, description, start=start)
-    return _task_given(result.task.id, result.agent, f"Assigned {result.task.id} to {result.agent.name}")
+    return Answer(AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=agent),
+                  f"Assigned {result.task.id} to {result.agent.name}")
 
 
 @click.command("tasks")
@@ -56,7 +63,7 @@ async def tasks(services: TownServices, state: str | None, agent: str | None, ta
         if page.next_cursor:
             click.echo(f"more: --cursor {page.next_cursor}")
 
-    return Answer(page, human)
+    return Answer(TaskPage.of(page), human)
 
 
 @click.group(cls=TownGroup)
@@ -64,13 +71,17 @@ def task() -> None:
     """Look at and finish tasks."""
 
 
+def _show_task(view: TaskView) -> None:
+    table(None, ["field", "value"], [[k, v] for k, v in msgspec.to_builtins(view).items()])
+
+
 @task.command("show")
 @click.argument("task_id")
 @services_command
 async def task_show(services: TownServices, task_id: str) -> Answer:
-    record = await services.tasks.get(task_id)
-    return Answer(record,
-                  lambda: table(None, ["field", "value"], [[k, v] for k, v in msgspec.to_builtins(record).items()]))
+    """One task's record (TASK: its id or a unique prefix of at least 4 characters)."""
+    view = TaskView.of(await services.tasks.get(task_id))
+    return Answer(view, lambda: _show_task(view))
 
 
 @task.command("complete")
@@ -78,8 +89,9 @@ async def task_show(services: TownServices, task_id: str) -> Answer:
 @click.option("--result", default="Completed via tt task complete", show_default=True)
 @services_command
 async def task_complete(services: TownServices, task_id: str, result: str) -> Answer:
+    """Mark a task completed with a result (it counts for its agent)."""
     record = await services.tasks.complete(task_id, result)
-    return Answer(record, f"Task {record.id} completed")
+    return Answer(TaskView.of(record), f"Task {record.id} completed")
 
 
 @task.command("cancel")
@@ -88,7 +100,7 @@ async def task_complete(services: TownServices, task_id: str, result: str) -> An
 async def task_cancel(services: TownServices, task_id: str) -> Answer:
     """Cancel a pending, assigned or running task (a running one's CLI is stopped by its worker)."""
     record = await services.actions.cancel(task_id)
-    return Answer(record, f"Task {record.id} cancelled")
+    return Answer(TaskView.of(record), f"Task {record.id} cancelled")
 
 
 @task.command("retry")
@@ -97,7 +109,7 @@ async def task_cancel(services: TownServices, task_id: str) -> Answer:
 async def task_retry(services: TownServices, task_id: str) -> Answer:
     """Put a failed or cancelled task back on the shared queue (attempts reset)."""
     record = await services.actions.retry(task_id)
-    return Answer(record, f"Task {record.id} is pending on the shared queue again")
+    return Answer(TaskView.of(record), f"Task {record.id} is pending on the shared queue again")
 
 
 @click.group(cls=TownGroup)
@@ -110,17 +122,19 @@ def backlog() -> None:
 @click.option("--tag", "tags", multiple=True, help="Tag (repeatable).")
 @services_command
 async def backlog_add(services: TownServices, description: str, tags: tuple[str, ...]) -> Answer:
+    """Add a pending task to the shared backlog."""
     record = await services.backlog.add(description, list(tags))
-    return Answer({"task_id": record.id}, f"Added {record.id} to the backlog")
+    return Answer(AddResponse(task_id=record.id, description=record.description), f"Added {record.id} to the backlog")
 
 
 @backlog.command("list")
 @services_command
 async def backlog_list(services: TownServices) -> Answer:
+    """The backlog, oldest first."""
     items = await services.backlog.list()
-    return Answer({"tasks": items, "total": len(items)},
+    return Answer(BacklogResponse.of(items),
                   lambda: table(f"Backlog ({len(items)})", ["task", "description", "tags"],
-                                [[i.task_id, i.description[:60], ",".join(i.tags)] for i in items]))
+                                [[i.task_id, i.description[:60], i.tags] for i in items]))
 
 
 @backlog.command("claim")
@@ -129,8 +143,10 @@ async def backlog_list(services: TownServices) -> Answer:
 @start_option
 @services_command
 async def backlog_claim(services: TownServices, task_id: str, agent: str, start: bool) -> Answer:
+    """Assign one backlog task to AGENT."""
     claim = await services.backlog.claim(task_id, agent, start=start)
-    return _task_given(claim.task_id, claim.agent, f"{claim.agent.name} claimed {claim.task_id}")
+    return Answer(ClaimResponse(task_id=claim.task_id, agent_id=claim.agent.id, agent_name=agent),
+                  f"{claim.agent.name} claimed {claim.task_id}")
 
 
 @backlog.command("assign-all")
@@ -138,8 +154,9 @@ async def backlog_claim(services: TownServices, task_id: str, agent: str, start:
 @start_option
 @services_command
 async def backlog_assign_all(services: TownServices, agent: str, start: bool) -> Answer:
+    """Assign every backlog task to AGENT."""
     bulk = await services.backlog.assign_all(agent, start=start)
-    return Answer({"agent": bulk.agent.name, "task_ids": bulk.task_ids},
+    return Answer(AssignAllResponse(assigned=len(bulk.task_ids), tasks=bulk.task_ids),
                   f"Assigned {len(bulk.task_ids)} task(s) to {bulk.agent.name}")
 
 
@@ -147,8 +164,9 @@ async def backlog_assign_all(services: TownServices, agent: str, start: bool) ->
 @click.argument("task_id")
 @services_command
 async def backlog_remove(services: TownServices, task_id: str) -> Answer:
+    """Remove a task from the backlog and delete its record."""
     removed = await services.backlog.delete(task_id)
-    return Answer({"removed": True, "task_id": removed}, f"Removed {removed}")
+    return Answer(RemovedResponse(removed=True, task_id=removed), f"Removed {removed}")
 
 
 COMMANDS = (assign, tasks, task, backlog)

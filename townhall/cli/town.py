@@ -12,6 +12,7 @@ from townhall.config import CONFIG_FILE
 from townhall.starter_config import starter_config
 from townhall.runtime import Runtime
 from townhall.services.status import TownStatus
+from townhall.views.town import StatusResponse
 
 
 @click.command()
@@ -38,7 +39,7 @@ def init(ctx: click.Context, name: str | None, force: bool) -> None:
 async def status(runtime: Runtime, deep: bool) -> Answer:
     """Town, agents, their mailboxes and current tasks."""
     result = await runtime.services.status.status(runtime.endpoint.redacted, deep=deep)
-    return Answer(result, lambda: _print_status(result, deep))
+    return Answer(StatusResponse.of(result, deep=deep), lambda: _print_status(result, deep))
 
 
 def _print_status(result: TownStatus, deep: bool) -> None:
@@ -46,10 +47,11 @@ def _print_status(result: TownStatus, deep: bool) -> None:
     rows = []
     for item in result.agents:
         a = item.agent
-        rows.append([a.name, a.id[:8], a.state.rest_name, a.cli, item.lengths.inbox, item.lengths.urgent,
+        rows.append([a.name, a.nickname, a.id[:8], a.state.rest_name, a.cli, item.lengths.inbox, item.lengths.urgent,
                      a.tasks_completed, a.rounds_completed,
                      item.current_task.description[:40] if item.current_task else ""])
-    table("Agents", ["name", "id", "state", "cli", "inbox", "urgent", "done", "rounds", "current task"], rows)
+    table("Agents", ["name", "nickname", "id", "state", "cli", "inbox", "urgent", "done", "rounds", "current task"],
+          rows)
     if deep:
         for item in result.agents:
             for line in item.activity or []:

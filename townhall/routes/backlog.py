@@ -12,19 +12,9 @@ from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import Start, Tags, Text, TimeoutSecs, uuid_path
+from townhall.views.tasks import AddResponse, AssignAllResponse, BacklogResponse, ClaimResponse, RemovedResponse
 
 TaskId = Annotated[str, uuid_path("task")]
-
-
-class BacklogEntry(msgspec.Struct):
-    task_id: str
-    description: str
-    tags: list[str]
-
-
-class BacklogResponse(msgspec.Struct):
-    backlog: list[BacklogEntry]
-    count: int
 
 
 class AddRequest(msgspec.Struct):
@@ -33,37 +23,14 @@ class AddRequest(msgspec.Struct):
     timeout_secs: TimeoutSecs | None = None
 
 
-class AddResponse(msgspec.Struct):
-    task_id: str
-    description: str
-
-
 class AgentRequest(msgspec.Struct):
     agent: str
-
-
-class ClaimResponse(msgspec.Struct):
-    task_id: str
-    agent_id: str
-    agent_name: str
-
-
-class AssignAllResponse(msgspec.Struct):
-    assigned: int
-    tasks: list[str]
-
-
-class RemovedResponse(msgspec.Struct):
-    removed: bool
-    task_id: str
 
 
 class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TOWN_WRITE):
     @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(), summary="Backlog tasks in FIFO order")
     async def list_backlog(self, services: Services) -> BacklogResponse:
-        items = [BacklogEntry(task_id=i.task_id, description=i.description, tags=i.tags)
-                 for i in await services.backlog.list()]
-        return BacklogResponse(backlog=items, count=len(items))
+        return BacklogResponse.of(await services.backlog.list())
 
     @post("/", status_code=201, responses=problems(body=True), summary="Add a pending task to the shared backlog")
     async def add(self, services: Services, data: JSONBody[AddRequest]) -> AddResponse:

@@ -10,6 +10,7 @@ from townhall.auth import Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import Resource, problems
 from townhall.routes.fields import MessageKindName, Text
+from townhall.views.messages import SendResponse
 
 
 class SendRequest(msgspec.Struct):
@@ -21,16 +22,10 @@ class SendRequest(msgspec.Struct):
     urgent: bool = False
 
 
-class SendResponse(msgspec.Struct):
-    message_id: str
-    to_agent: str
-    urgent: bool
-
-
 class MessageController(Resource, path="/messages", tag="messages", scope=Scope.TOWN_WRITE):
     @post("/send", status_code=201, responses=problems(404, 409, body=True),
           summary="Send a message to an agent (urgent: to its urgent inbox)")
     async def send(self, services: Services, data: JSONBody[SendRequest]) -> SendResponse:
         sent = await services.messages.send(data.to, data.message, kind=data.kind, sender=data.from_,
                                             urgent=data.urgent)
-        return SendResponse(message_id=sent.message_id, to_agent=sent.to_agent, urgent=sent.urgent)
+        return SendResponse.of(sent)

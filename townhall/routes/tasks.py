@@ -12,7 +12,6 @@ from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import NO_CONTROL, Start, Text, TimeoutSecs, uuid_path
-from townhall.routes.views import TaskView
 from townhall.services.history import (
     CURSOR_PATTERN,
     DEFAULT_PAGE,
@@ -22,6 +21,8 @@ from townhall.services.history import (
     STATE_NAMES,
 )
 from townhall.services.inputs import MAX_LABEL_CHARS
+from townhall.views.records import TaskView
+from townhall.views.tasks import AssignResponse, PendingResponse, TaskPage
 
 TaskId = Annotated[str, uuid_path("task")]
 
@@ -32,37 +33,8 @@ class AssignRequest(msgspec.Struct):
     timeout_secs: TimeoutSecs | None = None
 
 
-class AssignResponse(msgspec.Struct):
-    task_id: str
-    agent_id: str
-    agent_name: str
-
-
-class PendingItem(msgspec.Struct):
-    task_id: str
-    description: str
-    agent_id: str
-    agent_name: str
-    #: ``task`` (task_id is a task record) or ``message`` (a plain task message: task_id is its id).
-    source: str
-
-
-class PendingResponse(msgspec.Struct):
-    tasks: list[PendingItem]
-    count: int
-
-
 class CompleteRequest(msgspec.Struct):
     result: Text = ""
-
-
-class TaskPage(msgspec.Struct):
-    """One page of the task history, newest first (by ``created_at``). ``next_cursor``: pass it as
-    ``cursor`` for the next page; ``null`` at the end. A page may be shorter than ``limit`` (even empty)
-    with a ``next_cursor`` when the filters rejected many candidates: keep going until it is ``null``."""
-
-    tasks: list[TaskView]
-    next_cursor: str | None
 
 
 # The patterns are stated in the document only: the service checks them, with errors that name the
@@ -96,7 +68,7 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
                          limit: Limit = DEFAULT_PAGE, cursor: Cursor = None) -> TaskPage:
         page = await services.history.page(state=states, agent=agent, tag=tag, mission=mission, since=since,
                                             limit=limit, cursor=cursor)
-        return TaskPage(tasks=[TaskView.of(t) for t in page.tasks], next_cursor=page.next_cursor)
+        return TaskPage.of(page)
 
     @post("/assign", status_code=201, responses=problems(404, 409, body=True),
           summary="Create a task assigned to an agent and put it in the agent's inbox")
@@ -109,12 +81,7 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
     @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),
          summary="Assigned work waiting in agents' inboxes (first 100 messages of each)")
     async def pending(self, services: Services) -> PendingResponse:
-        items = [
-            PendingItem(task_id=p.task_id, description=p.description, agent_id=p.agent_id, agent_name=p.agent_name,
-                        source=p.source.value)
-            for p in await services.tasks.pending()
-        ]
-        return PendingResponse(tasks=items, count=len(items))
+        return PendingResponse.of(await services.tasks.pending())
 
     @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
     async def get_task(self, services: Services, task_id: TaskId) -> TaskView:

@@ -14,6 +14,7 @@ from townhall.domain import (
     Message,
     MessageBody,
     QueryBody,
+    TaskAssignBody,
     TaskBody,
     ack_from_text,
     is_uuid,
@@ -56,6 +57,8 @@ class InboxItem(msgspec.Struct, frozen=True):
     from_: str
     type: str
     summary: str
+    #: The task a ``task_assign`` hands over (so a person can be shown its description).
+    task_id: str | None = None
 
 
 class InboxView(msgspec.Struct, frozen=True):
@@ -113,5 +116,6 @@ class MessageService:
             if entry.message is None:
                 continue  # a message type this version does not know; counted in `total`
             m = entry.message
-            items.append(InboxItem(id=m.id, from_=m.from_, type=m.type_label(), summary=m.summary()))
+            task_id = m.body.task_id if isinstance(m.body, TaskAssignBody) else None
+            items.append(InboxItem(id=m.id, from_=m.from_, type=m.type_label(), summary=m.summary(), task_id=task_id))
         return InboxView(agent_id=agent.id, total=lengths.inbox, urgent=lengths.urgent, messages=items)

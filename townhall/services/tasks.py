@@ -54,6 +54,10 @@ class TaskService:
         """The task record (``task_id`` as :meth:`resolve_id` takes it); :class:`TaskNotFound` if absent."""
         return await find_task(self.store, task_id)
 
+    async def get_many(self, task_ids: list[str]) -> list[Task | None]:
+        """Records of full task ids in the order asked (``None`` where missing); one round trip."""
+        return await self.store.tasks.get_many(task_ids)
+
     async def assign(self, agent_ref: str, description: str, *, start: bool = False,
                      timeout_secs: float | None = None, caller: Principal | None = None) -> Assignment:
         """Create an ``assigned`` task for the agent (may be the supervisor) and put its

@@ -124,6 +124,10 @@ class OverviewStore(SubStore):
             if agent is None:
                 continue
             task = task_from_hash(_as_hash(reply[i + 4])) if reply[i + 4] else None
+            if task is not None and task.state.is_terminal:
+                # A finished task is not current, whatever a stale pointer says (a worker killed
+                # mid-finish, or a task completed over REST for an agent that had stopped).
+                task = None
             views.append(AgentView(agent=agent, lengths=InboxLengths(inbox=reply[i + 2], urgent=reply[i + 3]),
                                    current_task=task, activity=list(reply[i + 5])))
         views.sort(key=lambda v: (v.agent.created_at, v.agent.id))

@@ -1,4 +1,4 @@
-"""Response bodies shared by several route modules (agents and tasks as REST shows them)."""
+"""Records as REST shows them: a task, and the fields every agent listing shares."""
 
 from __future__ import annotations
 
