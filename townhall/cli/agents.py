@@ -88,6 +88,34 @@ async def restart(services: TownServices, agent: str) -> Answer:
 
 
 @click.command()
+@click.argument("agent")
+@services_command
+async def interrupt(services: TownServices, agent: str) -> Answer:
+    """Pause AGENT: it takes no new work until resumed (a running task finishes)."""
+    record = await services.control.interrupt(agent)
+    return Answer(AgentActionResponse(status="paused", agent=agent, agent_id=record.id), f"Paused {record.name}")
+
+
+@click.command()
+@click.argument("agent")
+@services_command
+async def resume(services: TownServices, agent: str) -> Answer:
+    """Resume a paused AGENT: Idle again."""
+    record = await services.control.resume(agent)
+    return Answer(AgentActionResponse(status="resumed", agent=agent, agent_id=record.id), f"Resumed {record.name}")
+
+
+@click.command()
+@click.argument("agent")
+@services_command
+async def close(services: TownServices, agent: str) -> Answer:
+    """Close AGENT: Draining; its worker ends its current step and stops."""
+    record = await services.control.close(agent)
+    return Answer(AgentActionResponse(status="closing", agent=agent, agent_id=record.id),
+                  f"Closing {record.name} (draining then stop)")
+
+
+@click.command()
 @click.option("--all", "all_agents", is_flag=True, help="Remove every agent, not only stopped ones.")
 @services_command
 async def prune(services: TownServices, all_agents: bool) -> Answer:
@@ -97,4 +125,4 @@ async def prune(services: TownServices, all_agents: bool) -> Answer:
                   f"Removed {len(removed)} agent(s)" + "".join(f"\n  {a.name} ({a.id})" for a in removed))
 
 
-COMMANDS = (spawn, agent_loop, kill, restart, prune)
+COMMANDS = (spawn, agent_loop, kill, restart, interrupt, resume, close, prune)

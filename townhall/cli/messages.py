@@ -14,13 +14,15 @@ from townhall.services.messages import InboxView
 from townhall.services.town import TownServices
 from townhall.views.agents import InboxResponse
 from townhall.views.messages import SendResponse
-from townhall.views.recovery import ReclaimResponse, RecoverResponse
+from townhall.views.recovery import OrphanResponse, ReclaimResponse, RecoverResponse
 
 
 @click.command()
 @click.argument("to")
 @click.argument("message")
-@click.option("--kind", default="task", show_default=True, help="task, query, info or ack.")
+@click.option("--kind", default="task", show_default=True,
+              help="task, query, info, ack, status_request (answered with the worker's status) or shutdown "
+                   "(the worker stops when done); the last two send no text.")
 @click.option("--from", "sender", default=None, help="Sender (agent reference or UUID; default supervisor).")
 @click.option("--urgent", is_flag=True)
 @services_command
@@ -82,4 +84,18 @@ async def reclaim(services: TownServices, to_backlog: bool, to_agent: str | None
                                         [[i.from_agent, i.type, i.task_id, i.description[:50]] for i in report.items]))
 
 
-COMMANDS = (send, inbox, recover, reclaim)
+@click.command()
+@click.option("--action", default="list", show_default=True,
+              type=click.Choice(["list", "to_backlog", "backlog", "cancel", "delete"]),
+              help="What to do with them: list only, reset and queue them (to_backlog), cancel or delete them.")
+@services_command
+async def orphans(services: TownServices, action: str) -> Answer:
+    """Open tasks whose assignee is gone or Stopped/Error: list them, or act on them."""
+    report = await services.recovery.orphan_tasks(action)
+    return Answer(OrphanResponse.of(report), lambda: table(f"Orphan tasks: {report.count} ({report.action.value})",
+                                                           ["task", "assigned to", "state", "reason"],
+                                                           [[o.task_id, o.assigned_to, o.state, o.reason]
+                                                            for o in report.orphans]))
+
+
+COMMANDS = (send, inbox, recover, reclaim, orphans)

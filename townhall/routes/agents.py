@@ -66,6 +66,29 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
         record = await services.lifecycle.restart(agent)
         return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
+    @post("/{agent:str}/interrupt", status_code=200, responses=problems(404, 409),
+          summary="Pause an agent: it takes no new work until resumed (a running task finishes)",
+          description="State `Paused` from any non-terminal state (a Stopped, Error or Cold agent is a 409). "
+                      "Activity `⏸️ Interrupted (paused)`, event `agent_interrupted`.")
+    async def interrupt(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        record = await services.control.interrupt(agent)
+        return AgentActionResponse(status="paused", agent=agent, agent_id=record.id)
+
+    @post("/{agent:str}/resume", status_code=200, responses=problems(404, 409),
+          summary="Resume a paused agent: Idle again, stop flag cleared",
+          description="Only from `Paused` (else 409). Activity `▶️ Resumed`, event `agent_resumed`.")
+    async def resume(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        record = await services.control.resume(agent)
+        return AgentActionResponse(status="resumed", agent=agent, agent_id=record.id)
+
+    @post("/{agent:str}/close", status_code=200, responses=problems(404, 409),
+          summary="Close an agent: Draining and the stop flag; its worker ends its step and stops",
+          description="From any non-terminal state (else 409). Unlike kill, the state is `Draining` until the "
+                      "worker has stopped. Activity `🔻 Closing (draining then stop)`, event `agent_stopped`.")
+    async def close(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        record = await services.control.close(agent)
+        return AgentActionResponse(status="closing", agent=agent, agent_id=record.id)
+
     @post("/prune", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
     async def prune(self, services: Services, data: JSONBody[PruneRequest | None] = None) -> PruneResponse:

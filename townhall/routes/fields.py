@@ -52,7 +52,7 @@ TimeoutSecs = Annotated[float, msgspec.Meta(
 
 Uuid = Annotated[str, msgspec.Meta(pattern=UUID_PATTERN, extra_json_schema={"extra": {"format": "uuid"}})]
 
-MessageKindName = Literal["task", "query", "info", "ack"]
+MessageKindName = Literal["task", "query", "info", "ack", "status_request", "shutdown"]
 
 #: ``""`` and ``backlog`` are upstream's aliases of ``list`` and ``to_backlog``.
 OrphanActionName = Literal["list", "", "to_backlog", "backlog", "cancel", "delete"]

@@ -16,7 +16,9 @@ from townhall.views.messages import SendResponse
 class SendRequest(msgspec.Struct):
     to: str
     message: Text
-    #: ``task`` (default), ``query``, ``info`` or ``ack``; anything else is a 422.
+    #: ``task`` (default), ``query``, ``info``, ``ack``, ``status_request`` (answered by the worker with a
+    #: ``status_response``) or ``shutdown`` (the worker stops when done); anything else is a 422. The last two
+    #: carry no text: ``message`` is ignored for them.
     kind: MessageKindName = "task"
     from_: str | None = msgspec.field(default=None, name="from")
     urgent: bool = False

@@ -14,6 +14,8 @@ from townhall.domain import (
     Message,
     MessageBody,
     QueryBody,
+    ShutdownBody,
+    StatusRequestBody,
     TaskAssignBody,
     TaskBody,
     ack_from_text,
@@ -26,13 +28,22 @@ from townhall.store import Placement, TownStore
 from townhall.store.messages import PEEK_LIMIT
 
 
-class MessageKind(LenientEnum, invalid=("kind", "unknown message kind '{value}': expected task, query, info or ack")):
+class MessageKind(LenientEnum, invalid=("kind", "unknown message kind '{value}': expected task, query, info, ack, "
+                                                "status_request or shutdown")):
     TASK = "task"
     QUERY = "query"
     INFO = "info"
     ACK = "ack"
+    #: The worker answers with a ``status_response`` to the sender (the text is not sent).
+    STATUS_REQUEST = "status_request"
+    #: The worker finishes what it is doing and stops, exit 0 (the text is not sent).
+    SHUTDOWN = "shutdown"
 
     def body(self, text: str) -> MessageBody:
+        if self is MessageKind.STATUS_REQUEST:
+            return StatusRequestBody()
+        if self is MessageKind.SHUTDOWN:
+            return ShutdownBody()
         if self is MessageKind.QUERY:
             return QueryBody(question=text)
         if self is MessageKind.INFO:

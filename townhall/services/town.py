@@ -10,6 +10,7 @@ from townhall.queues import QueueBackend
 from townhall.services.actions import TaskActions
 from townhall.services.agents import AgentService
 from townhall.services.backlog import BacklogService
+from townhall.services.control import AgentControl
 from townhall.services.history import TaskHistory
 from townhall.services.lifecycle import AgentLifecycle
 from townhall.services.events import EventService
@@ -38,6 +39,7 @@ class TownServices:
     logs: LogService = field(init=False)
     messages: MessageService = field(init=False)
     lifecycle: AgentLifecycle = field(init=False)
+    control: AgentControl = field(init=False)
     backlog: BacklogService = field(init=False)
     recovery: RecoveryService = field(init=False)
     rescue: WorkRescue = field(init=False)
@@ -59,6 +61,7 @@ class TownServices:
         self.rescue = WorkRescue(self.town, self.store, self.queue, self.recovery)
         self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages,
                                         self.rescue)
+        self.control = AgentControl(self.store, self.agents)
         self.missions = MissionService(self.store)
         self.status = StatusService(self.town, self.store)
         self.events = EventService(self.store, self.agents)

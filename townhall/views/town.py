@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from townhall.services.status import TownInfo, TownStatus
-from townhall.views.records import AgentFields, TaskView, agent_fields
+from townhall.views.records import AgentFields, TaskView
 
 
 class TownResponse(msgspec.Struct):
@@ -41,9 +41,13 @@ class StatusResponse(msgspec.Struct):
     def of(cls, result: TownStatus, *, deep: bool) -> StatusResponse:
         items = []
         for s in result.agents:
+            a = s.agent
+            # Keywords spelled out (no ``**fields`` dict): one of these per agent.
             item = AgentStatusItem(
-                **agent_fields(s.agent), rounds_completed=s.agent.rounds_completed,
-                tasks_completed=s.agent.tasks_completed, inbox_len=s.lengths.inbox, urgent_len=s.lengths.urgent,
+                id=a.id, name=a.name, nickname=a.nickname, role_id=a.role_id, parent_agent_id=a.parent_agent_id,
+                spawn_mode=a.spawn_mode.value, cli=a.cli, state=a.state.rest_name,
+                rounds_completed=a.rounds_completed, tasks_completed=a.tasks_completed,
+                inbox_len=s.lengths.inbox, urgent_len=s.lengths.urgent,
                 current_scope=s.current_task.description if s.current_task else None,
             )
             if deep:

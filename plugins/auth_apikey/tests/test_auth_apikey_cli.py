@@ -57,7 +57,8 @@ def test_gen_key_output_layout_matches_the_reference() -> None:
         '  api_key_scopes = ["admin"]',
         "",
         "Then use the API key with townhall:",
-        f"  curl -H 'Authorization: Bearer {key[:8]}' http://localhost:8080/v1/status",
+        f"  export TOWNHALL_KEY='{key}'",
+        '  curl -H "Authorization: Bearer $TOWNHALL_KEY" http://127.0.0.1:8080/v1/status',
     ]
     # Two UUID4s in simple form: the version and variant nibbles sit at fixed places.
     assert re.fullmatch(r"[0-9a-f]{64}", key)
@@ -73,7 +74,7 @@ def test_gen_key_issues_keys_that_name_their_id() -> None:
     assert re.fullmatch(r"default\.[0-9a-f]{64}", single)
     assert re.fullmatch(r"ci\.nightly\.[0-9a-f]{64}", entry)
     lines = gen_key().splitlines()
-    assert f"Bearer {lines[3][:16]}' " in lines[-1]  # the curl hint shows the id and 8 of the secret
+    assert lines[-2] == f"  export TOWNHALL_KEY='{lines[3]}'"  # the whole key: the hint works when pasted
 
 
 def test_scenario_13_key_verifies_with_the_reference_parameters() -> None:
@@ -162,3 +163,38 @@ def test_entry_point_registers_the_mode_and_the_command() -> None:
     assert result.exit_code == 0
     assert PHC.match(json.loads(result.output)["hash"])
 
+
+
+def test_the_hint_uses_the_towns_address(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "tinytown.toml").write_text('name = "t"\n[townhall]\nbind = "0.0.0.0"\nrest_port = 9191\n')
+    result = CliRunner().invoke(tt_group(), ["auth", "gen-key"], obj={"town_dir": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].endswith(" http://127.0.0.1:9191/v1/status")
+
+
+def test_the_hint_works_when_pasted(tmp_path, town_name: str, redis_url: str) -> None:  # type: ignore[no-untyped-def]
+    # Issue 17 item 7: the printed lines, run by a shell, reach this town's townhall with the new key.
+    import subprocess
+
+    from townhall.testing.process import TownhallProcess, free_port
+    from townhall.testing.towns import write_town
+
+    port = free_port()
+    write_town(tmp_path, town_name, redis_url=redis_url, extra=f"[townhall]\nrest_port = {port}\n")
+    generated = CliRunner().invoke(tt_group(), ["auth", "gen-key", "--json"], obj={"town_dir": str(tmp_path)})
+    with (tmp_path / "tinytown.toml").open("a") as f:
+        f.write(json.loads(generated.output)["toml"])
+    human = CliRunner().invoke(tt_group(), ["auth", "gen-key"], obj={"town_dir": str(tmp_path)}).output
+    assert f"http://127.0.0.1:{port}/v1/status" in human
+    proc = TownhallProcess(tmp_path, port=port).start()
+    try:
+        hint = json.loads(generated.output)["key"]
+        pasted = f"export TOWNHALL_KEY='{hint}'\n" + human.splitlines()[-1].strip()
+        ok = subprocess.run(["bash", "-c", pasted + " -s -o /dev/null -w '%{http_code}'"], capture_output=True,
+                            text=True, timeout=30)
+        assert ok.stdout == "200", (ok.stdout, ok.stderr)
+        wrong = subprocess.run(["bash", "-c", "export TOWNHALL_KEY=wrong\n" + human.splitlines()[-1].strip()
+                                + " -s -o /dev/null -w '%{http_code}'"], capture_output=True, text=True, timeout=30)
+        assert wrong.stdout == "401"
+    finally:
+        proc.stop()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
+from pathlib import Path
+
 import click
 
 from townhall.auth import Scope
 from townhall.cli.output import Answer
+from townhall.config import CONFIG_FILE, ConfigError, TownhallConfig, load_town
 
 from townhall_auth_apikey.generate import config_snippet, generate_api_key
 from townhall_auth_apikey.keyset import DEFAULT_KEY_ID
@@ -19,8 +23,10 @@ from townhall_auth_apikey.keyset import DEFAULT_KEY_ID
 @click.option("--legacy", is_flag=True,
               help="Issue a key without its id prefix (the original's form; checked on the slower path).")
 @click.option("--json", "as_json", is_flag=True, help="Print {key, hash, toml} as JSON.")
-def gen_key(key_id: str | None, scopes: tuple[str, ...], legacy: bool, as_json: bool) -> None:
-    """Generate an API key `<key id>.<secret>` and its Argon2id hash (needs no town or Redis)."""
+@click.pass_context
+def gen_key(ctx: click.Context, key_id: str | None, scopes: tuple[str, ...], legacy: bool, as_json: bool) -> None:
+    """Generate an API key `<key id>.<secret>` and its Argon2id hash (needs no Redis; the usage hint
+    uses the town's bind and port when a tinytown.toml is there)."""
     if key_id is not None and not 1 <= len(key_id) <= 64:
         raise click.BadParameter("must be 1 to 64 characters", param_hint="--id")
     generated = generate_api_key(key_id=None if legacy else key_id or DEFAULT_KEY_ID)
@@ -41,15 +47,34 @@ def gen_key(key_id: str | None, scopes: tuple[str, ...], legacy: bool, as_json: 
         *(f"  {line}" if line else "" for line in snippet.splitlines()),
         "",
         "Then use the API key with townhall:",
-        f"  curl -H 'Authorization: Bearer {_shortened(generated.key)}' http://localhost:8080/v1/status",
+        f"  export TOWNHALL_KEY='{generated.key}'",
+        f"  curl -H \"Authorization: Bearer $TOWNHALL_KEY\" {_base_url(ctx)}/v1/status",
     ]
     Answer({"key": generated.key, "hash": generated.hash, "toml": snippet}, "\n".join(lines)).show(as_json, indent=None)
 
 
-def _shortened(key: str) -> str:
-    """The key's id and the first 8 characters of its secret: enough to recognise, not to use."""
-    key_id, separator, secret = key.rpartition(".")
-    return f"{key_id}{separator}{secret[:8]}"
+def _base_url(ctx: click.Context) -> str:
+    """Where this town's townhall answers: its ``[townhall]`` bind, port and TLS (the defaults when the
+    directory has no readable ``tinytown.toml``). A wildcard bind is reached on loopback."""
+    town_dir = (ctx.find_root().obj or {}).get("town_dir", ".")
+    config = TownhallConfig()
+    if (Path(town_dir) / CONFIG_FILE).exists():
+        try:
+            config = load_town(town_dir).config.townhall
+        except ConfigError:
+            pass  # the key is still good; the hint falls back to the defaults
+    host = config.bind
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    if address is not None and address.is_unspecified:
+        host = "127.0.0.1" if address.version == 4 else "::1"
+        address = ipaddress.ip_address(host)
+    if address is not None and address.version == 6:
+        host = f"[{host}]"
+    scheme = "https" if config.tls.enabled else "http"
+    return f"{scheme}://{host}:{config.rest_port}"
 
 
 def add_auth_commands(tt: click.Group) -> None:
