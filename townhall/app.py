@@ -22,6 +22,7 @@ from townhall.http.errors import EXCEPTION_HANDLERS
 from townhall.http.guard import unscoped_v1_routes
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
 from townhall.registry import ExporterSpec, PluginRegistry
+from townhall.http.openapi import finish_openapi
 from townhall.routes.public import PUBLIC_ROUTES
 from townhall.routes.v1 import v1_router
 from townhall.runtime import Runtime
@@ -104,6 +105,7 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
     )
     runtime.plugins.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
     app = Litestar.from_config(app_config)
+    finish_openapi(app)
     unscoped = unscoped_v1_routes(app)
     if unscoped:
         # Fail closed: serving such a route would make it public by omission.

@@ -98,6 +98,7 @@ def openapi_config() -> OpenAPIConfig:
         version=__version__,
         description="REST control plane of a Tinytown town.",
         path=SCHEMA_PATH,
+        use_handler_docstrings=True,  # a handler's docstring is its operation's description
         openapi_router=docs_router(),
         render_plugins=[OfflineSwagger(), YamlRenderPlugin()],
         components=Components(

@@ -38,18 +38,23 @@ class PruneRequest(msgspec.Struct):
 class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE):
     @get("/", opt={"scope": Scope.TOWN_READ}, summary="Every registered agent", responses=problems())
     async def list_agents(self, services: Services) -> AgentListResponse:
+        """Every registered agent, oldest first, with its state and the description of its current task."""
         return AgentListResponse.of(await services.status.agents())
 
     @route("/{agent:str}/inbox", http_method=["GET", "POST"], opt={"scope": Scope.TOWN_READ}, status_code=200,
            summary="Peek an agent's inbox (first 100 messages; urgent ones are counted)",
            responses=problems(404, 409))
     async def inbox(self, services: Services, agent: FromPath[str]) -> InboxResponse:
+        """Counts of the agent's regular and urgent inbox and its first 100 regular messages, summarised;
+        nothing is taken out. `agent` is any agent reference (name, nickname, label, id or id prefix)."""
         return InboxResponse.of(agent, await services.messages.inbox(agent))
 
     @post("/", status_code=201, responses=problems(409, body=True),
           summary="Spawn an agent: record (Starting) and a worker through the configured launcher")
     async def spawn(self, services: Services, data: JSONBody[SpawnRequest],
                     request: Request[Principal, Any, Any]) -> SpawnResponse:
+        """Register an agent (state `Starting`) and start its worker through the configured launcher.
+        `cli` must name a configured or built-in preset; a request never supplies a command to run."""
         agent = await services.agents.spawn(data.name, cli=data.cli, role_id=data.role_id, nickname=data.nickname,
                                             parent_agent_id=data.parent_agent_id, caller=request.user)
         return SpawnResponse.of(agent)
@@ -57,12 +62,15 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
     @post("/{agent:str}/kill", status_code=200, responses=problems(404, 409),
           summary="Stop an agent: stop flag, state Stopped")
     async def kill(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        """Set the stop flag (1 h) and the state `Stopped`; the worker hands back its task and exits 0."""
         resolved = await services.lifecycle.kill(agent)
         return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
 
     @post("/{agent:str}/restart", status_code=200, responses=problems(404, 409),
           summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
     async def restart(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        """From `Stopped`, `Error` or `Cold` only: `Idle`, rounds 0, stop flag cleared, and a new worker for the
+        same id through the launcher."""
         record = await services.lifecycle.restart(agent)
         return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
 
@@ -92,5 +100,7 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
     @post("/prune", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
     async def prune(self, services: Services, data: JSONBody[PruneRequest | None] = None) -> PruneResponse:
+        """Delete `Stopped`/`Error` agents (every agent with `all`) with their inboxes, activity and stop flag;
+        each deletion re-checks the state atomically. The body is optional."""
         removed = await services.agents.prune(all_agents=data.all if data else False)
         return PruneResponse.of(removed)

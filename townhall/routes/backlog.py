@@ -30,10 +30,12 @@ class AgentRequest(msgspec.Struct):
 class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TOWN_WRITE):
     @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(), summary="Backlog tasks in FIFO order")
     async def list_backlog(self, services: Services) -> BacklogResponse:
+        """The shared backlog in FIFO order; an id without a task record is listed as `(task record not found)`."""
         return BacklogResponse.of(await services.backlog.list())
 
     @post("/", status_code=201, responses=problems(body=True), summary="Add a pending task to the shared backlog")
     async def add(self, services: Services, data: JSONBody[AddRequest]) -> AddResponse:
+        """Add a `pending` task to the shared backlog (where any worker may take it)."""
         task = await services.backlog.add(data.description, data.tags, data.timeout_secs)
         return AddResponse(task_id=task.id, description=task.description)
 
@@ -41,6 +43,9 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
           summary="Assign one backlog task to an agent (the agent is resolved before the backlog is touched)")
     async def claim(self, services: Services, task_id: TaskId, data: JSONBody[AgentRequest],
                     request: Request[Principal, Any, Any], start: Start = False) -> ClaimResponse:
+        """Assign one backlog task to an agent: the agent is resolved first, then, atomically, the id leaves
+        the backlog, the task becomes `assigned` and its `task_assign` message is delivered. Of concurrent claims
+        exactly one wins."""
         result = await services.backlog.claim(task_id, data.agent, start=start, caller=request.user)
         return ClaimResponse(task_id=result.task_id, agent_id=result.agent.id, agent_name=data.agent)
 
@@ -48,10 +53,12 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
           summary="Assign every backlog task to one agent")
     async def assign_all(self, services: Services, data: JSONBody[AgentRequest],
                          request: Request[Principal, Any, Any], start: Start = False) -> AssignAllResponse:
+        """Assign every backlog task, oldest first, to one agent."""
         result = await services.backlog.assign_all(data.agent, start=start, caller=request.user)
         return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
     @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),
             summary="Remove a task from the backlog and delete its record")
     async def remove(self, services: Services, task_id: TaskId) -> RemovedResponse:
+        """Remove a task from the backlog and delete its record, in one step."""
         return RemovedResponse(removed=True, task_id=await services.backlog.delete(task_id))

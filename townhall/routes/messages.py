@@ -28,6 +28,8 @@ class MessageController(Resource, path="/messages", tag="messages", scope=Scope.
     @post("/send", status_code=201, responses=problems(404, 409, body=True),
           summary="Send a message to an agent (urgent: to its urgent inbox)")
     async def send(self, services: Services, data: JSONBody[SendRequest]) -> SendResponse:
+        """Send a message of `kind` to an agent's inbox (`urgent`: its urgent inbox). `status_request` is
+        answered by the agent's worker; `shutdown` makes it stop when done."""
         sent = await services.messages.send(data.to, data.message, kind=data.kind, sender=data.from_,
                                             urgent=data.urgent)
         return SendResponse.of(sent)

@@ -80,12 +80,14 @@ class MissionController(Resource, path="/missions", tag="missions", scope=Scope.
          summary="Missions (active_only=true: the active set)")
     async def list_missions(self, services: Services,
                             active_only: FromQuery[bool] = False) -> MissionList:
+        """Missions known to the town (those a dispatcher started), optionally only the active ones."""
         items = [MissionSummary.of(v) for v in await services.missions.list(active_only=active_only)]
         return MissionList(missions=items, count=len(items))
 
     @get("/{mission_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422),
          summary="One mission: its stored document and recent events")
     async def get_mission(self, services: Services, mission_id: MissionId) -> MissionDetail:
+        """One mission: its state, the stored document and its newest 20 event lines."""
         view = await services.missions.get(mission_id)
         return MissionDetail(id=view.mission.id, state=view.mission.state.value, active=view.active,
                              mission=view.mission.raw, events=await services.missions.events(view.mission.id))
@@ -94,25 +96,30 @@ class MissionController(Resource, path="/missions", tag="missions", scope=Scope.
           operation_class=OptionalBody, summary="Stop a mission: blocked (force: failed); a finished mission is a 409")
     async def stop(self, services: Services, mission_id: MissionId,
                    data: JSONBody[StopRequest | None] = None) -> ActionResponse:
+        """Stop a mission: `blocked` (with `force`: `failed`), out of the active set, its help requests retired."""
         return _action(await services.missions.stop(mission_id, force=bool(data and data.force)))
 
     @post("/{mission_id:str}/resume", status_code=200, responses=problems(404, 409, 422),
           summary="Resume a mission (running); a finished mission is a 409")
     async def resume(self, services: Services, mission_id: MissionId) -> ActionResponse:
+        """Resume a stopped mission: `running` and back in the active set; a finished mission is a 409."""
         return _action(await services.missions.resume(mission_id))
 
     @post("/{mission_id:str}/complete", status_code=200, responses=problems(404, 422),
           summary="Mark a mission completed")
     async def complete(self, services: Services, mission_id: MissionId) -> ActionResponse:
+        """Mark a mission `completed`."""
         return _action(await services.missions.complete(mission_id))
 
     @post("/{mission_id:str}/fail", status_code=200, responses=problems(404, body=True),
           operation_class=OptionalBody, summary="Mark a mission failed with a reason")
     async def fail(self, services: Services, mission_id: MissionId,
                    data: JSONBody[FailRequest | None] = None) -> ActionResponse:
+        """Mark a mission `failed` with a reason (default `Marked failed via API`)."""
         return _action(await services.missions.fail(mission_id, data.reason if data else None))
 
     @delete("/{mission_id:str}", status_code=200, responses=problems(404, 422),
             summary="Delete a mission and everything keyed by it")
     async def remove(self, services: Services, mission_id: MissionId) -> DeletedResponse:
+        """Delete a mission with its work, watch, events and control keys, dispatch lock and event stream."""
         return DeletedResponse(id=await services.missions.delete(mission_id), deleted=True)

@@ -31,6 +31,7 @@ class Ready(msgspec.Struct, omit_defaults=True):
 class ProbeController(Resource, path="/", tag="probes"):
     @get(["/health", "/healthz"], summary="Liveness", sync_to_thread=False)
     def health(self) -> Health:
+        """Liveness: the process answers. Uptime since the process started, and the version."""
         # Nothing injected: a liveness probe needs no town, and each dependency costs a resolution.
         return Health(status="ok", uptime_secs=process_uptime_secs(), version=__version__)
 
@@ -41,6 +42,8 @@ class ProbeController(Resource, path="/", tag="probes"):
                                      generate_examples=False)},
     )
     async def ready(self, context: Context) -> Response[Ready]:
+        """Readiness: 200 when Redis answers, 503 (same body, `not_ready`) when it does not; also the mission
+        dispatcher's status."""
         result: Readiness = await check_readiness(context.services.store)
         body = Ready(
             status="ready" if result.ok else "not_ready",

@@ -19,6 +19,8 @@ class ScalingController(Resource, path="/api/scaling", tag="probes"):
                                      description="Redis unreachable: the queue could not be measured")},
     )
     async def scaling(self, context: Context) -> ScalingSignal:
+        """The autoscaler signal (KEDA, Cloud Run): queued and in-flight work, live workers, and a scaling
+        recommendation."""
         config = context.town.config
         return await scaling_signal(
             context.services.store,

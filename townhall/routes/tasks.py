@@ -74,6 +74,8 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
           summary="Create a task assigned to an agent and put it in the agent's inbox")
     async def assign(self, services: Services, data: JSONBody[AssignRequest],
                      request: Request[Principal, Any, Any], start: Start = False) -> AssignResponse:
+        """Create an `assigned` task and append its `task_assign` message to the agent's inbox, in one
+        transaction. A `Stopped`/`Error` agent refuses (409) unless `start=true` restarts it first."""
         result = await services.tasks.assign(data.agent, data.task, start=start, timeout_secs=data.timeout_secs,
                                              caller=request.user)
         return AssignResponse(task_id=result.task.id, agent_id=result.agent.id, agent_name=data.agent)
@@ -81,10 +83,13 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
     @get("/pending", opt={"scope": Scope.TOWN_READ}, responses=problems(),
          summary="Assigned work waiting in agents' inboxes (first 100 messages of each)")
     async def pending(self, services: Services) -> PendingResponse:
+        """Work waiting in agents' inboxes (the first 100 regular messages of each): assigned tasks not yet
+        finished, and plain task messages."""
         return PendingResponse.of(await services.tasks.pending())
 
     @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
     async def get_task(self, services: Services, task_id: TaskId) -> TaskView:
+        """One task record; `task_id` is its id or a unique prefix of at least 4 hex digits."""
         return TaskView.of(await services.tasks.get(task_id))
 
     @post("/{task_id:str}/cancel", status_code=200, responses=problems(404, 409, 422),
@@ -107,4 +112,6 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
           summary="Mark a task completed with a result (counts for its agent, clears its current task)")
     async def complete(self, services: Services, task_id: TaskId,
                        data: JSONBody[CompleteRequest | None] = None) -> TaskView:
+        """Mark a task `completed` with `result`; in the same step its agent's current task is cleared and its
+        completions counted. The body is optional."""
         return TaskView.of(await services.tasks.complete(task_id, data.result if data else ""))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
 from litestar.config.app import AppConfig
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS
@@ -19,6 +21,24 @@ from townhall_metrics.snapshot import UNAVAILABLE, MetricsUnavailable, read_town
 from townhall_metrics.town_collector import TownCollector
 
 PATH = "/metrics"
+
+
+@dataclass
+class MetricsOperation(Operation):
+    """``GET /metrics`` in the document: both formats it serves, and the 503 a deployment may choose for an
+    unreadable town (``[townhall.metrics] outage_status = 503``)."""
+
+    def __post_init__(self) -> None:
+        text = OpenAPIMediaType(schema=Schema(type="string"))  # type: ignore[arg-type]
+        ok = self.responses.get("200") if self.responses else None
+        if isinstance(ok, OpenAPIResponse):
+            ok.content = {**(ok.content or {}), OPENMETRICS: text}
+            ok.description = ("The metrics: Prometheus text format, or OpenMetrics when `Accept` asks for "
+                              "`application/openmetrics-text`. While the town cannot be read: `tinytown_ready 0`, "
+                              "`tinytown_redis_up 0` and the process metrics")
+        self.responses = {**(self.responses or {}), "503": OpenAPIResponse(
+            description="The town cannot be read and `[townhall.metrics] outage_status = 503` is set (same body)",
+            content={CONTENT_TYPE_PLAIN_0_0_4.removesuffix("; charset=utf-8"): text, OPENMETRICS: text})}
 
 
 class Scrape(msgspec.Struct, frozen=True):
@@ -66,8 +86,10 @@ class PrometheusExporter:
         exporter = self
 
         @get(PATH, summary="Prometheus metrics of the town and of this process", tags=["probes"],
-             media_type=CONTENT_TYPE_PLAIN_0_0_4)
+             media_type=CONTENT_TYPE_PLAIN_0_0_4, operation_class=MetricsOperation)
         async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+            """Town gauges and counters (agents, tasks, missions, readiness), HTTP request counts and
+            durations by route and status, process metrics and build info; see docs/metrics.md."""
             scrape = await exporter.scrape(request.headers.get("accept", ""))
             media_type = scrape.content_type
             if media_type.startswith("text/"):  # Litestar appends the charset of text types itself
