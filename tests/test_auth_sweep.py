@@ -30,9 +30,9 @@ from townhall.testing.towns import append_config, read_audit
 from townhall_auth_apikey.testing import IssuedKey, api_keys_toml, scope_keys
 
 AUDIT_FILE = SWEEP_AUDIT_FILE
-#: Public by design (reference §5.1, §7.3, plus the OpenAPI document, and with the dashboard plugin
-#: installed: its page and assets, which hold no town data, and ``/`` redirecting there).
-PUBLIC_PREFIXES = ("/health", "/healthz", "/ready", "/readyz", "/metrics", "/api/scaling", "/schema", "/ui")
+#: Public by design (reference §5.1, §7.3, plus the OpenAPI document, the /errors page, and with the
+#: dashboard plugin installed: its page and assets, which hold no town data, and ``/`` redirecting there).
+PUBLIC_PREFIXES = ("/health", "/healthz", "/ready", "/readyz", "/metrics", "/api/scaling", "/schema", "/errors", "/ui")
 #: Routes outside /v1 that declare a scope, which the core's guard enforces as under /v1: the dashboard's panels.
 SCOPED_ELSEWHERE = ("/ui/",)
 
@@ -115,7 +115,8 @@ def test_public_routes_stay_public_with_any_credentials(served: TownhallProcess,
                                                         keys: dict[Scope, IssuedKey]) -> None:
     public = [c for c in app_routes(town_dir)
               if c.scope is None and c.method == "GET" and not c.template.startswith("/v1") and "{" not in c.template]
-    assert {c.template for c in public} >= {"/health", "/healthz", "/ready", "/readyz", "/metrics", "/api/scaling"}
+    assert {c.template for c in public} >= {"/health", "/healthz", "/ready", "/readyz", "/metrics", "/api/scaling",
+                                             "/errors"}
     credentials = [{}, {"Authorization": f"Bearer {WRONG_KEY}"}, {"X-API-Key": WRONG_KEY},
                    {"Authorization": "Basic Zm9vOmJhcg=="}, keys[Scope.TOWN_READ].bearer()]
     with httpx.Client(base_url=served.url, timeout=10, follow_redirects=True) as client:

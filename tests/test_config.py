@@ -52,8 +52,8 @@ def test_unknown_keys_warn_but_load() -> None:
                                     '[plugins.custom]\nanything = 1\n')
     assert config.max_agents == 10
     assert warnings == [
-        "townhall: tinytown.toml: unknown key 'max_agnets' (ignored)",
-        "townhall: tinytown.toml: unknown key 'townhall.rest_prot' (ignored)",
+        "townhall: tinytown.toml: unknown key 'max_agnets' (ignored); did you mean 'max_agents'?",
+        "townhall: tinytown.toml: unknown key 'townhall.rest_prot' (ignored); did you mean 'townhall.rest_port'?",
     ]
 
 
@@ -109,7 +109,7 @@ def test_auth_keys_no_installed_mode_knows_are_warned_about(tmp_path: Path) -> N
     registry = load_plugins().registry
     assert registry.auth_modes.settings(registry.auth_modes.get("none"), load_town(tmp_path)) is None
     assert registry.check_config(load_town(tmp_path)) == [
-        "townhall: tinytown.toml: unknown key 'townhall.auth.isuer' (ignored)",
+        "townhall: tinytown.toml: unknown key 'townhall.auth.isuer' (ignored); did you mean 'townhall.auth.issuer'?",
         "townhall: tinytown.toml: unknown key 'townhall.auth.api_keys[0].scope' (ignored)",
     ]
 

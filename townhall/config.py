@@ -19,6 +19,7 @@ from typing import Annotated, Any, Iterable, Literal, TypeVar, get_args, get_ori
 import msgspec
 
 from townhall.config_redis import RedisConfig, redis_config_problem
+from townhall.config_hints import did_you_mean, name_entries
 
 CONFIG_FILE = "tinytown.toml"
 
@@ -257,7 +258,8 @@ def check_config(raw: dict[str, Any], filename: str = CONFIG_FILE,
     """The core's config and the warnings for its unknown keys (plugins' keys are checked later)."""
     config = _convert(raw, TownConfig, "", filename)
     owned = set(plugin_tables)
-    return config, _warnings([key for key in unknown_keys(raw, TownConfig) if key not in owned], filename)
+    return config, _warnings([key for key in unknown_keys(raw, TownConfig) if key not in owned], filename,
+                             (TownConfig,))
 
 
 def table_config(raw: dict[str, Any], path: str, config_type: type[T], filename: str = CONFIG_FILE) -> T:
@@ -272,11 +274,22 @@ def unknown_table_keys(raw: dict[str, Any], path: str, config_types: Iterable[ty
     alone) that neither the core nor any of ``config_types`` knows."""
     core = _table_type(path)
     table = {k: v for k, v in _table(raw, path).items() if core is None or k not in _field_names(core)}
-    return _warnings(unknown_keys(table, *config_types, prefix=f"{path}."), filename)
+    return _warnings(unknown_keys(table, *config_types, prefix=f"{path}."), filename,
+                     (*([core] if core else []), *config_types), base=path)
 
 
-def _warnings(keys: list[str], filename: str) -> list[str]:
-    return [f"townhall: {filename}: unknown key '{key}' (ignored)" for key in keys]
+def _warnings(keys: list[str], filename: str, types: Iterable[type] = (), base: str = "") -> list[str]:
+    """One line per unknown key, with the known key it most resembles ("did you mean")."""
+    found = []
+    for key in keys:
+        parent, _, name = key.rpartition(".")
+        sub = parent.removeprefix(base).lstrip(".")
+        tables = [table for t in types if (table := _table_type(sub, t)) is not None]
+        known = [n for table in tables for n in _field_names(table)]
+        close = did_you_mean(name, known)
+        hint = f"; did you mean '{_dotted(parent, close)}'?" if close else ""
+        found.append(f"townhall: {filename}: unknown key '{key}' (ignored){hint}")
+    return found
 
 
 def _convert(raw: dict[str, Any], config_type: type[T], path: str, filename: str) -> T:
@@ -291,10 +304,10 @@ def _table(raw: dict[str, Any], path: str) -> dict[str, Any]:
     return table if found and isinstance(table, dict) else {}
 
 
-def _table_type(path: str) -> type | None:
-    """The core's struct of the table at ``path``; ``None`` for a table the core does not declare."""
-    struct_type: type = TownConfig
-    for part in path.split("."):
+def _table_type(path: str, struct_type: type = TownConfig) -> type | None:
+    """The struct of the table at ``path`` (from the core's config, or ``struct_type``'s); ``None`` for a
+    table it does not declare."""
+    for part in filter(None, path.split(".")):
         fields = {f.encode_name: f.type for f in msgspec.structs.fields(struct_type)}
         if part not in fields or _struct_of(fields[part]) is None:
             return None
@@ -318,7 +331,7 @@ def _explain(exc: msgspec.ValidationError, raw: dict[str, Any], prefix: str = ""
     what = what[:1].lower() + what[1:]
     if what.startswith("object missing required field"):
         field = match["what"].split("`")[1]
-        return f"{_dotted(prefix, path, field)}: required key is missing"
+        return f"{name_entries(_dotted(prefix, path, field), raw, field)}: required key is missing"
     found, value = _lookup(raw, path)
     if found and ", got " in what:
         what = what.split(", got ")[0] + f", got {json.dumps(value, default=str)}"

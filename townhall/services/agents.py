@@ -92,7 +92,11 @@ def resolve_cli(town: Town, value: str | None) -> str:
     if inferred and inferred in commands:
         return inferred
     known = ", ".join(sorted(commands))
-    raise InvalidInput("cli", f"unknown CLI preset '{text}': configure it in [agent_clis] or use one of: {known}")
+    # Say what *this* process knows: a preset added to tinytown.toml after townhall started is unknown
+    # here until townhall reloads its config (SIGHUP), although a new `tt spawn` already sees it.
+    raise InvalidInput("cli", f"unknown CLI preset '{text}': the running townhall knows {known}; add "
+                              f"[agent_clis.{text.split()[0]}] to tinytown.toml and reload townhall (kill -HUP, "
+                              f"or restart it)")
 
 
 class AgentService:
