@@ -173,7 +173,7 @@ def test_tt_start_on_every_command_that_hands_over_work(tmp_path: Path, town_nam
     assert sync_redis.llen(keys.backlog) == 0
     assert {sync_redis.hget(keys.task(t), "assigned_to") for t in queued} == {agent_id}
 
-    gone = json.loads(tt("spawn", "w2", "--json")[1])["id"]
+    gone = json.loads(tt("spawn", "w2", "--json")[1])["agent_id"]
     left = json.loads(tt("assign", "w2", "left behind", "--json")[1])["task_id"]
     assert tt("kill", "w2")[0] == 0 and tt("kill", "w1")[0] == 0
     code, _, err = tt("reclaim", "--to", "w1")
