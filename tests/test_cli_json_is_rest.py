@@ -86,7 +86,20 @@ async def test_every_json_output_is_the_rest_body(tmp_path: Path, town_name: str
         same_body(tt(town_dir, "task", "complete", assign_cli["task_id"], "--result", "done"),
                   await rest("POST", f"/v1/tasks/{assign_cli['task_id']}/complete", {"result": "done"}))
 
+        # Cancel and retry (h13c's task actions): twin tasks with the same text, one per side.
+        cancel_cli, cancel_rest = await seed.backlog_task("cancel me"), await seed.backlog_task("cancel me")
+        cancelled_cli = tt(town_dir, "task", "cancel", cancel_cli.id[:8])  # tt takes the short id back
+        cancelled_rest = await rest("POST", f"/v1/tasks/{cancel_rest.id}/cancel")
+        assert cancelled_cli["state"] == cancelled_rest["state"] == "cancelled"
+        # result says who cancelled it: the caller differs by construction (tt has none, REST a principal).
+        assert cancelled_cli["result"].startswith("Cancelled") and cancelled_rest["result"].startswith("Cancelled")
+        same_body({**cancelled_cli, "result": None}, {**cancelled_rest, "result": None})
+        same_body(tt(town_dir, "task", "retry", cancel_cli.id), await rest("POST", f"/v1/tasks/{cancel_rest.id}/retry"))
+
         # Reads of the same state.
+        assert tt(town_dir, "tasks") == await rest("GET", "/v1/tasks")
+        assert tt(town_dir, "tasks", "--state", "Pending, completed", "--limit", "2") == \
+            await rest("GET", "/v1/tasks?state=pending,completed&limit=2")
         same_body(tt(town_dir, "status"), await rest("GET", "/v1/status"))
         same_body(tt(town_dir, "status", "--deep"), await rest("GET", "/v1/status?deep=true"))
 

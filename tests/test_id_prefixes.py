@@ -9,7 +9,7 @@ from pathlib import Path
 
 import redis
 
-from townhall.domain import Agent, Task
+from townhall.domain import Agent, Task, TaskState
 from townhall.keys import TownKeys
 from townhall.testing.inprocess import app_client
 from townhall.testing.process import run_cli
@@ -67,6 +67,46 @@ async def test_the_prefix_index_follows_creates_deletes_and_reconcile(town_dir: 
     sync_redis.delete(keys.task(SECOND))
     assert await seed.store.tasks.ids_with_prefix("abcd", 5) == []
     assert sync_redis.zcard(keys.task_ids) == 0
+
+
+async def test_task_actions_and_logs_take_prefixes(town_dir: Path, seed: TownSeed) -> None:
+    await _task(seed, FIRST, "first")
+    await _task(seed, SECOND, "second")
+    await seed.store.backlog.push(FIRST)
+    async with app_client(town_dir) as client:
+        cancelled = await client.post("/v1/tasks/abcd11/cancel")
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["id"] == FIRST and cancelled.json()["state"] == "cancelled"
+        retried = await client.post("/v1/tasks/abcd1111/retry")
+        assert retried.status_code == 200 and retried.json()["state"] == "pending"
+        ambiguous = await client.post("/v1/tasks/abcd/cancel")
+        assert ambiguous.status_code == 409 and ambiguous.json()["candidates"] == [FIRST, SECOND]
+        # No run log was written: the prefix still names the task (a 404 about its log, not about the id).
+        log = await client.get("/v1/tasks/abcd22/log")
+        assert log.status_code == 404 and SECOND in log.json()["detail"], log.text
+        assert (await client.get("/v1/tasks/abcd/log")).status_code == 409
+
+
+async def test_the_id_index_is_kept_with_the_history(town_dir: Path, seed: TownSeed, sync_redis: redis.Redis,
+                                                     town_name: str) -> None:
+    # One mechanism: the history Lua files a task in idx:history and idx:tasks:ids together (the name is
+    # derived from the counts key, no extra KEYS slot: the event stream stays the last key).
+    keys = TownKeys(town_name)
+    await _task(seed, FIRST, "first")
+    assert sync_redis.zrange(keys.history, 0, -1) == [FIRST]
+    assert sync_redis.zrange(keys.task_ids, 0, -1) == [FIRST]
+    assert keys.task_ids not in seed.store.tasks._keys(FIRST) and seed.store.tasks._keys(FIRST)[-1] == keys.events
+    assert await seed.store.tasks.finish(FIRST, TaskState.COMPLETED, "done", agent_id=None) is not None
+    assert sync_redis.zrange(keys.task_ids, 0, -1) == [FIRST]  # a finished task keeps its place
+    # Indexed before the id index existed (or the index lost): the history rebuild of reconcile fills it,
+    # and drops ids whose record is gone.
+    sync_redis.delete(keys.task_ids)
+    sync_redis.zadd(keys.task_ids, {SECOND: 0})
+    await seed.store.reconcile()
+    assert sync_redis.zrange(keys.task_ids, 0, -1) == [FIRST]
+    assert await seed.store.tasks.ids_with_prefix("abcd", 5) == [FIRST]
+    await seed.store.tasks.delete(FIRST)
+    assert sync_redis.zcard(keys.task_ids) == 0 and sync_redis.zcard(keys.history) == 0
 
 
 def test_tt_takes_back_the_ids_it_prints(town_dir: Path) -> None:

@@ -47,17 +47,22 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
                 "`agent.manage`), or a preset needs a scope the caller lacks.",
                 "Use a key or token that holds the scope named in `detail`."),
     ProblemType(404, "Not Found", "Unknown agent, task or mission, a backlog task no longer in the backlog, "
-                "or no such route.", "Check the id or name; `GET /v1/status` lists agents."),
+                "a log that is not on this townhall's machine (`GET /v1/tasks/{task_id}/log`, "
+                "`GET /v1/agents/{agent}/log`), or no such route.",
+                "Check the id or name; `GET /v1/status` lists agents, `GET /v1/tasks` lists tasks."),
     ProblemType(405, "Method Not Allowed", "The route exists but not with this method (`Allow` lists them).",
                 "Use one of the methods in `Allow`."),
-    ProblemType(409, "Conflict", "An ambiguous reference (`candidates` lists the matches), a name already "
-                "in use, `max_agents` reached, or a state that forbids the action (for example work for a "
-                "Stopped agent).", "Use one of the `candidates`, or change the state first as `detail` says."),
+    ProblemType(409, "Conflict", "An ambiguous reference or id prefix (`candidates` lists the matches), a "
+                "name already in use, `max_agents` reached, or a state that forbids the action (for example "
+                "work for a Stopped agent, cancelling a finished task, retrying one that has not failed or "
+                "been cancelled).", "Use one of the `candidates`, or change the state first as `detail` says."),
     ProblemType(413, "Content Too Large", "The body is larger than `[townhall].max_body_bytes` (1 MiB).",
                 "Send less: descriptions and messages have their own limits (docs/api.md)."),
     ProblemType(415, "Unsupported Media Type", "The body is not JSON.", "Send `Content-Type: application/json`."),
     ProblemType(422, "Unprocessable Content", "Well-formed input that breaks a rule: a missing or mistyped "
-                "field, a value out of range, an unknown `kind` or `cli` preset, an id that is not an id. "
+                "field, a value out of range, an unknown `kind` or `cli` preset, an id that is not an id (nor "
+                "4 or more of its leading hex digits), an unknown task state or event type in a filter, a "
+                "`cursor` that is not a `next_cursor`. "
                 "`errors[]` names each field and where it is (`body`, `path`, `query`).",
                 "Fix the fields named in `errors[]`."),
     ProblemType(429, "Too Many Requests", "Rate limited (`[townhall.rate_limit]`).",

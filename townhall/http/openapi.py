@@ -35,11 +35,14 @@ from townhall.problems import PROBLEM_JSON
 TAG_DESCRIPTIONS = {
     "town": "The town and its status (scope `town.read`).",
     "agents": "Agents: listing and inboxes (`town.read`); spawn, kill, restart, pause, prune (`agent.manage`).",
-    "tasks": "Tasks: pending work and one task (`town.read`); assign and complete (`town.write`).",
+    "tasks": "Tasks: the task history, pending work and one task (`town.read`); assign, complete, cancel "
+             "and retry (`town.write`).",
     "backlog": "The shared backlog (`town.read` to list, `town.write` to change).",
     "messages": "Messages to agents' inboxes (`town.write`).",
     "recovery": "Recover stale agents and reclaim dead agents' work (`agent.manage`).",
     "missions": "Missions a dispatcher runs: read (`town.read`) and control (`agent.manage`).",
+    "logs": "A task's run log and an agent's worker log as text, from this townhall's machine (`town.read`).",
+    "events": "The town's live events as Server-Sent Events, resumable with `Last-Event-ID` (`town.read`).",
     "probes": "Public, without credentials: health, readiness, metrics, the autoscaler signal, the errors page.",
 }
 

@@ -57,7 +57,7 @@ class BacklogController(Resource, path="/backlog", tag="backlog", scope=Scope.TO
         result = await services.backlog.assign_all(data.agent, start=start, caller=request.user)
         return AssignAllResponse(assigned=len(result.task_ids), tasks=result.task_ids)
 
-    @delete("/{task_id:str}", status_code=200, responses=problems(404, 422),
+    @delete("/{task_id:str}", status_code=200, responses=problems(404, 409, 422),
             summary="Remove a task from the backlog and delete its record")
     async def remove(self, services: Services, task_id: TaskId) -> RemovedResponse:
         """Remove a task from the backlog and delete its record, in one step."""

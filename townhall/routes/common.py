@@ -33,7 +33,7 @@ _WHY = {
     401: "Missing or invalid credentials",
     403: "The credentials lack the route's scope",
     404: "Unknown agent, task or mission",
-    409: "Ambiguous agent reference (candidates listed) or a state that forbids the action",
+    409: "Ambiguous agent reference or id prefix (candidates listed), or a state that forbids the action",
     413: "Request body too large",
     415: "Request body is not JSON",
     422: "Invalid input; `errors[].field` names the field",

@@ -30,7 +30,7 @@ Follow = Annotated[bool, QueryParameter(
 
 def _text(description: str) -> dict[int, ResponseSpec]:
     return {200: ResponseSpec(data_container=str, media_type=TEXT, generate_examples=False, description=description),
-            **problems(404, 422)}
+            **problems(404, 409, 422)}
 
 
 class LogController(Resource, path="/", tag="logs", scope=Scope.TOWN_READ):

@@ -84,7 +84,7 @@ class MissionController(Resource, path="/missions", tag="missions", scope=Scope.
         items = [MissionSummary.of(v) for v in await services.missions.list(active_only=active_only)]
         return MissionList(missions=items, count=len(items))
 
-    @get("/{mission_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422),
+    @get("/{mission_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 409, 422),
          summary="One mission: its stored document and recent events")
     async def get_mission(self, services: Services, mission_id: MissionId) -> MissionDetail:
         """One mission: its state, the stored document and its newest 20 event lines."""
@@ -105,20 +105,20 @@ class MissionController(Resource, path="/missions", tag="missions", scope=Scope.
         """Resume a stopped mission: `running` and back in the active set; a finished mission is a 409."""
         return _action(await services.missions.resume(mission_id))
 
-    @post("/{mission_id:str}/complete", status_code=200, responses=problems(404, 422),
+    @post("/{mission_id:str}/complete", status_code=200, responses=problems(404, 409, 422),
           summary="Mark a mission completed")
     async def complete(self, services: Services, mission_id: MissionId) -> ActionResponse:
         """Mark a mission `completed`."""
         return _action(await services.missions.complete(mission_id))
 
-    @post("/{mission_id:str}/fail", status_code=200, responses=problems(404, body=True),
+    @post("/{mission_id:str}/fail", status_code=200, responses=problems(404, 409, body=True),
           operation_class=OptionalBody, summary="Mark a mission failed with a reason")
     async def fail(self, services: Services, mission_id: MissionId,
                    data: JSONBody[FailRequest | None] = None) -> ActionResponse:
         """Mark a mission `failed` with a reason (default `Marked failed via API`)."""
         return _action(await services.missions.fail(mission_id, data.reason if data else None))
 
-    @delete("/{mission_id:str}", status_code=200, responses=problems(404, 422),
+    @delete("/{mission_id:str}", status_code=200, responses=problems(404, 409, 422),
             summary="Delete a mission and everything keyed by it")
     async def remove(self, services: Services, mission_id: MissionId) -> DeletedResponse:
         """Delete a mission with its work, watch, events and control keys, dispatch lock and event stream."""

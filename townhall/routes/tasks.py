@@ -58,7 +58,7 @@ Cursor = Annotated[str | None, QueryParameter(
 
 
 class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRITE):
-    @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422),
+    @get("/", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 409, 422),
          summary="The task history: every task, newest first, filtered, a page at a time",
          description="Each item has the shape of `GET /v1/tasks/{task_id}`. A page costs its size plus "
                      f"at most {SCAN_BUDGET} index entries the filters reject, never the length of the "
@@ -87,7 +87,8 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
         finished, and plain task messages."""
         return PendingResponse.of(await services.tasks.pending())
 
-    @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 422), summary="One task")
+    @get("/{task_id:str}", opt={"scope": Scope.TOWN_READ}, responses=problems(404, 409, 422),
+         summary="One task")
     async def get_task(self, services: Services, task_id: TaskId) -> TaskView:
         """One task record; `task_id` is its id or a unique prefix of at least 4 hex digits."""
         return TaskView.of(await services.tasks.get(task_id))
@@ -107,7 +108,7 @@ class TaskController(Resource, path="/tasks", tag="tasks", scope=Scope.TOWN_WRIT
     async def retry(self, services: Services, task_id: TaskId) -> TaskView:
         return TaskView.of(await services.actions.retry(task_id))
 
-    @post("/{task_id:str}/complete", status_code=200, responses=problems(404, body=True),
+    @post("/{task_id:str}/complete", status_code=200, responses=problems(404, 409, body=True),
           operation_class=OptionalBody,
           summary="Mark a task completed with a result (counts for its agent, clears its current task)")
     async def complete(self, services: Services, task_id: TaskId,
