@@ -68,7 +68,7 @@ def test_tt_and_a_pool_worker_find_the_primary_through_the_sentinels(
     added = run_cli("--town", str(tmp_path), "backlog", "add", "through sentinel", "--json", program="tt")
     assert added.returncode == 0, added.stderr
     status = run_cli("--town", str(tmp_path), "status", "--json", program="tt")
-    assert json.loads(status.stdout)["town"]["redis_url"] == \
+    assert json.loads(status.stdout)["redis_url"] == \
         f"sentinel://{','.join(cluster.hosts)}/townhall-primary/0"
     worker = start_pool_worker(tmp_path)
     wait_for(lambda: len(executions(tmp_path)) == 1, timeout=60)

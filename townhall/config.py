@@ -258,8 +258,7 @@ def check_config(raw: dict[str, Any], filename: str = CONFIG_FILE,
     """The core's config and the warnings for its unknown keys (plugins' keys are checked later)."""
     config = _convert(raw, TownConfig, "", filename)
     owned = set(plugin_tables)
-    return config, _warnings([key for key in unknown_keys(raw, TownConfig) if key not in owned], filename,
-                             (TownConfig,))
+    return config, _warnings([k for k in unknown_keys(raw, TownConfig) if k not in owned], filename, (TownConfig,))
 
 
 def table_config(raw: dict[str, Any], path: str, config_type: type[T], filename: str = CONFIG_FILE) -> T:
@@ -284,8 +283,7 @@ def _warnings(keys: list[str], filename: str, types: Iterable[type] = (), base: 
     for key in keys:
         parent, _, name = key.rpartition(".")
         sub = parent.removeprefix(base).lstrip(".")
-        tables = [table for t in types if (table := _table_type(sub, t)) is not None]
-        known = [n for table in tables for n in _field_names(table)]
+        known = [n for t in types if (table := _table_type(sub, t)) is not None for n in _field_names(table)]
         close = did_you_mean(name, known)
         hint = f"; did you mean '{_dotted(parent, close)}'?" if close else ""
         found.append(f"townhall: {filename}: unknown key '{key}' (ignored){hint}")

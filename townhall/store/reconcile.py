@@ -285,8 +285,8 @@ async def _merge_index(
 
 
 async def _rebuild_history(ctx: StoreContext, states: dict[str, str], slices: list[str]) -> None:
-    """File every task record in the history under its state, and its id in the task id index. Tasks our scripts have indexed are kept
-    up to date by them; so only records missing from the history (the original ``tt`` wrote them),
+    """File every task record in the history under its state, and its id in the task id index. Tasks
+    our scripts have indexed are kept up to date by them; so only records missing from the history (the original ``tt`` wrote them),
     entries whose record is gone, and entries in the wrong state set (a state changed by another tool)
     are (re)indexed, each atomically from its record as it is then — a first start on a long history
     written by others costs one script step per task (:data:`REINDEX_BATCH` tasks per call)."""

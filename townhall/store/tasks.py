@@ -43,8 +43,9 @@ def task_script_keys(keys: TownKeys, task_id: str, *extra: str) -> list[str]:
 # Bookkeeping shared by all task scripts. `old == nil` means "no record before"; a record written by
 # a tool that does not maintain our indexes is recognised by its id missing from the open-state set,
 # in which case it was never counted and must not be decremented. States are read as TaskState.parse
-# reads them. `move` also keeps the history indexes and the task id index (HISTORY_LUA); a script that deletes a record calls
-# `history_forget` before the DEL, while the record still says which agent and tag sets hold it.
+# reads them. `move` also keeps the history indexes and the task id index (HISTORY_LUA); a script that
+# deletes a record calls `history_forget` before the DEL, while the record still says which agent and
+# tag sets hold it.
 # `norm_task_state`: a state read as TaskState.parse reads it.
 TASK_STATE_LUA = (
     f"local KNOWN = {lua_set(TaskState)}\n"
