@@ -47,6 +47,9 @@ EXCLUDED_CHECKS = "ignored_auth"
 #: Test cases per operation in the fuzzing phase (the coverage and stateful phases add their own).
 EXAMPLES = int(os.environ.get("TOWNHALL_FUZZ_EXAMPLES") or bounded(200, 500))
 LONG_FORM_MIN_CASES = 10_000
+#: Seconds per request; an event stream (open until the client leaves) is read this long per case.
+REQUEST_TIMEOUT, STREAM_TIMEOUT = 10.0, 0.5
+STREAM_EXAMPLES = 20
 
 
 def _toml_list(values: list[str]) -> str:
@@ -63,7 +66,12 @@ def fuzz_config(agents: list[str], tasks: list[str], missions: list[str]) -> str
         "path.agent": "agents", "body.agent": "agents", "body.to": "agents", "body.from": "agents",
         "path.task_id": "tasks", "path.mission_id": "missions",
     }
-    lines = ["[parameters]"]
+    # Set here rather than on the command line, which would override the per-operation settings: an
+    # event stream never ends by itself (a heartbeat comment keeps it open), so each of its cases waits
+    # out the request timeout; it gets a short one and fewer cases (tests/test_events_http.py covers it).
+    lines = [f"request-timeout = {REQUEST_TIMEOUT}", f"generation.max-examples = {EXAMPLES}", "",
+             "[[operations]]", 'include-path = "/v1/events"', f"request-timeout = {STREAM_TIMEOUT}",
+             f"generation.max-examples = {STREAM_EXAMPLES}", "", "[parameters]"]
     lines += [f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}' for key, name in bind.items()]
     lines.append('"body.cli" = { dictionary = "clis" }')
     for name, values in (("agents", agents), ("tasks", tasks), ("missions", missions),
@@ -162,8 +170,7 @@ async def test_fuzz_every_route(tmp_path: Path, town_name: str, redis_url: str, 
             "--url", proc.url, "--checks", CHECKS, "--exclude-checks", EXCLUDED_CHECKS,
             # One worker: with two, Hypothesis parses lambda sources in two threads at once, which trips
             # a CPython 3.11 race in ast.parse ("AST constructor recursion depth mismatch").
-            "--max-examples", str(EXAMPLES), "--workers", "1", "--continue-on-failure",
-            "--generation-database", "none", "--request-timeout", "10",
+            "--workers", "1", "--continue-on-failure", "--generation-database", "none",
             # Hypothesis' data-generation health checks, not API checks: on a shared, busy machine
             # generating patterned strings can be slow, which says nothing about townhall.
             "--suppress-health-check", "too_slow,filter_too_much",

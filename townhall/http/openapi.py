@@ -8,6 +8,9 @@ general (it looks at every operation), so routes added later are covered without
   rate limiter and the 504 of the request deadline, which every route can give;
 * every tag an operation uses is declared, with a description;
 * a ``oneOf`` of one member (Litestar's rendering of ``T | UNSET``) is that member;
+* a ``text/event-stream`` response's schema describes one event as a client parses it (``id``,
+  ``event``, ``data``), its ``data`` JSON of the schema the route declared (``contentSchema``), which is
+  what SSE-aware tools (schemathesis) validate each event against;
 * the document names its license and where to ask.
 """
 
@@ -18,6 +21,7 @@ from typing import Any, Iterator
 
 from litestar import Litestar
 from litestar.openapi.spec import (
+    OpenAPIType,
     Contact,
     License,
     OpenAPI,
@@ -74,6 +78,28 @@ def finish_openapi(app: Litestar) -> None:
                      *(Tag(name=t, description=TAG_DESCRIPTIONS.get(t, t)) for t in used if t not in declared)]
     for schema in (document.components.schemas or {}).values():
         _collapse_single_one_of(schema)
+    for operation in _operations(document):
+        for response in (operation.responses or {}).values():
+            stream = getattr(response, "content", None) and response.content.get(SSE)
+            if stream is not None and stream.schema is not None:
+                stream.schema = _sse_event(stream.schema)
+
+
+SSE = "text/event-stream"
+
+
+def _sse_event(data: Schema | Reference) -> Schema:
+    """One Server-Sent Event whose ``data`` line is JSON of the schema ``data``."""
+    return Schema(
+        type=OpenAPIType.OBJECT, required=["event", "data"],
+        description="One event of the stream, as an SSE client reads it: `id`, `event` and `data` lines",
+        properties={
+            "id": Schema(type=OpenAPIType.STRING, description="The stream entry id (`<ms>-<seq>`)"),
+            "event": Schema(type=OpenAPIType.STRING, description="The event type"),
+            "data": Schema(type=OpenAPIType.STRING, content_media_type="application/json", content_schema=data,
+                           description="The event as one line of JSON"),
+        },
+    )
 
 
 def _operations(document: OpenAPI) -> Iterator[Operation]:

@@ -14,7 +14,8 @@ from townhall.domain.events import EventRecord
 from townhall.http.dependencies import Context, Services
 from townhall.routes.common import Resource, problems
 from townhall.services.event_feed import FeedItem
-from townhall.services.events import KNOWN_TYPES
+from townhall.services.events import KNOWN_TYPES, LAST_EVENT_ID_PATTERN, TYPES_PATTERN
+from townhall.services.inputs import UUID_PATTERN
 
 SSE = "text/event-stream"
 
@@ -40,15 +41,19 @@ AgentFilter = Annotated[str | None, QueryParameter(
     name="agent", required=False, max_length=128,
     description="Only events naming this agent (name or id; 404 unknown, 409 ambiguous)")]
 TaskFilter = Annotated[str | None, QueryParameter(
-    name="task", required=False, max_length=64, description="Only events of this task (a UUID)")]
+    name="task", required=False, format="uuid", schema_extra={"pattern": UUID_PATTERN},
+    description="Only events of this task (a UUID; anything else is a 422)")]
 MissionFilter = Annotated[str | None, QueryParameter(
-    name="mission", required=False, max_length=64, description="Only events of this mission (a UUID)")]
+    name="mission", required=False, format="uuid", schema_extra={"pattern": UUID_PATTERN},
+    description="Only events of this mission (a UUID; anything else is a 422)")]
 TypesFilter = Annotated[str | None, QueryParameter(
-    name="types", required=False, max_length=1024,
+    name="types", required=False, max_length=1024, schema_extra={"pattern": TYPES_PATTERN},
     description="Comma list of event types; an unknown one is a 422 naming it")]
 LastEventId = Annotated[str | None, HeaderParameter(
-    name="Last-Event-ID", required=False, max_length=64,
-    description="Resume after this event id (`<ms>-<seq>`)")]
+    # A header is text or absent: a plain string (not string-or-null, which a client sends as 'null').
+    name="Last-Event-ID", required=False, max_length=39,
+    schema_extra={"pattern": LAST_EVENT_ID_PATTERN, "type": "string", "oneOf": None},
+    description="Resume after this event id (`<ms>-<seq>`; anything else is a 422)")]
 
 
 def sse_frame(item: FeedItem) -> bytes:

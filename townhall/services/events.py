@@ -3,6 +3,8 @@ history. The live fan-out is :mod:`townhall.services.event_feed`."""
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from townhall.domain.events import EventFilter, EventRecord, EventType
@@ -10,9 +12,15 @@ from townhall.domain_errors import InvalidInput
 from townhall.services.agents import AgentService
 from townhall.services.inputs import require_uuid
 from townhall.store import TownStore
-from townhall.store.events import STREAM_ID
 
 KNOWN_TYPES = frozenset(t.value for t in EventType)
+#: A stream id a client may resume after: at most 19 digits each side, so it always fits Redis' 64-bit
+#: stream ids (a larger one would fail in XRANGE after the stream began).
+LAST_EVENT_ID_PATTERN = r"^\d{1,19}(-\d{1,19})?$"
+_LAST_EVENT_ID = re.compile(LAST_EVENT_ID_PATTERN)
+_TYPE_NAME = "(" + "|".join(sorted(KNOWN_TYPES)) + ")"
+#: What ``types`` accepts: known event type names separated by commas (spaces around them allowed).
+TYPES_PATTERN = rf"^ *{_TYPE_NAME} *(, *{_TYPE_NAME} *)*$"
 #: Entries ``recent`` looks at, at most, to find the events a filter wants.
 HISTORY_SCAN = 10_000
 
@@ -25,11 +33,13 @@ class EventQuery(msgspec.Struct, frozen=True):
 
 
 def parse_types(text: str | None) -> frozenset[str] | None:
-    """A comma list of event types (``None``/blank: every type); an unknown one is an
-    :class:`InvalidInput` naming it."""
-    if text is None or not text.strip():
+    """A comma list of event types (``None``: every type; spaces around names are fine); an unknown
+    one, or an empty entry, is an :class:`InvalidInput` naming it (as :data:`TYPES_PATTERN` says)."""
+    if text is None:
         return None
-    names = [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise InvalidInput("types", f"types must be event type names separated by commas, got {text[:80]!r}")
     unknown = [name for name in names if name not in KNOWN_TYPES]
     if unknown:
         raise InvalidInput("types", f"unknown event type(s): {', '.join(unknown)}; known: "
@@ -38,11 +48,12 @@ def parse_types(text: str | None) -> frozenset[str] | None:
 
 
 def check_stream_id(field: str, value: str | None) -> str | None:
-    """A stream entry id (``<ms>-<seq>`` or ``<ms>``) as given by ``Last-Event-ID``."""
-    if value is None or not value.strip():
+    """A stream entry id (``<ms>-<seq>`` or ``<ms>``) as given by ``Last-Event-ID`` (``None``: none;
+    anything else, blank included, must be one, as the document's pattern says)."""
+    if value is None:
         return None
     text = value.strip()
-    if not STREAM_ID.match(text):
+    if not _LAST_EVENT_ID.match(text):
         raise InvalidInput(field, f"{field} must be an event id such as 1733058000000-0, got {text[:40]!r}")
     return text
 
@@ -59,8 +70,8 @@ class EventService:
         ``mission`` are UUIDs, ``types`` a comma list of :class:`EventType` values, ``after`` a stream id
         (reported as ``after_field``)."""
         event_types = parse_types(types)
-        task_id = require_uuid("task", task) if task else None
-        mission_id = require_uuid("mission", mission) if mission else None
+        task_id = require_uuid("task", task) if task is not None else None
+        mission_id = require_uuid("mission", mission) if mission is not None else None
         resume = check_stream_id(after_field, after)
         agent_id = (await self.agents.resolve(agent)).id if agent else None
         return EventQuery(filter=EventFilter(agent_id=agent_id, task_id=task_id, mission_id=mission_id,
