@@ -82,3 +82,25 @@ def test_sighup_says_what_waits_for_a_restart(tmp_path: Path, town_name: str, re
         assert httpx.get(f"{proc.url}/health", timeout=30).status_code == 200
     finally:
         proc.stop()
+
+
+def test_sighup_reloads_every_server_process(tmp_path: Path, town_name: str, redis_url: str) -> None:
+    """With ``workers = 2`` the supervisor passes SIGHUP on: each process reloads (uvicorn's own answer,
+    restarting the processes, would have started them with the config of the first start)."""
+    write_town(tmp_path, town_name, redis_url=redis_url,
+               extra='[agent]\nlauncher = "none"\n[agent_clis.fast]\nname = "fast"\ncommand = "true"\n')
+    proc = TownhallProcess(tmp_path, args=["--workers", "2"]).start(timeout=120)
+    try:
+        append_config(tmp_path, '[agent_clis.slow]\nname = "slow"\ncommand = "sleep 1"\n')
+        mark = len(proc.output())
+        assert proc.process is not None
+        proc.process.send_signal(signal.SIGHUP)
+        # The parent's copy and both processes' own.
+        wait_for(lambda: proc.output()[mark:].count("config reloaded: agent_clis") == 3, timeout=60)
+        for n in range(8):  # a new connection each: the kernel hands them to either process
+            with httpx.Client(base_url=proc.url, timeout=30) as client:
+                spawned = client.post("/v1/agents", json={"name": f"w{n}", "cli": "slow"})
+                assert spawned.status_code == 201, spawned.text
+        assert "Received SIGHUP, restarting processes" not in proc.output()
+    finally:
+        assert proc.stop() == 0

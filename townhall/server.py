@@ -91,12 +91,15 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int
             log.info("👥 %d server processes", workers)
         log.info("🚀 REST API listening on %s://%s", scheme, display_addr(bind, port))
         if workers > 1:
-            if not serve_processes(config, listener, shared_dir(town, port)):
+            # SIGHUP: the parent reloads its copy (what it gives processes it starts later) and passes
+            # the signal on to every server process, which reloads its own.
+            if not serve_processes(config, listener, shared_dir(town, port),
+                                   on_hangup=lambda: reload_config(town, plugins)):
                 raise StartupError(f"❌ FATAL: could not serve on {display_addr(bind, port)}: a server "
                                    "process failed to start (see above)")
         else:
             server = _Server(runtime.end_streams, config)
-            # SIGHUP reloads the config of this one process (server processes do not reload yet).
+            # SIGHUP reloads the config of this one process.
             with _graceful_signals(), _reload_on_hangup(town, plugins):
                 server.run(sockets=[listener])
             if not server.started:
@@ -174,11 +177,13 @@ def reload_config(town: Town, plugins: LoadedPlugins) -> None:
                     ", ".join(report.needs_restart))
 
 
-@contextmanager
-def _reload_on_hangup(town: Town, plugins: LoadedPlugins) -> Iterator[None]:
-    # Python runs a signal handler between two bytecodes of the main thread, which may be in the middle
-    # of a request's step; the reload itself is scheduled as a loop callback, between two steps, so a
-    # request step never sees half the config changed.
+def hangup_handler(town: Town, plugins: LoadedPlugins) -> Callable[..., None]:
+    """A ``SIGHUP`` handler that reloads ``town``'s config (:func:`reload_config`).
+
+    Python runs a signal handler between two bytecodes of the main thread, which may be in the middle
+    of a request's step; the reload itself is scheduled as a loop callback, between two steps, so a
+    request step never sees half the config changed."""
+
     def on_hangup(*_: object) -> None:
         loop = asyncio._get_running_loop()
         if loop is None:
@@ -186,7 +191,12 @@ def _reload_on_hangup(town: Town, plugins: LoadedPlugins) -> Iterator[None]:
         else:
             loop.call_soon_threadsafe(reload_config, town, plugins)
 
-    previous = signal.signal(signal.SIGHUP, on_hangup)
+    return on_hangup
+
+
+@contextmanager
+def _reload_on_hangup(town: Town, plugins: LoadedPlugins) -> Iterator[None]:
+    previous = signal.signal(signal.SIGHUP, hangup_handler(town, plugins))
     try:
         yield
     finally:

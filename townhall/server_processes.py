@@ -12,9 +12,11 @@ Redis, so several processes (like several replicas) running them at once is safe
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -53,6 +55,7 @@ class ServerProcessApp(msgspec.Struct, frozen=True):
         from townhall.app import create_app, load_auth_mode
         from townhall.plugins import load_plugins
         from townhall.runtime import Role, build_runtime
+        from townhall.server import hangup_handler
 
         if self.setup_logging is not None:
             self.setup_logging()
@@ -65,6 +68,8 @@ class ServerProcessApp(msgspec.Struct, frozen=True):
         try:
             plugins = load_plugins()
             auth = load_auth_mode(self.town, plugins.registry)
+            # The supervisor passes SIGHUP on: this process reloads its own config, as one process does.
+            signal.signal(signal.SIGHUP, hangup_handler(self.town, plugins))
             return create_app(build_runtime(self.town, plugins, role=Role.SERVER, endpoint=self.endpoint), auth=auth)
         except (UnknownPluginName, ConfigError) as exc:
             # The parent checked the same config: this is an install that changed under it. Exiting
@@ -79,10 +84,28 @@ def shared_dir(town: Town, port: int) -> Path:
     return town.state_dir / "run" / f"townhall-{port}"
 
 
-def serve_processes(config: uvicorn.Config, listener: socket.socket, shared: Path) -> bool:
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor, except on SIGHUP: uvicorn restarts every process, which would start them
+    with the config the parent pickled at startup; here ``on_hangup`` reloads the parent's copy and each
+    process is sent SIGHUP to reload its own (a file that does not load is refused, serving goes on)."""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], on_hangup: Callable[[], None]) -> None:
+        super().__init__(config, sockets=sockets)
+        self._on_hangup = on_hangup
+
+    def handle_hup(self) -> None:
+        self._on_hangup()
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGHUP)
+
+
+def serve_processes(config: uvicorn.Config, listener: socket.socket, shared: Path,
+                    on_hangup: Callable[[], None] = lambda: None) -> bool:
     """Serve ``config`` (its app a :class:`ServerProcessApp`, ``workers`` > 1) from ``listener`` until
     SIGTERM/SIGINT, with ``shared`` emptied for the processes; ``False`` when a process could not start
-    (the config or the app is broken)."""
+    (the config or the app is broken). SIGHUP calls ``on_hangup`` and is passed on to the processes."""
     config.timeout_worker_healthcheck = HEALTHCHECK_SECS
     # What an earlier run left (its processes' counters) must not add to this one's.
     shutil.rmtree(shared, ignore_errors=True)
@@ -90,6 +113,6 @@ def serve_processes(config: uvicorn.Config, listener: socket.socket, shared: Pat
     # The spawned processes inherit the environment as it is when they start.
     os.environ[PROCESSES_ENV] = str(config.workers)
     os.environ[SHARED_DIR_ENV] = str(shared)
-    supervisor = Multiprocess(config, sockets=[listener])
+    supervisor = _Supervisor(config, [listener], on_hangup)
     supervisor.run()
     return not any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
