@@ -53,12 +53,16 @@ async def test_lists_and_calls_with_the_sdk_client(serve, sync_redis: redis.Redi
         assert task["description"] == "write the docs" and task["assigned_to"] == spawned["id"]
         plan = await session.get_prompt("plan_work", {"goal": "ship 1.0"})
         assert "ship 1.0" in plan.messages[0].content.text and "alice" in plan.messages[0].content.text
+        # The kinds of POST /v1/messages/send, the worker's control messages included.
+        asked = structured(await session.call_tool("send_message", {"to": "alice", "message": "report",
+                                                                     "kind": "status_request"}))
 
     # The Redis effect: the task record and the assignment in alice's inbox.
     record = sync_redis.hgetall(f"tt:{town_name}:task:{assigned['task_id']}")
     assert record["description"] == "write the docs" and record["assigned_to"] == spawned["id"]
     inbox = sync_redis.lrange(f"tt:{town_name}:inbox:{spawned['id']}", 0, -1)
-    assert len(inbox) == 1 and assigned["task_id"] in inbox[0]
+    assert len(inbox) == 2 and assigned["task_id"] in inbox[0]
+    assert json.loads(inbox[1])["id"] == asked["message_id"] and json.loads(inbox[1])["type"] == "status_request"
 
 
 async def test_bad_arguments_name_the_argument_and_write_nothing(serve, sync_redis: redis.Redis,

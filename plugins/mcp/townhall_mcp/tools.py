@@ -8,13 +8,14 @@ services check once more (they have other callers) and their refusals name the a
 # No ``from __future__ import annotations``: the SDK reads these signatures at registration to build the
 # JSON schemas, and closures' annotations must be objects, not strings to resolve later.
 
-from typing import Annotated, Awaitable, Callable, Literal, TypeVar
+from typing import Annotated, Awaitable, Callable, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from townhall.auth import Scope
+from townhall.routes.fields import MessageKindName
 from townhall.runtime import Runtime
 from townhall.services.inputs import AGENT_NAME_PATTERN, MAX_LABEL_CHARS, MAX_TAGS, MAX_TEXT_CHARS, UUID_PATTERN
 from townhall.services.scaling import scaling_signal
@@ -126,7 +127,7 @@ def register_tools(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
 
     @tool(WRITE)
     async def send_message(to: AgentRef, message: Text,
-                           kind: Literal["task", "query", "info", "ack"] = "task",
+                           kind: MessageKindName = "task",
                            sender: Annotated[str | None, Field(description="Who it is from (default: the "
                                                                            "supervisor)")] = None,
                            urgent: bool = False) -> JSON:
