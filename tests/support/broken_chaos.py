@@ -37,6 +37,7 @@ from tests.support.workers import fake_town
 from townhall.config import load_town
 from townhall.domain import Agent, AgentState, Task, TaskAssignBody, TaskState
 from townhall.plugins import load_plugins
+from townhall.problem_types import type_uri
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
 from townhall.store.json_codec import try_decode_message
@@ -432,7 +433,7 @@ def _check_refused(answer: httpx.Response) -> None:
     assert answer.status_code == 409, (answer.status_code, answer.text)
     assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
     problem = answer.json()
-    assert problem["type"] == "https://tinytown.dev/errors/409" and problem["title"] == "Conflict", problem
+    assert problem["type"] == type_uri(409) and problem["title"] == "Conflict", problem
     assert problem["status"] == 409 and AGENT_DOWN.match(problem["detail"]), problem
 
 
