@@ -9,31 +9,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import pytest
 
+from tests.support.served import serve
 from townhall.auth import Scope
 from townhall.testing.process import TownhallProcess
-from townhall.testing.towns import append_config, read_audit
+from townhall.testing.towns import read_audit
 from townhall_auth_apikey import REFERENCE_PARAMETERS
 from townhall_auth_apikey.testing import api_keys_toml, make_key
 
-
-@pytest.fixture
-def procs() -> Iterator[list[TownhallProcess]]:
-    started: list[TownhallProcess] = []
-    yield started
-    for proc in started:
-        proc.stop()
-
-
-def serve(town_dir: Path, procs: list[TownhallProcess], config: str = "") -> TownhallProcess:
-    append_config(town_dir, config)
-    proc = TownhallProcess(town_dir).start()
-    procs.append(proc)
-    return proc
 
 
 # --- scenario 14: a principal's scopes, as routes see them ------------------------------------------

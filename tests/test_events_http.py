@@ -15,32 +15,17 @@ from typing import AsyncIterator, Callable, Iterator
 import httpx
 import pytest
 
+from tests.support.served import serve
 from townhall.auth import Scope
 from townhall.config import load_town
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.testing.process import TownhallProcess
 from townhall.testing.sse import SseMessage, next_event, read_sse, until_comment
-from townhall.testing.towns import append_config
 from townhall_auth_apikey.testing import api_keys_toml, make_key
 
 TIMEOUT = 15.0
 
-
-@pytest.fixture
-def procs() -> Iterator[list[TownhallProcess]]:
-    started: list[TownhallProcess] = []
-    yield started
-    for proc in started:
-        proc.stop()
-
-
-def serve(town_dir: Path, procs: list[TownhallProcess], config: str = "") -> TownhallProcess:
-    if config:
-        append_config(town_dir, config)
-    proc = TownhallProcess(town_dir).start()
-    procs.append(proc)
-    return proc
 
 
 @asynccontextmanager

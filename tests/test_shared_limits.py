@@ -5,10 +5,8 @@ with Redis gone, limited routes answer 503 and the probes still answer."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import httpx
-import pytest
 import redis
 
 from townhall.auth import Scope
@@ -21,13 +19,6 @@ from townhall_auth_apikey.testing import api_keys_toml, make_key
 TIGHT = ("[townhall.rate_limit]\nenabled = true\nburst_size = {burst}\nrequests_per_minute = 6\n"
          "mutating_requests_per_minute = 6\n")
 
-
-@pytest.fixture
-def procs() -> Iterator[list[TownhallProcess]]:
-    started: list[TownhallProcess] = []
-    yield started
-    for proc in started:
-        proc.stop()
 
 
 def two_townhalls(town_dir: Path, procs: list[TownhallProcess], config: str) -> tuple[TownhallProcess, TownhallProcess]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import logging
 import signal
@@ -14,15 +13,20 @@ from typing import Any, Callable, Iterator
 import uvicorn
 
 from townhall.app import create_app, load_auth_mode
-from townhall.config import ConfigError, Town, load_town
-from townhall.config_reload import apply_reload
+from townhall.config import ConfigError, Town
+from townhall.config_reload import hangup_handler, reload_config
 from townhall.connection_guard import ConnectionGuard, ConnectionLimits
 from townhall.redis_clients import check_server
 from townhall.redis_endpoint import release_private_server, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
 from townhall.runtime import Role, build_runtime
 from townhall.server_processes import ServerProcessApp, serve_processes, shared_dir
-from townhall.startup_checks import StartupError, check_bind_safety, check_tls, display_addr
+from townhall.startup_checks import (
+    StartupError,
+    check_bind_safety,
+    check_tls,
+    display_addr,
+)
 
 log = logging.getLogger("townhall")
 
@@ -155,43 +159,6 @@ def _connection_limits(town: Town) -> ConnectionLimits:
         header_timeout_secs=cfg.header_timeout_secs,
         body_timeout_secs=cfg.body_timeout_secs,
     )
-
-
-def reload_config(town: Town, plugins: LoadedPlugins) -> None:
-    """Read ``tinytown.toml`` again and apply what can change while running (``SIGHUP``). A file that
-    does not load is refused whole, with its error, and the running config stays as it was."""
-    try:
-        fresh = load_town(town.root_as_given, plugin_tables=plugins.registry.config_sections)
-        warnings = [*fresh.warnings, *plugins.registry.check_config(fresh)]
-    except ConfigError as exc:
-        log.error("🔄 config reload refused, the running config is unchanged: %s", exc)
-        return
-    for warning in warnings:
-        logging.getLogger("townhall.config").warning(warning)
-    report = apply_reload(town, fresh)
-    presets = ", ".join(sorted(town.config.agent_clis)) or "none"
-    log.info("🔄 config reloaded: %s (configured presets: %s)",
-             ", ".join(report.applied) or "nothing changed", presets)
-    if report.needs_restart:
-        log.warning("🔄 changed in tinytown.toml, applied only when townhall restarts: %s",
-                    ", ".join(report.needs_restart))
-
-
-def hangup_handler(town: Town, plugins: LoadedPlugins) -> Callable[..., None]:
-    """A ``SIGHUP`` handler that reloads ``town``'s config (:func:`reload_config`).
-
-    Python runs a signal handler between two bytecodes of the main thread, which may be in the middle
-    of a request's step; the reload itself is scheduled as a loop callback, between two steps, so a
-    request step never sees half the config changed."""
-
-    def on_hangup(*_: object) -> None:
-        loop = asyncio._get_running_loop()
-        if loop is None:
-            reload_config(town, plugins)
-        else:
-            loop.call_soon_threadsafe(reload_config, town, plugins)
-
-    return on_hangup
 
 
 @contextmanager

@@ -53,9 +53,9 @@ class ServerProcessApp(msgspec.Struct, frozen=True):
 
     def __call__(self) -> Any:
         from townhall.app import create_app, load_auth_mode
+        from townhall.config_reload import hangup_handler
         from townhall.plugins import load_plugins
         from townhall.runtime import Role, build_runtime
-        from townhall.server import hangup_handler
 
         if self.setup_logging is not None:
             self.setup_logging()

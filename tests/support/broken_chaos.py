@@ -32,7 +32,7 @@ from pathlib import Path
 import httpx
 import redis.asyncio as aioredis
 
-from tests.support.live_workers import EXIT_BROKEN, LiveWorkers, event_within
+from tests.support.live_workers import EXIT_BROKEN, LiveWorkers
 from tests.support.workers import fake_town
 from townhall.config import load_town
 from townhall.domain import Agent, AgentState, Task, TaskAssignBody, TaskState
@@ -42,6 +42,7 @@ from townhall.runtime import build_services
 from townhall.services.town import TownServices
 from townhall.store.json_codec import try_decode_message
 from townhall.testing.process import TownhallProcess
+from townhall.waits import event_within
 
 MAX_ATTEMPTS = 8
 #: The detail of the 409 (``AgentDown``) that refuses work for a ``Stopped``/``Error`` agent.

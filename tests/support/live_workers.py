@@ -15,6 +15,7 @@ from typing import Awaitable, Callable
 from tests.support.workers import start_worker
 from townhall.domain import DEAD_AGENT_STATES, Agent, AgentState, TaskState
 from townhall.services.town import TownServices
+from townhall.waits import event_within
 
 #: ``tt agent-loop`` exits so when the agent's CLI cannot run (the agent is left in ``Error``).
 EXIT_BROKEN = 4
@@ -145,13 +146,6 @@ class LiveWorkers:
                 raise
 
 
-async def event_within(event: asyncio.Event, secs: float) -> bool:
-    """Whether ``event`` is set within ``secs``."""
-    try:
-        await asyncio.wait_for(event.wait(), secs)
-    except asyncio.TimeoutError:
-        return False
-    return True
 
 
 def _parent_of(pid: int) -> int | None:
