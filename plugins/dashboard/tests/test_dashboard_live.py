@@ -34,11 +34,12 @@ def test_a_task_completion_shows_within_two_seconds_without_a_reload(serve: Serv
         expect(row.locator(".state")).to_have_text("assigned", timeout=WAIT_MS)
         expect(page.locator("#live")).to_have_text("live", timeout=WAIT_MS)
         # No polling: ten minutes of the page's timers fetch nothing but what events asked for (the
-        # upkeep's scaling watch may announce a recommendation meanwhile; each event fetches at most once).
+        # upkeep's scaling watch may announce a recommendation meanwhile; each event fetches at most
+        # once, and one fetch may already be waiting for its 1 s coalescing timer when we start).
         feed = page.locator("#feed li")
         settled, heard = len(panel_requests), feed.count()
         page.clock.fast_forward("10:00")
-        assert len(panel_requests) - settled <= feed.count() - heard, panel_requests
+        assert len(panel_requests) - settled <= feed.count() - heard + 1, panel_requests
 
         done = client.post(f"/v1/tasks/{task_id}/complete", json={"result": "notes <i>written</i>"})
         assert done.status_code == 200, done.text
