@@ -1,0 +1,140 @@
+"""CPU time per request of each app, in-process: ``python -m bench.cpu [--profile "GET /v1/status"]``.
+
+A measure that machine load disturbs much less than a rate over HTTP: the ASGI app is called directly
+(no uvicorn, no sockets to the client), the same requests for townhall and the baseline, and the
+process's CPU time (``time.process_time``) per request is taken, the best of several rounds. Redis's own
+time is not included (it is another process). ``--profile`` runs cProfile over one route of townhall and
+prints the top functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.throughput import ROUTES, Route, seed_many
+from townhall.testing.redis_server import RedisServer
+from townhall.testing.towns import write_town
+
+
+def _asgi_call(app: Any, route: Route) -> Any:
+    """One request to ``app`` through the ASGI interface, the body discarded."""
+    path, _, query = route.path.partition("?")
+    headers = [(b"host", b"bench")]
+    if route.body:
+        headers += [(b"content-type", b"application/json"), (b"content-length", str(len(route.body)).encode())]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": route.method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+             "root_path": "", "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80)}
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": route.body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    async def call() -> int:
+        await app(dict(scope), receive, send)
+        return status.pop()
+
+    return call
+
+
+async def _lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[str, Any]]]:
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    started = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        return await inbox.get()
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"].startswith("lifespan.startup"):
+            started.set()
+
+    task = asyncio.ensure_future(app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await started.wait()
+    return task, inbox
+
+
+async def _measure(apps: dict[str, Any], routes: list[Route], requests: int, rounds: int,
+                   profile: str | None) -> None:
+    calls = {name: [_asgi_call(app, r) for r in routes] for name, app in apps.items()}
+    print(f"{'route':40} {'baseline µs':>12} {'townhall µs':>12} {'ratio':>6}")
+    for i, route in enumerate(routes):
+        best: dict[str, float] = {}
+        for _ in range(rounds):
+            for name in apps:
+                call = calls[name][i]
+                for _ in range(20):
+                    assert (await call()) < 300, (name, route.label)
+                started = time.process_time()
+                for _ in range(requests):
+                    await call()
+                spent = (time.process_time() - started) / requests * 1e6
+                best[name] = min(best.get(name, spent), spent)
+        print(f"{route.label:40} {best['baseline']:12.0f} {best['townhall']:12.0f} "
+              f"{best['baseline'] / best['townhall']:6.2f}")
+        if profile and route.label.startswith(profile):
+            profiler = cProfile.Profile()
+            call = calls["townhall"][i]
+            profiler.enable()
+            for _ in range(requests * 2):
+                await call()
+            profiler.disable()
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cpu", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--agents", type=int, default=10, help="agents in the town (10, or 1000 for size)")
+    parser.add_argument("--profile", help="a route label to profile with cProfile")
+    args = parser.parse_args(argv)
+
+    from bench.baseline import build
+    from townhall.app import create_app
+    from townhall.config import load_town
+    from townhall.plugins import load_plugins
+    from townhall.runtime import build_runtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "redis").mkdir()
+        server = RedisServer(Path(tmp) / "redis")
+        server.start()
+        town_dir = Path(tmp) / "town"
+        town_dir.mkdir()
+        write_town(town_dir, "bench", redis_url=server.url,
+                   extra='[agent]\nlauncher = "none"\nstale_after_secs = 86400\n')
+        seed_many(server.url, "bench", args.agents)
+        routes = [r for r in ROUTES if r.path != "/v1/tasks/assign" or args.agents == 10]
+        routes = [r for r in routes if args.agents == 10 or r.path in ("/v1/status", "/v1/agents")]
+
+        async def run() -> None:
+            town = load_town(town_dir)
+            apps = {"baseline": build(server.url, "bench"),
+                    "townhall": create_app(build_runtime(town, load_plugins()))}
+            lifespans = [await _lifespan(app) for app in apps.values()]
+            requests = args.requests if args.agents <= 10 else max(20, args.requests // 50)
+            await _measure(apps, routes, requests, args.rounds, args.profile)
+            for task, inbox in lifespans:
+                await inbox.put({"type": "lifespan.shutdown"})
+                await task
+
+        try:
+            asyncio.run(run())
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
