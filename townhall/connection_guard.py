@@ -23,6 +23,8 @@ from typing import Any, Callable
 import msgspec
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from townhall.response_writes import CoalescedWrites
+
 REQUEST_HEADER_FIELDS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-type: text/plain; charset=utf-8\r\n"
@@ -107,6 +109,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Every write of the connection, so that coalescing never reorders what goes out.
+        self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
         self._wait_for_request()
         self._guard.make_room(self)
 
@@ -114,6 +118,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._guard.busy(self)
         self._set_deadline(None)
         super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        # The websocket protocol takes the connection over with the transport itself.
+        self.transport = self.transport.transport  # type: ignore[attr-defined]
+        super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -143,7 +152,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         self._set_deadline(None)
         super().on_message_complete()
-        if self.cycle.response_complete and not self.pipeline:
+        if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
             self._wait_for_request()  # answered before the body was read (401, 413): idle now
 
     def on_response_complete(self) -> None:

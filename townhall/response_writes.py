@@ -1,0 +1,53 @@
+"""One socket write per response instead of two.
+
+uvicorn's httptools protocol writes a response's status line and headers when the app sends
+``http.response.start`` and the body when it sends ``http.response.body``: two ``send`` system calls
+and, with ``TCP_NODELAY``, two packets the client must read, for every small JSON answer. The protocol
+(``connection_guard.GuardedHttpToolsProtocol``) writes through a :class:`CoalescedWrites` in place of
+the transport (a websocket upgrade gets the transport itself): a write made while nothing is held
+is held until the end of the event-loop step, and writes made in that step go out joined. A body sent in
+the same step as its headers (every non-streaming response) therefore leaves in one call; the headers
+of a stream whose body comes later still leave at the end of the step, so nothing waits on a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+class CoalescedWrites:
+    """The transport as the HTTP protocol sees it: ``write`` coalesces within a loop step, ``close``
+    sends what is held first; everything else is the transport's."""
+
+    __slots__ = ("transport", "_loop", "_held")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+            return
+        held.append(data)
+        # A response's last piece (or any second piece) goes out now, with what was held.
+        self.flush()
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held and not self.transport.is_closing():
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
