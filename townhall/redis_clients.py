@@ -24,6 +24,7 @@ from redis.retry import Retry as SyncRetry
 from townhall.config import ConfigError
 from townhall.config_redis import parse_host_port
 from townhall.redis_endpoint import RedisEndpoint, version_problem
+from townhall.redis_watchdog import watch
 
 
 def connection_kwargs(endpoint: RedisEndpoint) -> dict[str, Any]:
@@ -90,16 +91,22 @@ def _no_primary(sentinels: list[Any], service_name: str) -> str:
 
 
 def async_client(endpoint: RedisEndpoint, *, socket_timeout: float | None, socket_connect_timeout: float,
-                 **options: Any) -> aioredis.Redis:
-    """An asyncio client (``decode_responses=True``) for ``endpoint``; ``options`` go to the pool."""
+                 watched: bool = False, **options: Any) -> aioredis.Redis:
+    """An asyncio client (``decode_responses=True``) for ``endpoint``; ``options`` go to the pool. With
+    ``watched``, a call's ``socket_timeout`` is kept by a :mod:`townhall.redis_watchdog` (cheaper per
+    call; the sentinels' connections keep redis-py's own)."""
     socket = {"socket_timeout": socket_timeout, "socket_connect_timeout": socket_connect_timeout}
+    watchdog = socket_timeout if watched else None
+    data = {**socket, "socket_timeout": None} if watchdog else socket
     if endpoint.sentinel is None:
-        return aioredis.Redis.from_url(endpoint.url, decode_responses=True, **socket, **options,
-                                       **connection_kwargs(endpoint))
-    sentinels = _Sentinels(_sentinel_hosts(endpoint),
-                                   sentinel_kwargs=_sentinel_kwargs(endpoint, socket, sync=False))
-    return sentinels.master_for(endpoint.sentinel.service_name, db=endpoint.sentinel.db, decode_responses=True,
-                                **socket, **options, **connection_kwargs(endpoint))
+        client = aioredis.Redis.from_url(endpoint.url, decode_responses=True, **data, **options,
+                                         **connection_kwargs(endpoint))
+    else:
+        sentinels = _Sentinels(_sentinel_hosts(endpoint),
+                               sentinel_kwargs=_sentinel_kwargs(endpoint, socket, sync=False))
+        client = sentinels.master_for(endpoint.sentinel.service_name, db=endpoint.sentinel.db,
+                                      decode_responses=True, **data, **options, **connection_kwargs(endpoint))
+    return watch(client, watchdog) if watchdog else client
 
 
 def sync_client(endpoint: RedisEndpoint, *, timeout: float, decode_responses: bool = True) -> redis.Redis:

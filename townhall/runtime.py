@@ -57,6 +57,7 @@ def redis_client(endpoint: RedisEndpoint, role: Role, *, request_timeout_ms: int
             endpoint,
             socket_connect_timeout=min(2.0, timeout),
             socket_timeout=timeout,
+            watched=True,
             retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
             max_connections=256,
             health_check_interval=30,
