@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import os
 import pstats
 import tempfile
 import time
@@ -90,7 +91,7 @@ async def _measure(apps: dict[str, Any], routes: list[Route], requests: int, rou
             for _ in range(requests * 2):
                 await call()
             profiler.disable()
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
 
 
 def main(argv: list[str] | None = None) -> None:

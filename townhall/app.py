@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import logging
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
@@ -70,6 +72,9 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
             await start()
         try:
             async with Upkeep(runtime.services).running():
+                # What startup built lives as long as the process: frozen, the collector no longer
+                # walks it in every full collection (pauses of milliseconds that showed in the p99).
+                gc.freeze()
                 yield
         finally:
             if close is not None:
