@@ -13,6 +13,7 @@ from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, Inva
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
+from townhall.store.processing import WAKE_CAP
 from townhall.testing.towns import write_town
 
 CLIS = """
@@ -176,3 +177,16 @@ async def test_send_kinds_and_sender(services: TownServices) -> None:
         await services.messages.send("receiver", "x", kind="shout")
     assert err.value.field == "kind"
     assert (await services.messages.inbox("receiver")).total == 3
+
+
+async def test_a_backlog_task_wakes_workers_in_its_own_step_and_the_tokens_stay_capped(
+        services: TownServices, sync_redis) -> None:
+    """The wake token goes with the record and the backlog entry (one script, one round trip); the
+    token list never grows past its cap however many tasks come in unwatched."""
+    keys = services.store.keys
+    task = await services.backlog.add("wake them")
+    assert sync_redis.lrange(keys.backlog, 0, -1) == [task.id]
+    assert sync_redis.lrange(keys.wake_shared, 0, -1) == ["1"]
+    sync_redis.rpush(keys.wake_shared, *["1"] * (WAKE_CAP - 1))
+    await services.backlog.add("one more")
+    assert sync_redis.llen(keys.wake_shared) == WAKE_CAP

@@ -137,12 +137,13 @@ return {1, old or ''}
 """
 
 # A new task and the list entries that announce it, in one step (one round trip, never half done).
-# KEYS[7..#KEYS-1]: lists to RPUSH to. ARGV: id, state, value per list ×(#KEYS-7), nset, field, value
+# KEYS[7..#KEYS-1]: lists to RPUSH to. ARGV: id, state, the length the last list is trimmed to after
+# its push ('0': not trimmed; the wake tokens' cap), value per list ×(#KEYS-7), nset, field, value
 # ×nset, fields to delete...
 TASK_CREATE_PUSH = TASK_PRELUDE + r"""
-local id, new = ARGV[1], ARGV[2]
+local id, new, trim = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local npush = #KEYS - 7
-local at = 3 + npush
+local at = 4 + npush
 local nset = tonumber(ARGV[at])
 local pairs_ = {}
 for i = at + 1, at + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
@@ -151,7 +152,8 @@ local old = current_task_state(KEYS[1])
 redis.call('HSET', KEYS[1], unpack(pairs_))
 for i = at + 1 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
 move(id, old, new)
-for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[2 + i]) end
+for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[3 + i]) end
+if trim > 0 then redis.call('LTRIM', KEYS[6 + npush], -trim, -1) end
 return 1
 """
 
@@ -276,19 +278,16 @@ class TaskStore(SubStore):
     async def create_and_push(self, task: Task, pushes: Sequence[tuple[str, str]], *,
                               wake: tuple[str, int] | None = None) -> None:
         """Write a new task and RPUSH each ``(list key, value)`` in one atomic step and round trip;
-        then ``wake`` (a token list and its cap, :attr:`ProcessingStore.wake_target`) gets a token.
-        (The write waits for replicas when the town asks for it, so the token is a second trip.)"""
+        ``wake`` (a token list and its cap, :attr:`ProcessingStore.wake_target`) gets a token in the
+        same step. (A worker woken before the write has reached the replicas the town waits for sees
+        the task on the primary; if the primary is lost first, the worker's claim is lost with it.)"""
+        pushes = [*pushes, (wake[0], "1")] if wake is not None else pushes
         await self._ctx.durable(
             self._create_push,
             self._keys(task.id, *(key for key, _ in pushes)),
-            [task.id, task.state.value, *(value for _, value in pushes), *write_args(task_to_hash(task))],
+            [task.id, task.state.value, wake[1] if wake is not None else 0, *(value for _, value in pushes),
+             *write_args(task_to_hash(task))],
         )
-        if wake is not None:
-            wake_key, cap = wake
-            async with self._r.pipeline(transaction=False) as pipe:
-                pipe.rpush(wake_key, "1")
-                pipe.ltrim(wake_key, -cap, -1)
-                await pipe.execute()
 
     async def get(self, task_id: str) -> Task | None:
         return await self._ctx.hash_record(self._k.task(task_id), task_from_hash, f"task {task_id}")
