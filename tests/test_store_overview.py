@@ -93,3 +93,32 @@ async def test_read_each_keeps_the_readable_ones(store, aredis):
     assert await ctx.read_each("get", [b, a, store.keys.task("none")]) == ["not a list", None, None]
     with pytest.raises(ValueError):
         await ctx.read_each("del", [a])
+
+
+async def test_tally_counts_what_metrics_need_in_one_round_trip(store, aredis):
+    idle = await store.agents.create(Agent.new("idle", "claude"))
+    busy = await store.agents.create(Agent.new("busy", "claude"))
+    await store.agents.update(idle.id, AgentPatch(state=AgentState.IDLE))
+    await store.agents.update(busy.id, AgentPatch(state=AgentState.WORKING))
+    for i in range(5):
+        await store.messages.send(task_assign_message(f"task-{i}", busy.id))
+    await aredis.rpush(store.keys.urgent(busy.id), "one", "two")
+    # What the full overview leaves out is left out here too: an index entry without a record, a
+    # record without an id, a key of another type.
+    blank = await store.agents.create(Agent.new("blank", "claude"))
+    await aredis.hset(store.keys.agent(blank.id), "id", "")
+    await aredis.sadd(store.keys.agent_index, "no-record")
+    await aredis.sadd(store.keys.agent_index, "wrong-type")
+    await aredis.set(store.keys.agent("wrong-type"), "a string")
+    await store.overview.tally()  # loads the script
+
+    with counting_round_trips() as trips:
+        tallies = {t.id: t for t in await store.overview.tally(head=3)}
+    assert trips.count == 1
+    assert set(tallies) == {idle.id, busy.id}
+    assert (tallies[idle.id].name, tallies[idle.id].state, tallies[idle.id].urgent) == ("idle", AgentState.IDLE, 0)
+    assert tallies[idle.id].inbox_head == []
+    counted = tallies[busy.id]
+    assert (counted.name, counted.state, counted.urgent) == ("busy", AgentState.WORKING, 2)
+    heads = [e.message.body.task_id for e in counted.inbox_head if e.message is not None]
+    assert heads == ["task-0", "task-1", "task-2"]

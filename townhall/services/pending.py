@@ -9,11 +9,13 @@ never a freshly invented one (upstream GAP 13).
 from __future__ import annotations
 
 import enum
+from typing import Iterable
 
 import msgspec
 
 from townhall.domain import Agent, TaskAssignBody, TaskBody
 from townhall.store import TownStore
+from townhall.store.messages import InboxEntry
 
 
 class PendingSource(str, enum.Enum):
@@ -33,22 +35,27 @@ async def pending_assigned_tasks(store: TownStore, agents: list[Agent] | None = 
     if agents is None:
         agents = await store.agents.list_all()
     inboxes = await store.messages.peek_many([a.id for a in agents])
-    found: list[tuple[Agent, str, str | None, str]] = []  # agent, id, description-or-None, source
-    for agent in agents:
-        for entry in inboxes.get(agent.id, []):
+    return await pending_in(store, [(a.id, a.name, inboxes.get(a.id, [])) for a in agents])
+
+
+async def pending_in(store: TownStore, inboxes: Iterable[tuple[str, str, list[InboxEntry]]]) -> list[PendingTask]:
+    """The pending work in already-read inbox heads: ``(agent id, agent name, first entries)`` each."""
+    found: list[tuple[str, str, str, str | None, PendingSource]] = []  # agent, name, id, description-or-None, source
+    for agent_id, agent_name, entries in inboxes:
+        for entry in entries:
             body = entry.message.body if entry.message else None
             if isinstance(body, TaskAssignBody):
-                found.append((agent, body.task_id, None, PendingSource.TASK))
+                found.append((agent_id, agent_name, body.task_id, None, PendingSource.TASK))
             elif isinstance(body, TaskBody) and entry.message is not None:
-                found.append((agent, entry.message.id, body.description, PendingSource.MESSAGE))
-    records = iter(await store.tasks.get_many([f[1] for f in found if f[2] is None]))
+                found.append((agent_id, agent_name, entry.message.id, body.description, PendingSource.MESSAGE))
+    records = iter(await store.tasks.get_many([f[2] for f in found if f[3] is None]))
     pending: list[PendingTask] = []
-    for agent, item_id, description, source in found:
+    for agent_id, agent_name, item_id, description, source in found:
         if description is None:
             task = next(records)
             if task is None or task.state.is_terminal:
                 continue
             description = task.description
-        pending.append(PendingTask(task_id=item_id, description=description, agent_id=agent.id,
-                                   agent_name=agent.name, source=PendingSource(source)))
+        pending.append(PendingTask(task_id=item_id, description=description, agent_id=agent_id,
+                                   agent_name=agent_name, source=source))
     return pending

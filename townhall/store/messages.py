@@ -51,7 +51,7 @@ def placement_for(message: Message, *, urgent: bool = False) -> Placement:
     return Placement.FRONT if message.priority.goes_to_front else Placement.BACK
 
 
-def _entry(raw: str, urgent: bool = False) -> InboxEntry:
+def inbox_entry(raw: str, urgent: bool = False) -> InboxEntry:
     return InboxEntry(raw=raw, message=try_decode_message(raw), urgent=urgent)
 
 
@@ -102,13 +102,13 @@ class MessageStore(SubStore):
 
     async def peek(self, agent_id: str, limit: int = PEEK_LIMIT, *, urgent: bool = False) -> list[InboxEntry]:
         key = self._k.urgent(agent_id) if urgent else self._k.inbox(agent_id)
-        return [_entry(raw, urgent) for raw in await self._r.lrange(key, 0, limit - 1)]
+        return [inbox_entry(raw, urgent) for raw in await self._r.lrange(key, 0, limit - 1)]
 
     async def peek_many(self, agent_ids: Sequence[str], limit: int = PEEK_LIMIT) -> dict[str, list[InboxEntry]]:
         """First ``limit`` regular-inbox entries of each agent, one round trip."""
         replies = await self._ctx.read_each("lrange", [self._k.inbox(a) for a in agent_ids], 0, limit - 1)
         return {
-            agent_id: [_entry(raw) for raw in reply] if isinstance(reply, list) else []
+            agent_id: [inbox_entry(raw) for raw in reply] if isinstance(reply, list) else []
             for agent_id, reply in zip(agent_ids, replies)
         }
 
@@ -131,7 +131,7 @@ class MessageStore(SubStore):
         urgent, regular = await self._drain(
             keys=[self._k.urgent(agent_id), self._k.inbox(agent_id)], args=[]
         )
-        return [_entry(raw, True) for raw in urgent] + [_entry(raw) for raw in regular]
+        return [inbox_entry(raw, True) for raw in urgent] + [inbox_entry(raw) for raw in regular]
 
     async def remove(self, agent_id: str, raws: Iterable[str], *, urgent: bool = False) -> int:
         """Remove specific entries (one occurrence each) without disturbing concurrent pushes."""

@@ -14,11 +14,11 @@ from typing import Any, Sequence
 
 import msgspec
 
-from townhall.domain import Agent, Task
+from townhall.domain import Agent, AgentState, Task
 from townhall.domain.ids import is_uuid
 from townhall.store.codec import agent_from_hash, task_from_hash, task_tags
 from townhall.store.context import Lua, SubStore
-from townhall.store.messages import InboxLengths
+from townhall.store.messages import PEEK_LIMIT, InboxEntry, InboxLengths, inbox_entry
 
 # KEYS[1] agent index set. ARGV: prefixes of agent, inbox, urgent, task and activity keys; '1' for the
 # mailbox lengths; '1' for the current task's record; how many activity lines (0: none).
@@ -89,6 +89,48 @@ return out
 """
 
 
+# KEYS[1] agent index set. ARGV: prefixes of agent, inbox and urgent keys; how many inbox entries.
+# Returns five values per agent with a readable record: id, name and state fields (false where absent),
+# urgent length, the first inbox entries (raw JSON). Reads only: an index entry without a record is
+# skipped here (the full overview above repairs the index).
+AGENT_TALLY = r"""
+local agent_p, inbox_p, urgent_p, head = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local function len(key)
+  local n = redis.pcall('LLEN', key)
+  if type(n) == 'number' then return n end
+  return 0
+end
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local f = redis.pcall('HMGET', agent_p .. id, 'id', 'name', 'state')
+  if type(f) == 'table' and not f.err and f[1] and f[1] ~= '' then
+    local inbox = {}
+    if len(inbox_p .. id) > 0 then
+      local got = redis.pcall('LRANGE', inbox_p .. id, 0, head - 1)
+      if type(got) == 'table' and not got.err then inbox = got end
+    end
+    out[#out + 1] = id
+    out[#out + 1] = f[2]
+    out[#out + 1] = f[3]
+    out[#out + 1] = len(urgent_p .. id)
+    out[#out + 1] = inbox
+  end
+end
+return out
+"""
+
+
+class AgentTally(msgspec.Struct, frozen=True):
+    """What counting agents needs of one (``/metrics``, the scaling signal), without its whole record."""
+
+    id: str
+    name: str
+    state: AgentState
+    urgent: int
+    #: The first entries of its regular inbox (at most the ``head`` asked for).
+    inbox_head: list[InboxEntry]
+
+
 class AgentView(msgspec.Struct, frozen=True):
     """One agent and what a listing asked for besides its record."""
 
@@ -132,6 +174,16 @@ class OverviewStore(SubStore):
                                    current_task=task, activity=list(reply[i + 5])))
         views.sort(key=lambda v: (v.agent.created_at, v.agent.id))
         return views
+
+    _tally = Lua(AGENT_TALLY)
+    async def tally(self, head: int = PEEK_LIMIT) -> list[AgentTally]:
+        """Every registered agent's state, urgent length and first ``head`` inbox entries, in one
+        round trip: what counting needs, at a fraction of decoding every record (unordered)."""
+        k = self._k
+        reply: list[Any] = await self._tally(keys=[k.agent_index], args=[k.agent(""), k.inbox(""), k.urgent(""), head])
+        return [AgentTally(id=reply[i], name=reply[i + 1] or "", state=AgentState.parse(reply[i + 2]),
+                           urgent=reply[i + 3], inbox_head=[inbox_entry(raw) for raw in reply[i + 4]])
+                for i in range(0, len(reply), 5)]
 
     async def backlog(self) -> list[tuple[str, str | None, list[str]]]:
         """The backlog in FIFO order: ``(task id, description, tags)`` per entry, the description

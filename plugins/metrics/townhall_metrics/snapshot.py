@@ -10,7 +10,7 @@ from typing import Awaitable, TypeVar
 import msgspec
 import redis.exceptions
 
-from townhall.services.pending import pending_assigned_tasks
+from townhall.services.pending import pending_in
 from townhall.store import TownStore
 
 T = TypeVar("T")
@@ -60,16 +60,16 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
     latency = time.perf_counter() - started
     if reply is not True:
         raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}", redis_up=False)
-    views, backlog, completed, missions = await asyncio.gather(
-        # The agents with their mailbox lengths: one script (store/overview.py).
-        _step("Failed to list pending tasks", store.overview.agents(lengths=True)),
+    tallies, backlog, completed, missions = await asyncio.gather(
+        # State, urgent length and inbox head of every agent: one script (store/overview.py).
+        _step("Failed to list pending tasks", store.overview.tally()),
         _step("Failed to read backlog length", store.backlog.length()),
         _step("Failed to list tasks", store.tasks.completed_total()),
         _step("Failed to list active missions", store.missions.active_ids()),
     )
-    agents = [v.agent for v in views]
-    pending = await _step("Failed to list pending tasks", pending_assigned_tasks(store, agents))
-    states = Counter(a.state.value for a in agents)
+    pending = await _step("Failed to list pending tasks",
+                          pending_in(store, [(t.id, t.name, t.inbox_head) for t in tallies]))
+    states = Counter(t.state.value for t in tallies)
     return TownSnapshot(
         ready=True,
         redis_up=True,
@@ -79,7 +79,7 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
         completed_total=completed,
         missions_active=len(missions),
         redis_latency_seconds=latency,
-        urgent_messages=sum(v.lengths.urgent for v in views),
+        urgent_messages=sum(t.urgent for t in tallies),
     )
 
 
