@@ -7,7 +7,7 @@ returns both the fields to set and the optional fields to delete (in the same tr
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Mapping, TypeVar
 
 import msgspec
@@ -78,10 +78,23 @@ _EMPTY_IS_TEXT = frozenset({"result"})
 
 
 def _uint(raw: str | None) -> int:
+    if raw and raw.isdecimal():  # what townhall and upstream write: no sign, no blanks
+        return int(raw)
     try:
         return max(int(raw or 0), 0)
     except ValueError:
         return 0
+
+
+def _time(raw: str | None) -> datetime | None:
+    """:func:`parse_time`, with a shortcut for the ``+00:00`` times townhall and upstream write."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        return parse_time(raw)
+    return value if value.tzinfo is timezone.utc else parse_time(raw)
 
 
 def _reading(name: str, kind: object, names: dict[str, object]) -> str:
@@ -95,16 +108,18 @@ def _reading(name: str, kind: object, names: dict[str, object]) -> str:
     if kind == str | None:
         return raw if name in _EMPTY_IS_TEXT else f"{raw} or None"
     if isinstance(kind, type) and issubclass(kind, LenientEnum):
+        # The members' own spellings straight from a dict; anything else through the lenient parse.
+        names[f"members_{kind.__name__}"] = {m.value: m for m in kind}
         names[f"parse_{kind.__name__}"] = kind.parse
-        return f"parse_{kind.__name__}({raw})"
+        return f"members_{kind.__name__}.get({raw}) or parse_{kind.__name__}({raw})"
     if kind is int:
         return f"_uint({raw})"
     if kind == int | None:
         return f"_uint({raw}) or None"
     if kind is datetime:
-        return f"parse_time({raw}) or {'utc_now()' if name in _MISSING_IS_NOW else 'created'}"
+        return f"_time({raw}) or {'utc_now()' if name in _MISSING_IS_NOW else 'created'}"
     if kind == datetime | None:
-        return f"parse_time({raw})"
+        return f"_time({raw})"
     if kind == list[str]:
         return f"_tags({raw}, record_id)"
     raise TypeError(f"no hash reader for field {name!r} of type {kind!r}")
@@ -117,15 +132,15 @@ def hash_decoder(record: type[R]) -> Callable[[Mapping[str, str]], R | None]:
 
     The reading of every field is compiled into one function per record type: listings decode
     thousands of records per request, and a call per field was most of their cost."""
-    names: dict[str, object] = {"record": record, "parse_time": parse_time, "utc_now": utc_now,
-                                "_uint": _uint, "_tags": _tags}
+    names: dict[str, object] = {"record": record, "_time": _time, "utc_now": utc_now, "_uint": _uint,
+                                "_tags": _tags}
     fields = "".join(f"        {f.name}={_reading(f.name, f.type, names)},\n"
                      for f in msgspec.structs.fields(record) if f.name not in _HEAD_FIELDS)
     source = ("def decode(h):\n"
               "    record_id = h.get('id')\n"
               "    if not record_id:\n"
               "        return None\n"
-              "    created = parse_time(h.get('created_at')) or utc_now()\n"
+              "    created = _time(h.get('created_at')) or utc_now()\n"
               f"    return record(\n        id=record_id,\n        created_at=created,\n{fields}    )\n")
     exec(compile(source, f"<hash decoder of {record.__name__}>", "exec"), names)  # noqa: S102
     decode: Callable[[Mapping[str, str]], R | None] = names["decode"]  # type: ignore[assignment]

@@ -142,7 +142,8 @@ class AgentView(msgspec.Struct, frozen=True):
 
 
 def _as_hash(flat: Sequence[str]) -> dict[str, str]:
-    return dict(zip(flat[::2], flat[1::2]))
+    pairs = iter(flat)
+    return dict(zip(pairs, pairs))
 
 
 class OverviewStore(SubStore):
