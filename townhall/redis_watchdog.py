@@ -6,65 +6,27 @@ deadline). redis-py's ``socket_timeout`` does that per call: it wraps every send
 cancelled), which was a tenth to a sixth of a Redis-backed request's CPU time (docs/performance.md).
 
 :func:`watch` gives a client's pool connections without a socket timeout that note when each send or
-read began; one :class:`Watchdog` timer per client looks at the oldest, and aborts the transport of a
-connection that has waited longer than the timeout. The call then fails as redis-py's own timeout does
-(``redis.exceptions.TimeoutError``), within one tick (a tenth of the timeout, 10–250 ms) of it.
+read began, in one :class:`~townhall.deadline_queue.DeadlineQueue` per client, which aborts the
+transport of a connection that has waited longer than the timeout. The call then fails as redis-py's
+own timeout does (``redis.exceptions.TimeoutError``), within one tick (a tenth of the timeout, 10–250
+ms) of it.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import redis.asyncio as aioredis
 import redis.exceptions
 
-
-class Watchdog:
-    """The connections of one client in the middle of a send or a read, oldest first, each with the
-    loop time it may wait until. All share one timeout, so the order they began in is the order their
-    deadlines fall, and each tick looks only at the head."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.tick = min(max(timeout / 10, 0.01), 0.25)
-        self._waiting: dict[Any, float] = {}
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def begin(self, connection: Any) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # a client used from a new event loop (tests): start afresh
-            self._loop, self._timer = loop, None
-            self._waiting.clear()
-        waiting = self._waiting
-        waiting.pop(connection, None)  # to the end of the queue: its deadline is now the latest
-        waiting[connection] = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep)
-
-    def end(self, connection: Any) -> None:
-        self._waiting.pop(connection, None)
-
-    def _sweep(self) -> None:
-        assert self._loop is not None
-        now = self._loop.time()
-        overdue = []
-        for connection, deadline in self._waiting.items():
-            if deadline > now:
-                break
-            overdue.append(connection)
-        for connection in overdue:
-            del self._waiting[connection]
-            connection.timed_out()
-        self._timer = self._loop.call_later(self.tick, self._sweep) if self._waiting else None
+from townhall.deadline_queue import DeadlineQueue
 
 
 class _Watched:
     """Mixed into a redis-py connection class (see :func:`watch`); the pool builds it with
     ``socket_timeout=None`` and the watchdog stands in for the timeout."""
 
-    watchdog: Watchdog
+    watchdog: DeadlineQueue[_Watched]
     _overdue = False
     # A send may read within itself (redis-py's health check PING): watched until the outermost ends.
     _calls = 0
@@ -91,7 +53,7 @@ class _Watched:
 
     def _begin(self) -> None:
         self._calls += 1
-        self.watchdog.begin(self)
+        self.watchdog.begin(self)  # (again, for a read after a send: its wait starts now)
 
     def _end(self) -> None:
         self._calls -= 1
@@ -115,5 +77,7 @@ def watch(client: aioredis.Redis, timeout: float) -> aioredis.Redis:
     ``timeout`` seconds through a :class:`Watchdog`."""
     pool = client.connection_pool
     base = pool.connection_class
-    pool.connection_class = type(f"Watched{base.__name__}", (_Watched, base), {"watchdog": Watchdog(timeout)})
+    watchdog: DeadlineQueue[_Watched] = DeadlineQueue(timeout, min(max(timeout / 10, 0.01), 0.25),
+                                                      lambda connection: connection.timed_out())
+    pool.connection_class = type(f"Watched{base.__name__}", (_Watched, base), {"watchdog": watchdog})
     return client

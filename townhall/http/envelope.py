@@ -23,6 +23,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, WebSocketException
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from townhall.deadline_queue import DeadlineQueue
 from townhall.http.audit import audit_response
 from townhall.http.guard import authorize, no_store_when_authenticated
 from townhall.problems import add_request_id_header
@@ -48,52 +49,30 @@ def received_at(scope: Scope) -> float | None:
 
 
 class Deadlines:
-    """Cancels requests still running at their deadline, with one timer for every request in flight.
-
-    All requests get the same timeout, so the order they came in is the order their deadlines fall:
-    a dict (insertion-ordered) of task → deadline is a queue, and each tick looks only at its head.
-    A request is cut at most one tick (a twentieth of the timeout, 10–250 ms) after its deadline.
-    """
+    """Cancels requests still running at their deadline, one timer for every request in flight (a
+    :class:`~townhall.deadline_queue.DeadlineQueue` of their tasks). A request is cut at most one tick
+    (a twentieth of the timeout, 10–250 ms) after its deadline."""
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.tick = min(max(timeout / 20, 0.01), 0.25)
-        self._inflight: dict[asyncio.Task[Any], float] = {}
+        self._queue: DeadlineQueue[asyncio.Task[Any]] = DeadlineQueue(
+            timeout, min(max(timeout / 20, 0.01), 0.25), self._cancel)
         self._expired: set[asyncio.Task[Any]] = set()
-        self._timer: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     def add(self, task: asyncio.Task[Any]) -> None:
-        loop = task.get_loop()
-        if loop is not self._loop:  # a new event loop (tests run one app per loop): start afresh
-            self._loop, self._timer = loop, None
-            self._inflight.clear()
-            self._expired.clear()
-        self._inflight[task] = loop.time() + self.timeout
-        if self._timer is None:
-            self._timer = loop.call_later(self.tick, self._sweep)
+        self._queue.begin(task)
 
     def done(self, task: asyncio.Task[Any]) -> bool:
         """Forget ``task``; ``True`` if it was cancelled for its deadline."""
-        self._inflight.pop(task, None)
+        self._queue.end(task)
         if self._expired and task in self._expired:
             self._expired.discard(task)
             return True
         return False
 
-    def _sweep(self) -> None:
-        assert self._loop is not None
-        now = self._loop.time()
-        expired = []
-        for task, deadline in self._inflight.items():
-            if deadline > now:
-                break
-            expired.append(task)
-        for task in expired:
-            del self._inflight[task]
-            self._expired.add(task)
-            task.cancel()
-        self._timer = self._loop.call_later(self.tick, self._sweep) if self._inflight else None
+    def _cancel(self, task: asyncio.Task[Any]) -> None:
+        self._expired.add(task)
+        task.cancel()
 
 
 class RequestEnvelope:
