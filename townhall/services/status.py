@@ -6,8 +6,8 @@ from __future__ import annotations
 import msgspec
 
 from townhall.config import Town
-from townhall.domain import Agent, Task
-from townhall.store import InboxLengths, TownStore
+from townhall.store import TownStore
+from townhall.store.overview import AgentView
 
 ACTIVITY_LINES = 5
 
@@ -20,24 +20,10 @@ class TownInfo(msgspec.Struct, frozen=True):
     redis_url: str
 
 
-class AgentStatus(msgspec.Struct, frozen=True):
-    """One agent as ``status`` shows it: its record, mailbox lengths and current task."""
-
-    agent: Agent
-    lengths: InboxLengths
-    current_task: Task | None
-    #: Only with ``deep``: newest activity lines first.
-    activity: list[str] | None = None
-
-
 class TownStatus(msgspec.Struct, frozen=True):
     town: TownInfo
-    agents: list[AgentStatus]
-
-
-class AgentSummary(msgspec.Struct, frozen=True):
-    agent: Agent
-    current_task: Task | None
+    #: One per agent: its record, mailbox lengths and current task; ``activity`` only with ``deep``.
+    agents: list[AgentView]
 
 
 class StatusService:
@@ -49,20 +35,13 @@ class StatusService:
         """``redis_url`` is the redacted endpoint the caller connected to."""
         return TownInfo(name=self.town.name, root=self.town.root_as_given, redis_url=redis_url)
 
-    async def agents(self) -> list[AgentSummary]:
-        views = await self.store.overview.agents(current_task=True)
-        return [AgentSummary(agent=v.agent, current_task=v.current_task) for v in views]
+    async def agents(self) -> list[AgentView]:
+        """Every agent with its current task (mailbox lengths left at zero)."""
+        return await self.store.overview.agents(current_task=True)
 
     async def status(self, redis_url: str, *, deep: bool = False) -> TownStatus:
         """One round trip: the agents, their mailbox lengths and current tasks (and with ``deep`` their
         newest activity) are read by one script (``store/overview.py``)."""
         views = await self.store.overview.agents(lengths=True, current_task=True,
                                                  activity=ACTIVITY_LINES if deep else 0)
-        return TownStatus(
-            town=self.info(redis_url),
-            agents=[
-                AgentStatus(agent=v.agent, lengths=v.lengths, current_task=v.current_task,
-                            activity=v.activity if deep else None)
-                for v in views
-            ],
-        )
+        return TownStatus(town=self.info(redis_url), agents=views)

@@ -98,11 +98,11 @@ def _time(raw: str | None) -> datetime | None:
 
 
 def _reading(name: str, kind: object, names: dict[str, object]) -> str:
-    """How one field's hash value (``raw``, ``None`` when absent) is read, by the field's type in the
+    """How one field's hash value (``get(name)``, ``None`` when absent) is read, by the field's type in the
     record struct, as a Python expression (``names`` gets what it calls): leniently, as upstream does
     (an unknown enum value reads as the enum's fallback, a bad count as 0, an unreadable timestamp as
     absent). ``created`` is the record's creation time, ``record_id`` its id."""
-    raw = f"h.get({name!r})"
+    raw = f"get({name!r})"
     if kind is str:
         return f"{raw} or ''"
     if kind == str | None:
@@ -137,10 +137,11 @@ def hash_decoder(record: type[R]) -> Callable[[Mapping[str, str]], R | None]:
     fields = "".join(f"        {f.name}={_reading(f.name, f.type, names)},\n"
                      for f in msgspec.structs.fields(record) if f.name not in _HEAD_FIELDS)
     source = ("def decode(h):\n"
-              "    record_id = h.get('id')\n"
+              "    get = h.get\n"
+              "    record_id = get('id')\n"
               "    if not record_id:\n"
               "        return None\n"
-              "    created = _time(h.get('created_at')) or utc_now()\n"
+              "    created = _time(get('created_at')) or utc_now()\n"
               f"    return record(\n        id=record_id,\n        created_at=created,\n{fields}    )\n")
     exec(compile(source, f"<hash decoder of {record.__name__}>", "exec"), names)  # noqa: S102
     decode: Callable[[Mapping[str, str]], R | None] = names["decode"]  # type: ignore[assignment]

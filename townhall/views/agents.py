@@ -8,7 +8,7 @@ import msgspec
 
 from townhall.domain import Agent
 from townhall.services.messages import InboxView
-from townhall.services.status import AgentSummary
+from townhall.store.overview import AgentView
 from townhall.views.records import AgentItem
 
 
@@ -17,8 +17,8 @@ class AgentListResponse(msgspec.Struct):
     count: int
 
     @classmethod
-    def of(cls, summaries: Sequence[AgentSummary]) -> AgentListResponse:
-        items = [AgentItem.of(s.agent, s.current_task) for s in summaries]
+    def of(cls, views: Sequence[AgentView]) -> AgentListResponse:
+        items = [AgentItem.of(v.agent, v.current_task) for v in views]
         return cls(agents=items, count=len(items))
 
 

@@ -7,7 +7,8 @@ from typing import Any
 import msgspec
 
 from townhall.domain import Agent, Task
-from townhall.services.status import AgentStatus, TownStatus
+from townhall.services.status import TownStatus
+from townhall.store.overview import AgentView
 
 JSON = dict[str, Any]
 
@@ -37,7 +38,7 @@ def status_view(status: TownStatus, *, deep: bool) -> JSON:
     return {**plain(status.town), "agent_count": len(agents), "agents": agents}
 
 
-def agent_status_view(status: AgentStatus, *, deep: bool) -> JSON:
+def agent_status_view(status: AgentView, *, deep: bool) -> JSON:
     item = agent_view(status.agent, status.current_task)
     item.update(inbox_len=status.lengths.inbox, urgent_len=status.lengths.urgent)
     if deep:
