@@ -4,7 +4,8 @@ A measure that machine load disturbs much less than a rate over HTTP: the ASGI a
 (no uvicorn, no sockets to the client), the same requests for townhall and the baseline, and the
 process's CPU time (``time.process_time``) per request is taken, the best of several rounds. Redis's own
 time is not included (it is another process). ``--profile`` runs cProfile over one route of townhall and
-prints the top functions.
+prints the top functions (``SORT=cumtime``, ``TOP=60`` to change the listing); ``EXTRA`` is TOML added to
+the town's config (e.g. ``EXTRA=$'[townhall.metrics]\nexporters = []\n'`` to see what metrics cost).
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         town_dir = Path(tmp) / "town"
         town_dir.mkdir()
         write_town(town_dir, "bench", redis_url=server.url,
-                   extra='[agent]\nlauncher = "none"\nstale_after_secs = 86400\n')
+                   extra=os.environ.get("EXTRA", "") + "[agent]\nlauncher = \"none\"\nstale_after_secs = 86400\n")
         seed_many(server.url, "bench", args.agents)
         routes = [r for r in ROUTES if r.path != "/v1/tasks/assign" or args.agents == 10]
         routes = [r for r in routes if args.agents == 10 or r.path in ("/v1/status", "/v1/agents")]
