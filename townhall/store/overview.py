@@ -141,6 +141,9 @@ class AgentView(msgspec.Struct, frozen=True):
     activity: list[str] = []
 
 
+_NO_LENGTHS = InboxLengths(inbox=0, urgent=0)
+
+
 def _as_hash(flat: Sequence[str]) -> dict[str, str]:
     pairs = iter(flat)
     return dict(zip(pairs, pairs))
@@ -171,8 +174,9 @@ class OverviewStore(SubStore):
                 # A finished task is not current, whatever a stale pointer says (a worker killed
                 # mid-finish, or a task completed over REST for an agent that had stopped).
                 task = None
-            views.append(AgentView(agent=agent, lengths=InboxLengths(inbox=reply[i + 2], urgent=reply[i + 3]),
-                                   current_task=task, activity=list(reply[i + 5])))
+            views.append(AgentView(agent=agent, current_task=task, activity=reply[i + 5],
+                                   lengths=InboxLengths(inbox=reply[i + 2], urgent=reply[i + 3]) if lengths
+                                   else _NO_LENGTHS))
         views.sort(key=lambda v: (v.agent.created_at, v.agent.id))
         return views
 
