@@ -13,7 +13,8 @@ from townhall.domain_errors import DomainError
 from townhall.runtime import Role
 from townhall.services.pool import DEFAULT_POOL, Pool, check_pool_prefix
 from townhall.services.town import TownServices
-from townhall.views.agents import AgentActionResponse, PruneResponse, SpawnResponse
+from townhall.views.agent_actions import CLOSE, INTERRUPT, KILL, RESTART, RESUME, AgentAction
+from townhall.views.agents import PruneResponse, SpawnResponse
 from townhall.worker import run_worker
 
 
@@ -68,51 +69,28 @@ def agent_loop(ctx: click.Context, name: str | None, agent_id: str | None, cli: 
     serve_agent(town_dir(ctx), name, agent_id, cli, pool)
 
 
-@click.command()
-@click.argument("agent")
-@services_command
-async def kill(services: TownServices, agent: str) -> Answer:
-    """Ask an agent's worker to stop (it hands back unfinished work and exits)."""
-    ref = await services.lifecycle.kill(agent)
-    return Answer(AgentActionResponse(status="stopped", agent=agent, agent_id=ref.id), f"Stop requested for {ref.name}")
+def _agent_action_command(action: AgentAction, help: str, said: str) -> click.Command:
+    """``tt <action> AGENT``; ``said`` is the line a person reads, with the agent's ``{name}`` and ``{id}``."""
+
+    @click.command(action.name, help=help)
+    @click.argument("agent")
+    @services_command
+    async def command(services: TownServices, agent: str) -> Answer:
+        response, changed = await action.apply(services, agent)
+        return Answer(response, said.format(name=changed.name, id=changed.id))
+
+    return command
 
 
-@click.command()
-@click.argument("agent")
-@services_command
-async def restart(services: TownServices, agent: str) -> Answer:
-    """Restart a Stopped/Error agent: Idle again and a new worker for the same id."""
-    record = await services.lifecycle.restart(agent)
-    return Answer(AgentActionResponse(status="restarted", agent=agent, agent_id=record.id),
-                  f"Restarted {record.name} ({record.id})")
-
-
-@click.command()
-@click.argument("agent")
-@services_command
-async def interrupt(services: TownServices, agent: str) -> Answer:
-    """Pause AGENT: it takes no new work until resumed (a running task finishes)."""
-    record = await services.control.interrupt(agent)
-    return Answer(AgentActionResponse(status="paused", agent=agent, agent_id=record.id), f"Paused {record.name}")
-
-
-@click.command()
-@click.argument("agent")
-@services_command
-async def resume(services: TownServices, agent: str) -> Answer:
-    """Resume a paused AGENT: Idle again."""
-    record = await services.control.resume(agent)
-    return Answer(AgentActionResponse(status="resumed", agent=agent, agent_id=record.id), f"Resumed {record.name}")
-
-
-@click.command()
-@click.argument("agent")
-@services_command
-async def close(services: TownServices, agent: str) -> Answer:
-    """Close AGENT: Draining; its worker ends its current step and stops."""
-    record = await services.control.close(agent)
-    return Answer(AgentActionResponse(status="closing", agent=agent, agent_id=record.id),
-                  f"Closing {record.name} (draining then stop)")
+kill = _agent_action_command(KILL, "Ask an agent's worker to stop (it hands back unfinished work and exits).",
+                             "Stop requested for {name}")
+restart = _agent_action_command(RESTART, "Restart a Stopped/Error agent: Idle again and a new worker for the same id.",
+                                "Restarted {name} ({id})")
+interrupt = _agent_action_command(INTERRUPT, "Pause AGENT: it takes no new work until resumed (a running task finishes).",
+                                  "Paused {name}")
+resume = _agent_action_command(RESUME, "Resume a paused AGENT: Idle again.", "Resumed {name}")
+close = _agent_action_command(CLOSE, "Close AGENT: Draining; its worker ends its current step and stops.",
+                              "Closing {name} (draining then stop)")
 
 
 @click.command()

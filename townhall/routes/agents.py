@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, get, post, route
+from litestar import Controller, Request, get, post, route
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, JSONBody
 
 from townhall.auth import Principal, Scope
 from townhall.http.dependencies import Services
 from townhall.routes.common import OptionalBody, Resource, problems
 from townhall.routes.fields import AgentName, Label, Uuid
+from townhall.views.agent_actions import CLOSE, INTERRUPT, KILL, RESTART, RESUME, AgentAction
 from townhall.views.agents import (
     AgentActionResponse,
     AgentListResponse,
@@ -33,6 +35,19 @@ class SpawnRequest(msgspec.Struct):
 
 class PruneRequest(msgspec.Struct):
     all: bool = False
+
+
+def _agent_action_route(action: AgentAction, *, summary: str, description: str) -> HTTPRouteHandler:
+    """``POST /v1/agents/{agent}/<action>``: one agent's state change, answered with its id."""
+
+    async def handler(self: Controller, services: Services, agent: FromPath[str]) -> AgentActionResponse:
+        response, _ = await action.apply(services, agent)
+        return response
+
+    # Litestar names the handler after its function (logs, errors); each route keeps its own name.
+    handler.__name__ = handler.__qualname__ = action.name
+    return post(f"/{{agent:str}}/{action.name}", status_code=200, responses=problems(404, 409), summary=summary,
+                description=description)(handler)
 
 
 class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE):
@@ -59,43 +74,24 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
                                             parent_agent_id=data.parent_agent_id, caller=request.user)
         return SpawnResponse.of(agent)
 
-    @post("/{agent:str}/kill", status_code=200, responses=problems(404, 409),
-          summary="Stop an agent: stop flag, state Stopped")
-    async def kill(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        """Set the stop flag (1 h) and the state `Stopped`; the worker hands back its task and exits 0."""
-        resolved = await services.lifecycle.kill(agent)
-        return AgentActionResponse(status="stopped", agent=agent, agent_id=resolved.id)
-
-    @post("/{agent:str}/restart", status_code=200, responses=problems(404, 409),
-          summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker")
-    async def restart(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        """From `Stopped`, `Error` or `Cold` only: `Idle`, rounds 0, stop flag cleared, and a new worker for the
-        same id through the launcher."""
-        record = await services.lifecycle.restart(agent)
-        return AgentActionResponse(status="restarted", agent=agent, agent_id=record.id)
-
-    @post("/{agent:str}/interrupt", status_code=200, responses=problems(404, 409),
-          summary="Pause an agent: it takes no new work until resumed (a running task finishes)",
-          description="State `Paused` from any non-terminal state (a Stopped, Error or Cold agent is a 409). "
-                      "Activity `⏸️ Interrupted (paused)`, event `agent_interrupted`.")
-    async def interrupt(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        record = await services.control.interrupt(agent)
-        return AgentActionResponse(status="paused", agent=agent, agent_id=record.id)
-
-    @post("/{agent:str}/resume", status_code=200, responses=problems(404, 409),
-          summary="Resume a paused agent: Idle again, stop flag cleared",
-          description="Only from `Paused` (else 409). Activity `▶️ Resumed`, event `agent_resumed`.")
-    async def resume(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        record = await services.control.resume(agent)
-        return AgentActionResponse(status="resumed", agent=agent, agent_id=record.id)
-
-    @post("/{agent:str}/close", status_code=200, responses=problems(404, 409),
-          summary="Close an agent: Draining and the stop flag; its worker ends its step and stops",
-          description="From any non-terminal state (else 409). Unlike kill, the state is `Draining` until the "
-                      "worker has stopped. Activity `🔻 Closing (draining then stop)`, event `agent_stopped`.")
-    async def close(self, services: Services, agent: FromPath[str]) -> AgentActionResponse:
-        record = await services.control.close(agent)
-        return AgentActionResponse(status="closing", agent=agent, agent_id=record.id)
+    kill = _agent_action_route(
+        KILL, summary="Stop an agent: stop flag, state Stopped",
+        description="Set the stop flag (1 h) and the state `Stopped`; the worker hands back its task and exits 0.")
+    restart = _agent_action_route(
+        RESTART, summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker",
+        description="From `Stopped`, `Error` or `Cold` only: `Idle`, rounds 0, stop flag cleared, and a new worker "
+                    "for the\nsame id through the launcher.")
+    interrupt = _agent_action_route(
+        INTERRUPT, summary="Pause an agent: it takes no new work until resumed (a running task finishes)",
+        description="State `Paused` from any non-terminal state (a Stopped, Error or Cold agent is a 409). "
+                    "Activity `⏸️ Interrupted (paused)`, event `agent_interrupted`.")
+    resume = _agent_action_route(
+        RESUME, summary="Resume a paused agent: Idle again, stop flag cleared",
+        description="Only from `Paused` (else 409). Activity `▶️ Resumed`, event `agent_resumed`.")
+    close = _agent_action_route(
+        CLOSE, summary="Close an agent: Draining and the stop flag; its worker ends its step and stops",
+        description="From any non-terminal state (else 409). Unlike kill, the state is `Draining` until the "
+                    "worker has stopped. Activity `🔻 Closing (draining then stop)`, event `agent_stopped`.")
 
     @post("/prune", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
