@@ -5,6 +5,7 @@ With ``--json`` each prints the body of its REST route (``townhall.views``)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Awaitable, Callable
 
 import click
 import msgspec
@@ -12,6 +13,7 @@ import msgspec
 from townhall.cli.common import services_command
 from townhall.cli.options import TownGroup, start_option
 from townhall.cli.output import Answer, table
+from townhall.domain import Task
 from townhall.services.history import DEFAULT_PAGE, MAX_PAGE, STATE_NAMES
 from townhall.services.town import TownServices
 from townhall.views.records import TaskView
@@ -84,32 +86,31 @@ async def task_show(services: TownServices, task_id: str) -> Answer:
     return Answer(view, lambda: _show_task(view))
 
 
-@task.command("complete")
-@click.argument("task_id")
-@click.option("--result", default="Completed via tt task complete", show_default=True)
-@services_command
-async def task_complete(services: TownServices, task_id: str, result: str) -> Answer:
-    """Mark a task completed with a result (it counts for its agent)."""
-    record = await services.tasks.complete(task_id, result)
-    return Answer(TaskView.of(record), f"Task {record.id} completed")
+def _task_action(name: str, help: str, said: str, change: Callable[..., Awaitable[Task]],
+                 *options: Callable[[Callable[..., None]], Callable[..., None]]) -> click.Command:
+    """``tt task <name> TASK [options]``: ``change(services, task_id, **options)``, answered with the
+    task's record and ``Task <id> <said>``."""
+
+    async def run(services: TownServices, task_id: str, **values: Any) -> Answer:
+        record = await change(services, task_id, **values)
+        return Answer(TaskView.of(record), f"Task {record.id} {said}")
+
+    callback = services_command(run)
+    for option in reversed(options):
+        callback = option(callback)
+    return task.command(name, help=help)(click.argument("task_id")(callback))
 
 
-@task.command("cancel")
-@click.argument("task_id")
-@services_command
-async def task_cancel(services: TownServices, task_id: str) -> Answer:
-    """Cancel a pending, assigned or running task (a running one's CLI is stopped by its worker)."""
-    record = await services.actions.cancel(task_id)
-    return Answer(TaskView.of(record), f"Task {record.id} cancelled")
-
-
-@task.command("retry")
-@click.argument("task_id")
-@services_command
-async def task_retry(services: TownServices, task_id: str) -> Answer:
-    """Put a failed or cancelled task back on the shared queue (attempts reset)."""
-    record = await services.actions.retry(task_id)
-    return Answer(TaskView.of(record), f"Task {record.id} is pending on the shared queue again")
+task_complete = _task_action(
+    "complete", "Mark a task completed with a result (it counts for its agent).", "completed",
+    lambda services, task_id, result: services.tasks.complete(task_id, result),
+    click.option("--result", default="Completed via tt task complete", show_default=True))
+task_cancel = _task_action(
+    "cancel", "Cancel a pending, assigned or running task (a running one's CLI is stopped by its worker).",
+    "cancelled", lambda services, task_id: services.actions.cancel(task_id))
+task_retry = _task_action(
+    "retry", "Put a failed or cancelled task back on the shared queue (attempts reset).",
+    "is pending on the shared queue again", lambda services, task_id: services.actions.retry(task_id))
 
 
 @click.group(cls=TownGroup)

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from townhall.services.messages import SentMessage
+from townhall.views.copied import Copied
 
 
-class SendResponse(msgspec.Struct):
+# What :class:`townhall.services.messages.SentMessage` holds.
+class SendResponse(Copied):
     message_id: str
     to_agent: str
     urgent: bool
-
-    @classmethod
-    def of(cls, sent: SentMessage) -> SendResponse:
-        return cls(message_id=sent.message_id, to_agent=sent.to_agent, urgent=sent.urgent)

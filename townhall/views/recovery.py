@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from townhall.services.recovery import OrphanReport, ReclaimReport, RecoverReport
+from townhall.services.recovery import RecoverReport
+from townhall.views.copied import Copied
 
 
 class RecoverResponse(msgspec.Struct):
@@ -25,19 +26,12 @@ class ReclaimItem(msgspec.Struct):
     description: str
 
 
-class ReclaimResponse(msgspec.Struct):
+# What :class:`townhall.services.recovery.ReclaimReport` holds.
+class ReclaimResponse(Copied):
     reclaimed: int
     #: ``backlog``, ``listed`` or ``agent:<id>``.
     destination: str
     items: list[ReclaimItem]
-
-    @classmethod
-    def of(cls, report: ReclaimReport) -> ReclaimResponse:
-        return cls(
-            reclaimed=report.reclaimed, destination=report.destination,
-            items=[ReclaimItem(from_agent=i.from_agent, message_id=i.message_id, type=i.type, task_id=i.task_id,
-                               description=i.description) for i in report.items],
-        )
 
 
 class OrphanItem(msgspec.Struct):
@@ -47,15 +41,9 @@ class OrphanItem(msgspec.Struct):
     reason: str
 
 
-class OrphanResponse(msgspec.Struct):
+# What :class:`townhall.services.recovery.OrphanReport` holds.
+class OrphanResponse(Copied):
     action: str
     count: int
     orphans: list[OrphanItem]
 
-    @classmethod
-    def of(cls, report: OrphanReport) -> OrphanResponse:
-        return cls(
-            action=report.action.value, count=report.count,
-            orphans=[OrphanItem(task_id=o.task_id, assigned_to=o.assigned_to, state=o.state, reason=o.reason)
-                     for o in report.orphans],
-        )

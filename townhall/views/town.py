@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import msgspec
 
-from townhall.services.status import TownInfo, TownStatus
+from townhall.services.status import TownStatus
+from townhall.views.copied import Copied
 from townhall.views.records import AgentFields, TaskView
 
 
-class TownResponse(msgspec.Struct):
+# What :class:`townhall.services.status.TownInfo` holds.
+class TownResponse(Copied):
     name: str
     root: str
     redis_url: str
-
-    @classmethod
-    def of(cls, info: TownInfo) -> TownResponse:
-        return cls(name=info.name, root=info.root, redis_url=info.redis_url)
 
 
 class AgentStatusItem(AgentFields):
