@@ -15,11 +15,8 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from townhall.config import Town
 from townhall.domain import TERMINAL_AGENT_STATES, Agent, AgentState, utc_now
-from townhall.queues import QueueBackend
 from townhall.services.recovery import RecoveryService
-from townhall.store import TownStore
 
 log = logging.getLogger("townhall")
 
@@ -29,11 +26,10 @@ LOST_REASON = "heartbeat lost"
 class WorkRescue:
     """Gives back what gone workers held, and retires pool agents."""
 
-    def __init__(self, town: Town, store: TownStore, queue: QueueBackend, recovery: RecoveryService) -> None:
-        self.town = town
-        self.store = store
-        self.queue = queue
+    def __init__(self, recovery: RecoveryService) -> None:
+        # What is rescued goes back the way ``recover`` gives it back: the same town, store and queue.
         self.recovery = recovery
+        self.town, self.store, self.queue = recovery.town, recovery.store, recovery.queue
 
     async def sweep(self) -> list[Agent]:
         """Declare lost the active agents whose worker stopped beating, rescue their work; retire the

@@ -58,7 +58,7 @@ class TownServices:
         self.messages = MessageService(self.store, self.agents)
         self.backlog = BacklogService(self.store, self.queue, self.recipients)
         self.recovery = RecoveryService(self.town, self.store, self.queue, self.recipients)
-        self.rescue = WorkRescue(self.town, self.store, self.queue, self.recovery)
+        self.rescue = WorkRescue(self.recovery)
         self.lifecycle = AgentLifecycle(self.town, self.store, self.agents, self.tasks, self.messages,
                                         self.rescue)
         self.control = AgentControl(self.store, self.agents)
