@@ -11,28 +11,12 @@ from pathlib import Path
 import httpx
 
 from tests.reliability.conftest import bounded
+from tests.support.hammer import Sample, hammer
 from tests.support.workers import fake_town, reap_workers, start_worker
 from townhall.testing.process import TownhallProcess
 from townhall.testing.redis_server import RedisServer
 
 TIMEOUT_MS = 2000
-
-
-async def _hammer(base: str, stop: asyncio.Event, seen: list[tuple[int, float, str]], created: list[str]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            started = time.monotonic()
-            if i % 2:
-                r = await http.post("/v1/backlog", json={"description": f"outage {i}"})
-            else:
-                r = await http.get("/v1/status")
-            elapsed = time.monotonic() - started
-            seen.append((r.status_code, elapsed, r.headers.get("content-type", "")))
-            if r.status_code == 201:
-                created.append(r.json()["task_id"])
-            await asyncio.sleep(0.01)
 
 
 async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
@@ -47,10 +31,10 @@ async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
         agents = [(await http.post("/v1/agents", json={"name": f"w{i}"})).json()["agent_id"] for i in range(2)]
     workers_procs = [start_worker(tmp_path, f"w{i}", agent_id) for i, agent_id in enumerate(agents)]
     stop = asyncio.Event()
-    seen: list[tuple[int, float, str]] = []
+    seen: list[Sample] = []
     created: list[str] = []
     try:
-        workers = [asyncio.create_task(_hammer(proc.url, stop, seen, created)) for _ in range(8)]
+        workers = [asyncio.create_task(hammer(proc.url, stop, seen, created, "outage")) for _ in range(8)]
         await asyncio.sleep(1)
         redis_server.stop()
         outage_started = len(seen)
@@ -69,12 +53,12 @@ async def test_redis_outage_under_load(tmp_path: Path, town_name: str) -> None:
         stop.set()
         await asyncio.gather(*workers)
 
-        statuses = {status for status, _, _ in during}
+        statuses = {s.status for s in during}
         assert 503 in statuses
         assert statuses <= {200, 201, 503}, statuses
-        assert all("application/problem+json" in ct for status, _, ct in during if status == 503)
-        assert max(elapsed for _, elapsed, _ in during) < TIMEOUT_MS / 1000 + 1.0
-        assert {status for status, _, _ in seen[-10:]} <= {200, 201}
+        assert all("application/problem+json" in s.content_type for s in during if s.status == 503)
+        assert max(s.elapsed for s in during) < TIMEOUT_MS / 1000 + 1.0
+        assert {s.status for s in seen[-10:]} <= {200, 201}
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
             deadline = time.monotonic() + 60
             while True:

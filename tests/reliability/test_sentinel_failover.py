@@ -15,29 +15,13 @@ from pathlib import Path
 import httpx
 
 from tests.reliability.conftest import LONG
+from tests.support.hammer import Sample, hammer
 from tests.support.sentinel import SentinelCluster
 from tests.support.workers import fake_town, reap_workers, start_worker
 from townhall.testing.process import TownhallProcess
 
 TIMEOUT_MS = 3000
 FAILOVERS = 3 if LONG else 1
-
-
-async def _hammer(base: str, stop: asyncio.Event, seen: list[tuple[int, float, str, float]],
-                  created: list[str]) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-        i = 0
-        while not stop.is_set():
-            i += 1
-            started = time.monotonic()
-            if i % 2:
-                r = await http.post("/v1/backlog", json={"description": f"failover {i}"})
-            else:
-                r = await http.get("/v1/status")
-            seen.append((r.status_code, time.monotonic() - started, r.headers.get("content-type", ""), started))
-            if r.status_code == 201:
-                created.append(r.json()["task_id"])
-            await asyncio.sleep(0.01)
 
 
 async def _until_ready(base: str, timeout: float = 60) -> None:
@@ -62,11 +46,11 @@ async def test_a_primary_killed_under_load_fails_over_without_losing_acknowledge
         agents = [(await http.post("/v1/agents", json={"name": f"w{i}"})).json()["agent_id"] for i in range(2)]
     workers = [start_worker(tmp_path, f"w{i}", agent_id) for i, agent_id in enumerate(agents)]
     stop = asyncio.Event()
-    seen: list[tuple[int, float, str, float]] = []
+    seen: list[Sample] = []
     created: list[str] = []
     switches: list[tuple[float, float]] = []
     try:
-        load = [asyncio.create_task(_hammer(proc.url, stop, seen, created)) for _ in range(6)]
+        load = [asyncio.create_task(hammer(proc.url, stop, seen, created, "failover")) for _ in range(6)]
         for _ in range(FAILOVERS):
             await asyncio.sleep(1.5)
             before = len(created)
@@ -88,13 +72,13 @@ async def test_a_primary_killed_under_load_fails_over_without_losing_acknowledge
         stop.set()
         await asyncio.gather(*load)
 
-        statuses = {status for status, *_ in seen}
+        statuses = {s.status for s in seen}
         assert statuses <= {200, 201, 503}, statuses
-        during = [s for s in seen if any(a <= s[3] <= b for a, b in switches)]
-        assert 503 in {status for status, *_ in during}
-        assert all("application/problem+json" in ct for status, _, ct, _ in seen if status == 503)
-        assert max(elapsed for _, elapsed, _, _ in seen) < TIMEOUT_MS / 1000 + 1.0
-        assert {status for status, *_ in seen[-10:]} <= {200, 201}
+        during = [s for s in seen if any(a <= s.started <= b for a, b in switches)]
+        assert 503 in {s.status for s in during}
+        assert all("application/problem+json" in s.content_type for s in seen if s.status == 503)
+        assert max(s.elapsed for s in seen) < TIMEOUT_MS / 1000 + 1.0
+        assert {s.status for s in seen[-10:]} <= {200, 201}
 
         async with httpx.AsyncClient(base_url=proc.url, timeout=30) as http:
             deadline = time.monotonic() + 120
