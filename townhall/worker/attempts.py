@@ -8,6 +8,8 @@ shared work found with its runs spent that way is failed without being run once 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from townhall.queues import Delivery, QueueConsumer
 from townhall.services.lifecycle import AgentLifecycle, Round
 from townhall.store import AttemptOutcome
@@ -15,14 +17,14 @@ from townhall.store.processing import Source
 from townhall.worker.runner import first_line
 
 
+@dataclass(frozen=True)
 class Attempts:
     """The task side of one worker's runs: ``agent_id``'s, taken through ``consumer``."""
 
-    def __init__(self, lifecycle: AgentLifecycle, consumer: QueueConsumer, agent_id: str, max_attempts: int) -> None:
-        self.lifecycle = lifecycle
-        self.consumer = consumer
-        self.agent_id = agent_id
-        self.max_attempts = max_attempts
+    lifecycle: AgentLifecycle
+    consumer: QueueConsumer
+    agent_id: str
+    max_attempts: int
 
     def spent(self, delivery: Delivery, task_id: str | None, begun: Round) -> bool:
         """The begun run would be one more than ``max_attempts`` of shared work."""
