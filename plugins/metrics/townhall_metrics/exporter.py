@@ -41,12 +41,6 @@ class MetricsOperation(Operation):
             content={CONTENT_TYPE_PLAIN_0_0_4.removesuffix("; charset=utf-8"): text, OPENMETRICS: text})}
 
 
-class Scrape(msgspec.Struct, frozen=True):
-    status: int
-    body: bytes
-    content_type: str
-
-
 class PrometheusExporter:
     """A Litestar init plugin adding ``GET /metrics`` and the HTTP request observers."""
 
@@ -59,7 +53,7 @@ class PrometheusExporter:
         app_config.before_send.append(self.process.observe)
         return app_config
 
-    async def scrape(self, accept: str = "") -> Scrape:
+    async def scrape(self, accept: str = "") -> Response[bytes]:
         """Town metrics first (reference order), then the process's own. When the town cannot be read,
         every town value is 0 (``tinytown_redis_up`` says whether Redis answered at all), the reason is a
         final comment, and the status is ``[townhall.metrics] outage_status`` (200 by default, so that
@@ -75,12 +69,12 @@ class PrometheusExporter:
         status = 200 if error is None else self.ctx.town.config.townhall.metrics.outage_status
         if wants_openmetrics(accept):
             # OpenMetrics allows no free comments: the failure shows as tinytown_ready 0 and the 503.
-            return Scrape(status, generate_openmetrics(registry), OPENMETRICS)
+            return _response(status, generate_openmetrics(registry), OPENMETRICS)
         body = generate_latest(registry)
         if error is not None:
             detail = error.replace("\r", " ").replace("\n", " ")
             body += f"# tinytown_metrics_error {detail}\n".encode()
-        return Scrape(status, body, CONTENT_TYPE_PLAIN_0_0_4)
+        return _response(status, body, CONTENT_TYPE_PLAIN_0_0_4)
 
     def _route(self) -> Any:
         exporter = self
@@ -90,13 +84,16 @@ class PrometheusExporter:
         async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
             """Town gauges and counters (agents, tasks, missions, readiness), HTTP request counts and
             durations by route and status, process metrics and build info; see docs/metrics.md."""
-            scrape = await exporter.scrape(request.headers.get("accept", ""))
-            media_type = scrape.content_type
-            if media_type.startswith("text/"):  # Litestar appends the charset of text types itself
-                media_type = media_type.removesuffix("; charset=utf-8")
-            return Response(scrape.body, status_code=scrape.status, media_type=media_type)
+            return await exporter.scrape(request.headers.get("accept", ""))
 
         return metrics
+
+
+def _response(status: int, body: bytes, content_type: str) -> Response[bytes]:
+    """The body as ``GET /metrics`` answers it."""
+    if content_type.startswith("text/"):  # Litestar appends the charset of text types itself
+        content_type = content_type.removesuffix("; charset=utf-8")
+    return Response(body, status_code=status, media_type=content_type)
 
 
 def wants_openmetrics(accept: str) -> bool:
