@@ -30,13 +30,9 @@ from uvicorn.supervisors.multiprocess import Multiprocess
 from townhall.config import ConfigError, Town
 from townhall.redis_endpoint import RedisEndpoint
 from townhall.registry import UnknownPluginName
+from townhall.server_env import PROCESSES_ENV, SHARED_DIR_ENV
 
 log = logging.getLogger("townhall")
-
-#: Set in every server process: how many there are, and a directory the parent emptied for them to
-#: share (plugins keep per-process state there, e.g. the metrics plugin's counters: docs/plugins.md).
-PROCESSES_ENV = "TOWNHALL_SERVER_PROCESSES"
-SHARED_DIR_ENV = "TOWNHALL_SERVER_SHARED_DIR"
 
 #: How long a server process may take to answer the supervisor's health ping before it is replaced;
 #: generous, since on a busy machine a process starting up shares its cores with everything else.

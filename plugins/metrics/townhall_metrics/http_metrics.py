@@ -19,6 +19,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from townhall.http.envelope import received_at
+from townhall.server_env import PROCESSES_ENV
 from townhall_metrics.multiprocess import shared_metrics_dir
 
 #: Route label of responses that matched no route (404, 405): raw paths would explode cardinality.
@@ -41,7 +42,7 @@ class ServerProcess:
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily("tinytown_server_process", "The townhall server process that answered "
                                  "this scrape (its pid), and how many serve the port.", labels=["pid"])
-        info.add_metric([str(os.getpid())], int(os.environ.get("TOWNHALL_SERVER_PROCESSES", "1")))
+        info.add_metric([str(os.getpid())], int(os.environ.get(PROCESSES_ENV, "1")))
         yield info
 
 

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-_SHARED = os.environ.get("TOWNHALL_SERVER_SHARED_DIR")
+from townhall.server_env import SHARED_DIR_ENV
+
+_SHARED = os.environ.get(SHARED_DIR_ENV)
 if _SHARED and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
     _DIR = Path(_SHARED) / "prometheus"
     _DIR.mkdir(exist_ok=True)
