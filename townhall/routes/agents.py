@@ -50,6 +50,26 @@ def _agent_action_route(action: AgentAction, *, summary: str, description: str) 
                 description=description)(handler)
 
 
+#: ``POST /v1/agents/{agent}/<action>`` of each agent action: the action, the operation's summary and its
+#: description.
+_ACTION_ROUTES: tuple[tuple[AgentAction, str, str], ...] = (
+    (KILL, "Stop an agent: stop flag, state Stopped",
+     "Set the stop flag (1 h) and the state `Stopped`; the worker hands back its task and exits 0."),
+    (RESTART, "Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker",
+     # The line break is the published document's (the text was a docstring once).
+     "From `Stopped`, `Error` or `Cold` only: `Idle`, rounds 0, stop flag cleared, and a new worker for the\n"
+     "same id through the launcher."),
+    (INTERRUPT, "Pause an agent: it takes no new work until resumed (a running task finishes)",
+     "State `Paused` from any non-terminal state (a Stopped, Error or Cold agent is a 409). "
+     "Activity `⏸️ Interrupted (paused)`, event `agent_interrupted`."),
+    (RESUME, "Resume a paused agent: Idle again, stop flag cleared",
+     "Only from `Paused` (else 409). Activity `▶️ Resumed`, event `agent_resumed`."),
+    (CLOSE, "Close an agent: Draining and the stop flag; its worker ends its step and stops",
+     "From any non-terminal state (else 409). Unlike kill, the state is `Draining` until the "
+     "worker has stopped. Activity `🔻 Closing (draining then stop)`, event `agent_stopped`."),
+)
+
+
 class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_MANAGE):
     @get("/", opt={"scope": Scope.TOWN_READ}, summary="Every registered agent", responses=problems())
     async def list_agents(self, services: Services) -> AgentListResponse:
@@ -74,24 +94,10 @@ class AgentController(Resource, path="/agents", tag="agents", scope=Scope.AGENT_
                                             parent_agent_id=data.parent_agent_id, caller=request.user)
         return SpawnResponse.of(agent)
 
-    kill = _agent_action_route(
-        KILL, summary="Stop an agent: stop flag, state Stopped",
-        description="Set the stop flag (1 h) and the state `Stopped`; the worker hands back its task and exits 0.")
-    restart = _agent_action_route(
-        RESTART, summary="Restart a Stopped/Error/Cold agent: Idle, rounds 0, stop flag cleared, new worker",
-        description="From `Stopped`, `Error` or `Cold` only: `Idle`, rounds 0, stop flag cleared, and a new worker "
-                    "for the\nsame id through the launcher.")
-    interrupt = _agent_action_route(
-        INTERRUPT, summary="Pause an agent: it takes no new work until resumed (a running task finishes)",
-        description="State `Paused` from any non-terminal state (a Stopped, Error or Cold agent is a 409). "
-                    "Activity `⏸️ Interrupted (paused)`, event `agent_interrupted`.")
-    resume = _agent_action_route(
-        RESUME, summary="Resume a paused agent: Idle again, stop flag cleared",
-        description="Only from `Paused` (else 409). Activity `▶️ Resumed`, event `agent_resumed`.")
-    close = _agent_action_route(
-        CLOSE, summary="Close an agent: Draining and the stop flag; its worker ends its step and stops",
-        description="From any non-terminal state (else 409). Unlike kill, the state is `Draining` until the "
-                    "worker has stopped. Activity `🔻 Closing (draining then stop)`, event `agent_stopped`.")
+    # Class attributes, as Litestar collects a controller's handlers.
+    kill, restart, interrupt, resume, close = (
+        _agent_action_route(action, summary=summary, description=description)
+        for action, summary, description in _ACTION_ROUTES)
 
     @post("/prune", status_code=200, responses=problems(body=True), operation_class=OptionalBody,
           summary="Delete Stopped/Error agents (all agents with all=true) and their mailboxes")
