@@ -86,7 +86,8 @@ kill = _agent_action_command(KILL, "Ask an agent's worker to stop (it hands back
                              "Stop requested for {name}")
 restart = _agent_action_command(RESTART, "Restart a Stopped/Error agent: Idle again and a new worker for the same id.",
                                 "Restarted {name} ({id})")
-interrupt = _agent_action_command(INTERRUPT, "Pause AGENT: it takes no new work until resumed (a running task finishes).",
+interrupt = _agent_action_command(INTERRUPT,
+                                  "Pause AGENT: it takes no new work until resumed (a running task finishes).",
                                   "Paused {name}")
 resume = _agent_action_command(RESUME, "Resume a paused AGENT: Idle again.", "Resumed {name}")
 close = _agent_action_command(CLOSE, "Close AGENT: Draining; its worker ends its current step and stops.",
