@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 from townhall.auth import AuthRequest, Principal
@@ -29,8 +30,13 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return None
 
 
+# Tab, space and the printable ASCII characters; one C scan per header (a Python loop per character
+# was a tenth of an authenticated request's cost).
+_VISIBLE_ASCII = re.compile(r"[\t -~]*")
+
+
 def _visible_ascii(value: str) -> bool:
-    return all(ch == "\t" or " " <= ch <= "~" for ch in value)
+    return _VISIBLE_ASCII.fullmatch(value) is not None
 
 
 class ApiKeyAuth:
