@@ -22,6 +22,7 @@ from townhall_auth_apikey import (
     generate_api_key,
     load_keys,
 )
+from townhall_auth_apikey.mode import presented_key
 from townhall_auth_apikey.testing import api_key_settings
 
 ADMIN_KEY = "a" * 64
@@ -414,3 +415,16 @@ def test_reference_parameters_are_not_weak(caplog: pytest.LogCaptureFixture) -> 
     ApiKeyAuth.from_config(config(f'[townhall.auth]\nmode = "api_key"\napi_key_hash = "{phc}"\n'
                                   'api_key_scopes = ["admin"]\n'))
     assert caplog.records == []
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({"authorization": "Bearer abc.def"}, "abc.def"),
+    ({"authorization": "Bearer  padded\t "}, "padded"),  # tab and space are visible ASCII here
+    ({"authorization": "Bearer clé"}, None),  # not ASCII: ignored, not a wrong key
+    ({"authorization": "Bearer a\x7fb", "x-api-key": "fallback"}, "fallback"),
+    ({"authorization": "Basic dXNlcg==", "x-api-key": "k"}, "k"),
+    ({"x-api-key": "line\nbreak"}, None),
+    ({"x-api-key": ""}, ""),  # an empty value is still a (wrong) key
+])
+def test_which_header_value_is_the_presented_key(headers: dict[str, str], expected: str | None) -> None:
+    assert presented_key(headers) == expected
