@@ -29,6 +29,17 @@ from townhall.testing.towns import write_town
 OUT = Path(__file__).resolve().parent.parent / "docs" / "profile"
 
 
+def _package(frame: str) -> str:
+    """Whose code a frame is: ``name (path:line)`` as :func:`summarize` shortens it."""
+    path = frame.rpartition(" (")[2]
+    top = path.split("/", 1)[0]
+    if top.startswith("townhall"):
+        return "townhall (core and plugins)"
+    if "/" in path and not path.startswith(("asyncio/", "selectors", "<")):
+        return top
+    return "asyncio, the standard library and the interpreter"
+
+
 def summarize(collapsed: Path, top: int = 30) -> str:
     """Own and total sample shares per frame from py-spy's collapsed stacks."""
     own: collections.Counter[str] = collections.Counter()
@@ -43,7 +54,12 @@ def summarize(collapsed: Path, top: int = 30) -> str:
         own[frames[-1]] += n
         for frame in set(frames):
             total[frame] += n
-    lines = [f"{samples} samples", "", "own %   frame"]
+    packages: collections.Counter[str] = collections.Counter()
+    for frame, n in own.items():
+        packages[_package(frame)] += n
+    lines = [f"{samples} samples", "", "own %   package"]
+    lines += [f"{100 * n / samples:5.1f}   {name}" for name, n in packages.most_common()]
+    lines += ["", "own %   frame"]
     lines += [f"{100 * n / samples:5.1f}   {f}" for f, n in own.most_common(top)]
     lines += ["", "total % frame"]
     lines += [f"{100 * n / samples:5.1f}   {f}" for f, n in total.most_common(top)]
