@@ -12,9 +12,14 @@ table, which checks they are equal):
 * ``GET /v1/agents``: the same script without the lengths (1)
 * ``GET /v1/backlog``: one Lua script: LRANGE backlog; HGETALL each (1)
 * ``POST /v1/tasks/assign``: the agents script, pick the agent by name in Python; MULTI task hash +
-  state index + counter + inbox message (2)
-* ``POST /v1/backlog``: MULTI task hash + state index + counter + backlog entry + a wake token for
-  workers (RPUSH + LTRIM) (1)
+  state index + counter + the history indexes (by time, id, state, agent) + the two town events
+  (created, assigned) + inbox message (2)
+* ``POST /v1/backlog``: MULTI task hash + state index + counter + the history indexes (by time, id,
+  state) + the town event (created) + backlog entry + a wake token for workers (RPUSH + LTRIM) (1)
+
+The writes keep what townhall's writes keep (the task history and the town event stream are features
+of the API: ``GET /v1/tasks``, ``GET /v1/events``), so both servers leave Redis the same work; Redis
+shares the servers' core in the bench.
 """
 
 from __future__ import annotations
@@ -103,6 +108,21 @@ def build(redis_url: str, town: str) -> Litestar:
                           "tags": json.loads(rec.get("tags", "[]"))})
         return {"backlog": items, "count": len(items)}
 
+    def index_and_announce(pipe: Any, task_id: str, state: str, agent: str | None) -> None:
+        """The history indexes and town events of a new task, as townhall keeps them."""
+        score = int(time.time() * 1000)
+        pipe.zadd(p + "idx:history", {task_id: score})
+        pipe.zadd(p + "idx:tasks:ids", {task_id: 0})
+        pipe.zadd(p + f"idx:history:state:{state}", {task_id: score})
+        if agent:
+            pipe.zadd(p + f"idx:history:agent:{agent}", {task_id: score})
+        now = datetime.now(timezone.utc).isoformat()
+        for kind in ("task_created", "task_assigned") if agent else ("task_created",):
+            event = {"event_type": kind, "task_id": task_id, "new_state": state, "agent_id": agent,
+                     "message": f"task {task_id}: new -> {state}", "timestamp": now}
+            pipe.xadd(p + "events", {"event_type": kind, "data": json.dumps(event)}, maxlen=10000,
+                      approximate=True)
+
     def task_hash(task_id: str, description: str, state: str, agent: str | None) -> dict[str, str]:
         now = datetime.now(timezone.utc).isoformat()
         record = {"id": task_id, "description": description, "state": state, "created_at": now,
@@ -123,6 +143,7 @@ def build(redis_url: str, town: str) -> Litestar:
             pipe.hset(p + f"task:{task_id}", mapping=task_hash(task_id, data["task"], "assigned", target["id"]))
             pipe.sadd(p + "idx:tasks:assigned", task_id)
             pipe.hincrby(p + "stats:tasks", "assigned", 1)
+            index_and_announce(pipe, task_id, "assigned", target["id"])
             pipe.rpush(p + f"inbox:{target['id']}", message)
             await pipe.execute()
         return {"task_id": task_id, "agent_id": target["id"], "agent_name": data["agent"]}
@@ -134,6 +155,7 @@ def build(redis_url: str, town: str) -> Litestar:
             pipe.hset(p + f"task:{task_id}", mapping=task_hash(task_id, data["description"], "pending", None))
             pipe.sadd(p + "idx:tasks:pending", task_id)
             pipe.hincrby(p + "stats:tasks", "pending", 1)
+            index_and_announce(pipe, task_id, "pending", None)
             pipe.rpush(p + "backlog", task_id)
             pipe.rpush(p + "wake:shared", "1")
             pipe.ltrim(p + "wake:shared", -1000, -1)

@@ -87,7 +87,7 @@ async def _measure(apps: dict[str, Any], routes: list[Route], requests: int, rou
               f"{best['baseline'] / best['townhall']:6.2f}")
         if profile and route.label.startswith(profile):
             profiler = cProfile.Profile()
-            call = calls["townhall"][i]
+            call = calls[os.environ.get("PROFILE_APP", "townhall")][i]
             profiler.enable()
             for _ in range(requests * 2):
                 await call()
