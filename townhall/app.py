@@ -73,12 +73,12 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
             async with Upkeep(runtime.services).running():
                 # What startup built lives as long as the process: frozen, the collector no longer
                 # walks it in every full collection (pauses of milliseconds that showed in the p99).
-                # And a young-generation collection every 50,000 net allocations instead of 700: a
+                # And a young-generation collection every 10,000 net allocations instead of 700: a
                 # request's objects are freed by reference counting long before, so the collector
                 # no longer runs about once per request over objects that are about to go anyway
                 # (a tenth of a listing's time). Only reference cycles wait longer to be freed.
                 gc.freeze()
-                gc.set_threshold(50_000, 20, 10)
+                gc.set_threshold(10_000, 20, 10)
                 yield
         finally:
             if close is not None:
