@@ -52,8 +52,12 @@ class _Watched:
             self._end()
 
     def _begin(self) -> None:
+        if not self._calls:
+            self._overdue = False  # an abort that lost the race with its call's answer is forgotten
         self._calls += 1
-        self.watchdog.begin(self)  # (again, for a read after a send: its wait starts now)
+        # Each send and each read starts the wait afresh: the timeout is per socket operation, as
+        # redis-py's socket_timeout is.
+        self.watchdog.begin(self)
 
     def _end(self) -> None:
         self._calls -= 1
@@ -74,7 +78,8 @@ class _Watched:
 
 def watch(client: aioredis.Redis, timeout: float) -> aioredis.Redis:
     """Give ``client`` (not yet connected, built with ``socket_timeout=None``) a call timeout of
-    ``timeout`` seconds through a :class:`Watchdog`."""
+    ``timeout`` seconds, kept by one :class:`~townhall.deadline_queue.DeadlineQueue` for all its
+    connections."""
     pool = client.connection_pool
     base = pool.connection_class
     watchdog: DeadlineQueue[_Watched] = DeadlineQueue(timeout, min(max(timeout / 10, 0.01), 0.25),
