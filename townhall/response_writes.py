@@ -13,7 +13,7 @@ of a stream whose body comes later still leave at the end of the step, so nothin
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Iterable
 
 
 class CoalescedWrites:
@@ -25,22 +25,25 @@ class CoalescedWrites:
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
-        self._held: list[bytes] | None = None
+        self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
         held = self._held
         if held is None:
-            self._held = [data]
+            self._held = data
             self._loop.call_soon(self.flush)
-            return
-        held.append(data)
-        # A response's last piece (or any second piece) goes out now, with what was held.
-        self.flush()
+        else:
+            # A response's body after its headers (or any second piece): out now, with what was held.
+            self._held = None
+            self.transport.write(held + data)
+
+    def writelines(self, pieces: Iterable[bytes]) -> None:
+        self.write(b"".join(pieces))
 
     def flush(self) -> None:
         held, self._held = self._held, None
-        if held and not self.transport.is_closing():
-            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+        if held is not None and not self.transport.is_closing():
+            self.transport.write(held)
 
     def close(self) -> None:
         self.flush()
