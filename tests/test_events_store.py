@@ -10,28 +10,18 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from townhall.config import load_town
+from tests.support.services import town_services
 from townhall.domain import EventFilter, EventRecord, TownEvent
 from townhall.domain_errors import AgentNotFound, InvalidInput
-from townhall.plugins import load_plugins
-from townhall.runtime import build_services
 from townhall.services.event_feed import Ended, FeedItem, Subscription
 from townhall.services.scaling import scaling_signal
 from townhall.services.town import TownServices
 from townhall.store import TownStore
-from townhall.testing.towns import write_town
-
-CLIS = """
-[agent_clis.test-cli]
-name = "test-cli"
-command = "cat"
-"""
 
 
 @pytest.fixture
 async def services(tmp_path: Path, town_name: str, redis_url: str, aredis) -> TownServices:
-    write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS + "[townhall.events]\nretention = 100\n")
-    return build_services(load_town(tmp_path), aredis, load_plugins().registry)
+    return town_services(tmp_path, town_name, redis_url, aredis, "[townhall.events]\nretention = 100\n")
 
 
 async def events(services: TownServices) -> list[EventRecord]:

@@ -7,27 +7,26 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.services import TEST_CLI, town_services
 from townhall.config import load_town
 from townhall.domain import SUPERVISOR_ID, AgentState, TaskState
-from townhall.domain_errors import AgentNotFound, AmbiguousAgent, Conflict, InvalidInput, TaskNotFound
+from townhall.domain_errors import (
+    AgentNotFound,
+    AmbiguousAgent,
+    Conflict,
+    InvalidInput,
+    TaskNotFound,
+)
 from townhall.plugins import load_plugins
 from townhall.runtime import build_services
 from townhall.services.town import TownServices
 from townhall.store.processing import WAKE_CAP
 from townhall.testing.towns import write_town
 
-CLIS = """
-[agent_clis.test-cli]
-name = "test-cli"
-command = "cat"
-"""
-
 
 @pytest.fixture
 async def services(tmp_path: Path, town_name: str, redis_url: str, aredis) -> TownServices:
-    write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
-    town = load_town(tmp_path)
-    return build_services(town, aredis, load_plugins().registry)
+    return town_services(tmp_path, town_name, redis_url, aredis)
 
 
 async def test_spawn_record(services: TownServices, sync_redis, town_name: str) -> None:
@@ -61,7 +60,7 @@ async def test_spawn_builtin_and_inferred_cli(services: TownServices) -> None:
 
 
 async def test_max_agents_enforced(tmp_path: Path, town_name: str, redis_url: str, aredis) -> None:
-    write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
+    write_town(tmp_path, town_name, redis_url=redis_url, extra=TEST_CLI)
     toml = tmp_path / "tinytown.toml"
     toml.write_text(toml.read_text().replace("max_agents = 10", "max_agents = 2"))
     svc = build_services(load_town(tmp_path), aredis, load_plugins().registry)

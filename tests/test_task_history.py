@@ -10,12 +10,10 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from townhall.config import load_town
+from tests.support.services import TEST_CLI, town_services
 from townhall.domain import Task, TaskState
-from townhall.domain_errors import AgentNotFound, InvalidInput
-from townhall.plugins import load_plugins
-from townhall.runtime import build_services
 from townhall.domain.timestamps import epoch_ms
+from townhall.domain_errors import AgentNotFound, InvalidInput
 from townhall.services.history import encode_cursor
 from townhall.services.town import TownServices
 from townhall.store import Position
@@ -24,13 +22,10 @@ from townhall.store.tasks import task_script_keys
 from townhall.testing.process import TownhallProcess, run_cli
 from townhall.testing.towns import write_town
 
-CLIS = '[agent_clis.test-cli]\nname = "test-cli"\ncommand = "cat"\n'
-
 
 @pytest.fixture
 async def services(tmp_path: Path, town_name: str, redis_url: str, aredis: aioredis.Redis) -> TownServices:
-    write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
-    return build_services(load_town(tmp_path), aredis, load_plugins().registry)
+    return town_services(tmp_path, town_name, redis_url, aredis)
 
 
 def at(minutes: int) -> datetime:
@@ -199,7 +194,7 @@ async def test_records_of_others_and_vanished_records(services: TownServices, ar
 
 
 def test_http_and_cli(tmp_path: Path, town_name: str, redis_url: str) -> None:
-    write_town(tmp_path, town_name, redis_url=redis_url, extra=CLIS)
+    write_town(tmp_path, town_name, redis_url=redis_url, extra=TEST_CLI)
     proc = TownhallProcess(tmp_path).start()
     try:
         with httpx.Client(base_url=proc.url, timeout=10) as api:
