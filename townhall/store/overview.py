@@ -20,14 +20,9 @@ from townhall.store.codec import agent_from_hash, task_from_hash, task_tags
 from townhall.store.context import Lua, SubStore
 from townhall.store.messages import PEEK_LIMIT, InboxEntry, InboxLengths, inbox_entry
 
-# KEYS[1] agent index set. ARGV: prefixes of agent, inbox, urgent, task and activity keys; '1' for the
-# mailbox lengths; '1' for the current task's record; how many activity lines (0: none).
-# Returns six values per agent: id, record (flat field/value list; empty if unreadable), inbox and
-# urgent length, current task record (flat list, empty if none), activity lines. An index entry whose
-# record is gone is removed from the index here, so the listing and the index agree afterwards.
-AGENTS_OVERVIEW = r"""
-local agent_p, inbox_p, urgent_p, task_p, activity_p = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local want_lengths, want_task, lines = ARGV[6] == '1', ARGV[7] == '1', tonumber(ARGV[8])
+# Reads of keys other tools may have written with another type (WRONGTYPE): such a list reads as
+# empty (length 0), such a record as unreadable (false). Shared by the scripts below.
+TOLERANT_READS = r"""
 local function len(key)
   local n = redis.pcall('LLEN', key)
   if type(n) == 'number' then return n end
@@ -38,6 +33,21 @@ local function hash(key)
   if type(h) == 'table' and not h.err then return h end
   return false
 end
+local function range(key, n)
+  local got = redis.pcall('LRANGE', key, 0, n - 1)
+  if type(got) == 'table' and not got.err then return got end
+  return {}
+end
+"""
+
+# KEYS[1] agent index set. ARGV: prefixes of agent, inbox, urgent, task and activity keys; '1' for the
+# mailbox lengths; '1' for the current task's record; how many activity lines (0: none).
+# Returns six values per agent: id, record (flat field/value list; empty if unreadable), inbox and
+# urgent length, current task record (flat list, empty if none), activity lines. An index entry whose
+# record is gone is removed from the index here, so the listing and the index agree afterwards.
+AGENTS_OVERVIEW = TOLERANT_READS + r"""
+local agent_p, inbox_p, urgent_p, task_p, activity_p = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local want_lengths, want_task, lines = ARGV[6] == '1', ARGV[7] == '1', tonumber(ARGV[8])
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local record = hash(agent_p .. id)
@@ -59,8 +69,7 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
         end
       end
       if lines > 0 then
-        local got = redis.pcall('LRANGE', activity_p .. id, 0, lines - 1)
-        if type(got) == 'table' and not got.err then activity = got end
+        activity = range(activity_p .. id, lines)
       end
     end
     out[#out + 1] = id
@@ -93,22 +102,13 @@ return out
 # Returns five values per agent with a readable record: id, name and state fields (false where absent),
 # urgent length, the first inbox entries (raw JSON). Reads only: an index entry without a record is
 # skipped here (the full overview above repairs the index).
-AGENT_TALLY = r"""
+AGENT_TALLY = TOLERANT_READS + r"""
 local agent_p, inbox_p, urgent_p, head = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local function len(key)
-  local n = redis.pcall('LLEN', key)
-  if type(n) == 'number' then return n end
-  return 0
-end
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local f = redis.pcall('HMGET', agent_p .. id, 'id', 'name', 'state')
   if type(f) == 'table' and not f.err and f[1] and f[1] ~= '' then
-    local inbox = {}
-    if len(inbox_p .. id) > 0 then
-      local got = redis.pcall('LRANGE', inbox_p .. id, 0, head - 1)
-      if type(got) == 'table' and not got.err then inbox = got end
-    end
+    local inbox = range(inbox_p .. id, head)
     out[#out + 1] = id
     out[#out + 1] = f[2]
     out[#out + 1] = f[3]
