@@ -56,6 +56,8 @@ def epoch_ms(value: datetime) -> int:
 
 
 def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is timezone.utc:  # what townhall and upstream write (``+00:00``, ``Z``): as it is
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc)

@@ -7,7 +7,7 @@ returns both the fields to set and the optional fields to delete (in the same tr
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable, Mapping, TypeVar
 
 import msgspec
@@ -86,17 +86,6 @@ def _uint(raw: str | None) -> int:
         return 0
 
 
-def _time(raw: str | None) -> datetime | None:
-    """:func:`parse_time`, with a shortcut for the ``+00:00`` times townhall and upstream write."""
-    if not raw:
-        return None
-    try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        return parse_time(raw)
-    return value if value.tzinfo is timezone.utc else parse_time(raw)
-
-
 def _reading(name: str, kind: object, names: dict[str, object]) -> str:
     """How one field's hash value (``get(name)``, ``None`` when absent) is read, by the field's type in the
     record struct, as a Python expression (``names`` gets what it calls): leniently, as upstream does
@@ -117,9 +106,9 @@ def _reading(name: str, kind: object, names: dict[str, object]) -> str:
     if kind == int | None:
         return f"_uint({raw}) or None"
     if kind is datetime:
-        return f"_time({raw}) or {'utc_now()' if name in _MISSING_IS_NOW else 'created'}"
+        return f"parse_time({raw}) or {'utc_now()' if name in _MISSING_IS_NOW else 'created'}"
     if kind == datetime | None:
-        return f"_time({raw})"
+        return f"parse_time({raw})"
     if kind == list[str]:
         return f"_tags({raw}, record_id)"
     raise TypeError(f"no hash reader for field {name!r} of type {kind!r}")
@@ -132,8 +121,8 @@ def hash_decoder(record: type[R]) -> Callable[[Mapping[str, str]], R | None]:
 
     The reading of every field is compiled into one function per record type: listings decode
     thousands of records per request, and a call per field was most of their cost."""
-    names: dict[str, object] = {"record": record, "_time": _time, "utc_now": utc_now, "_uint": _uint,
-                                "_tags": _tags}
+    names: dict[str, object] = {"record": record, "parse_time": parse_time, "utc_now": utc_now,
+                                "_uint": _uint, "_tags": _tags}
     fields = "".join(f"        {f.name}={_reading(f.name, f.type, names)},\n"
                      for f in msgspec.structs.fields(record) if f.name not in _HEAD_FIELDS)
     source = ("def decode(h):\n"
@@ -141,7 +130,7 @@ def hash_decoder(record: type[R]) -> Callable[[Mapping[str, str]], R | None]:
               "    record_id = get('id')\n"
               "    if not record_id:\n"
               "        return None\n"
-              "    created = _time(get('created_at')) or utc_now()\n"
+              "    created = parse_time(get('created_at')) or utc_now()\n"
               f"    return record(\n        id=record_id,\n        created_at=created,\n{fields}    )\n")
     exec(compile(source, f"<hash decoder of {record.__name__}>", "exec"), names)  # noqa: S102
     decode: Callable[[Mapping[str, str]], R | None] = names["decode"]  # type: ignore[assignment]
