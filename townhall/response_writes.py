@@ -5,9 +5,10 @@ uvicorn's httptools protocol writes a response's status line and headers when th
 and, with ``TCP_NODELAY``, two packets the client must read, for every small JSON answer. The protocol
 (``connection_guard.GuardedHttpToolsProtocol``) writes through a :class:`CoalescedWrites` in place of
 the transport (a websocket upgrade gets the transport itself): a write made while nothing is held
-is held until the end of the event-loop step, and writes made in that step go out joined. A body sent in
-the same step as its headers (every non-streaming response) therefore leaves in one call; the headers
-of a stream whose body comes later still leave at the end of the step, so nothing waits on a client.
+is held until the next write, which goes out joined with it, or until the end of the event-loop step,
+whichever comes first. A body sent in the same step as its headers (every non-streaming response)
+therefore leaves in one call; the headers of a stream whose body comes later still leave at the end of
+the step, so nothing waits on a client.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any, Iterable
 
 
 class CoalescedWrites:
-    """The transport as the HTTP protocol sees it: ``write`` coalesces within a loop step, ``close``
-    sends what is held first; everything else is the transport's."""
+    """The transport as the HTTP protocol sees it: ``write`` holds one piece until the next write or the
+    end of the loop step, ``close`` sends what is held first; everything else is the transport's."""
 
     __slots__ = ("transport", "_loop", "_held")
 
