@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.rtt import counting_round_trips
 from tests.support.services import TEST_CLI, town_services
 from townhall.config import load_town
 from townhall.domain import SUPERVISOR_ID, AgentState, TaskState
@@ -187,5 +188,7 @@ async def test_a_backlog_task_wakes_workers_in_its_own_step_and_the_tokens_stay_
     assert sync_redis.lrange(keys.backlog, 0, -1) == [task.id]
     assert sync_redis.lrange(keys.wake_shared, 0, -1) == ["1"]
     sync_redis.rpush(keys.wake_shared, *["1"] * (WAKE_CAP - 1))
-    await services.backlog.add("one more")
+    with counting_round_trips() as trips:  # the script is loaded by now
+        await services.backlog.add("one more")
+    assert trips.count == 1
     assert sync_redis.llen(keys.wake_shared) == WAKE_CAP
