@@ -126,10 +126,36 @@ async def test_request_id_is_echoed_or_generated(tmp_path: Path, redis_url: str)
 
 
 async def test_request_timeout_is_a_problem(tmp_path: Path, redis_url: str) -> None:
-    town = _town(tmp_path, redis_url, "[townhall]\nrequest_timeout_ms = 200\n")
+    town = _town(tmp_path, redis_url, "[townhall]\nrequest_timeout_ms = 200\n"
+                 '[townhall.cors]\nallow_origins = ["https://ops.example.com"]\n')
     async with app_client(town, extra=[("test_routes", TestRoutes())]) as client:
-        body = _assert_problem(await client.get("/test/slow"), 504)
+        late = await client.get("/test/slow", headers={"Origin": "https://ops.example.com", "X-Request-ID": "r-504"})
+        body = _assert_problem(late, 504)
         assert "200 ms" in body["detail"]
+        # Answered by the app like any error: a browser may read it, and it is one response of the request.
+        assert late.headers["access-control-allow-origin"] == "https://ops.example.com"
+        assert late.headers.get_list("x-request-id") == ["r-504"] and body["request_id"] == "r-504"
+        scrape = (await client.get("/metrics")).text
+        assert 'tinytown_http_requests_total{method="GET",route="/test/slow",status="504"} 1.0' in scrape
+        assert 'tinytown_http_request_duration_seconds_count{method="GET",route="/test/slow"} 1.0' in scrape
+
+
+def test_server_request_ids_are_unique_across_a_fork() -> None:
+    import os
+
+    from townhall.problems import server_request_id_of
+
+    before = {server_request_id_of({}) for _ in range(10)}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the ids it hands out next, to the parent
+        os.write(write, " ".join(server_request_id_of({}) for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    child = set(os.read(read, 4096).decode().split())
+    os.waitpid(pid, 0)
+    parent = {server_request_id_of({}) for _ in range(10)}
+    assert len(before | child | parent) == 30 and all(len(i) == 32 for i in child)
 
 
 async def test_health_reports_version_and_process_uptime(tmp_path: Path, redis_url: str) -> None:

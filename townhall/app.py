@@ -18,7 +18,7 @@ from townhall.context import AppContext
 from townhall.http.api_docs import openapi_config
 from townhall.http.audit import attach_audit_file
 from townhall.http.dependencies import APP_DEPENDENCIES
-from townhall.http.envelope import RequestEnvelope, response_hook
+from townhall.http.envelope import Envelope
 from townhall.http.errors import EXCEPTION_HANDLERS
 from townhall.http.guard import unscoped_v1_routes
 from townhall.http.ratelimit import RequestRateLimiter, rate_limit_enabled
@@ -85,16 +85,16 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
                 await close()
             await runtime.aclose()
 
+    envelope = Envelope(ctx, audit=config.audit.enabled)
     if config.audit.enabled and config.audit.file:
         attach_audit_file(ctx.town.root / config.audit.file, config.audit)
     cors = config.cors
     app_config = AppConfig(
         route_handlers=[*PUBLIC_ROUTES, v1_router()],
         dependencies=dict(APP_DEPENDENCIES),
-        # The guard (http/guard.py::authorize) runs in the envelope, not as a Litestar guard: see there.
-        middleware=[RequestEnvelope(config.request_timeout_ms)],
+        # Content type and the guard (http/guard.py::Gate): the envelope's admission, see there.
+        before_request=envelope.admit,
         exception_handlers=dict(EXCEPTION_HANDLERS),
-        before_send=[response_hook(audit=config.audit.enabled)],
         cors_config=CORSConfig(
             allow_origins=cors.allow_origins,
             allow_methods=cors.allow_methods,  # type: ignore[arg-type]
@@ -114,6 +114,7 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
     )
     runtime.plugins.pm.hook.townhall_setup_app(app_config=app_config, context=ctx)
     app = Litestar.from_config(app_config)
+    envelope.install(app)
     finish_openapi(app)
     unscoped = unscoped_v1_routes(app)
     if unscoped:

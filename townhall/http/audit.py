@@ -50,7 +50,7 @@ def outcome_of(status: int) -> str:
 
 
 def audit_response(message: Message, scope: Scope) -> None:
-    """On a response start (from the app's ``before_send`` hook): sees every response, including those of failed authentication."""
+    """On a response start (the envelope calls it): sees every response, including those of failed authentication."""
     if message["type"] != "http.response.start":
         return
     status = message["status"]

@@ -1,37 +1,46 @@
-"""What happens around every request, in one ASGI layer and one ``before_send`` hook.
+"""What happens around every request, in one ASGI layer and one ``before_request`` hook.
 
-The layer (:class:`RequestEnvelope`, around every matched route): notes when the request came in (the
-metrics plugin times responses from it: :func:`received_at`), answers 415 for a body that is not JSON,
-runs the guard (:func:`townhall.http.guard.authorize`) and bounds the request by ``request_timeout_ms``.
+The layer (:meth:`Envelope.install`, around Litestar's whole chain: CORS, exception handling, routing)
+sees every HTTP request, router 404/405 included: it notes when the request came in (the metrics
+plugin times responses from it: :func:`received_at`), bounds the request by ``request_timeout_ms`` (504
+when it runs out) and, at the response start, adds the ``X-Request-ID`` header, ``Cache-Control:
+no-store`` on answers to a principal, calls the response observers (``AppContext.response_observers``)
+and writes the audit line.
 
-The hook (:func:`response_hook`, every response, router 404/405 included): the ``X-Request-ID`` header,
-``Cache-Control: no-store`` on answers to a principal, and the audit line.
+The admission (:meth:`Envelope.admit`, once the route is known) answers 415 for a body that is not JSON
+and runs the guard (:class:`townhall.http.guard.Gate`). It is the app's ``before_request`` hook for
+HTTP route handlers, and a Litestar guard of websocket and ASGI route handlers (static files, MCP), which
+``before_request`` does not reach.
 
-Why one of each (docs/performance.md has the profile): Litestar awaits every middleware layer and every
-hook separately (a hook twice per response: start and body), checks each ``ASGIMiddleware`` for
-exclusions per request, and copies the route handler for every guard it calls; ``asyncio.timeout`` arms
-and cancels a timer per request where :class:`Deadlines` keeps one timer for all of them.
+Why this shape (docs/performance.md has the profile): a Litestar middleware is a layer per route plus a
+second exception-handling layer Litestar adds around it; each ``before_send`` hook is awaited twice per
+response; a Litestar guard costs a copy of the route handler per call; ``asyncio.timeout`` arms and
+cancels a timer per request where :class:`Deadlines` keeps one timer for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any
 
+from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, WebSocketException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.routes import ASGIRoute, WebSocketRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from townhall.context import AppContext
 from townhall.deadline_queue import DeadlineQueue
 from townhall.http.audit import audit_response
-from townhall.http.guard import authorize, no_store_when_authenticated
-from townhall.problems import add_request_id_header
+from townhall.http.guard import Gate
+from townhall.problems import request_id_of
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: ``scope["state"]`` keys of this module.
 _RECEIVED = "townhall.received_at"
-_STARTED = "townhall.response_started"
+_TIMED_OUT = "townhall.timed_out"
 
 
 class RequestTimeout(HTTPException):
@@ -43,7 +52,7 @@ class UnsupportedMediaType(HTTPException):
 
 
 def received_at(scope: Scope) -> float | None:
-    """``time.perf_counter()`` when the envelope saw the request (``None``: it matched no route)."""
+    """``time.perf_counter()`` when the envelope saw the request (``None`` outside the envelope)."""
     state = scope.get("state")
     return state.get(_RECEIVED) if state else None
 
@@ -75,67 +84,110 @@ class Deadlines:
         task.cancel()
 
 
-class RequestEnvelope:
-    """The middleware factory (``AppConfig.middleware``): wraps each route's ASGI app."""
+class Envelope:
+    """One app's envelope: build it, pass :meth:`admit` as the app's ``before_request``, then
+    :meth:`install` it on the built app."""
 
-    def __init__(self, timeout_ms: int) -> None:
+    def __init__(self, ctx: AppContext, *, audit: bool) -> None:
+        timeout_ms = ctx.town.config.townhall.request_timeout_ms
         self.deadlines = Deadlines(timeout_ms / 1000)
-        self.timeout_ms = timeout_ms
+        self.detail = f"Request did not complete within {timeout_ms} ms"
+        self.gate = Gate(ctx)
+        # The list itself: observers a plugin adds while the app is being built count too.
+        self.observers = ctx.response_observers
+        self.audit = audit
 
-    def __call__(self, app: ASGIApp) -> ASGIApp:
-        deadlines = self.deadlines
-        detail = f"Request did not complete within {self.timeout_ms} ms"
-        current_task = asyncio.current_task
+    async def admit(self, request: Request[Any, Any, Any]) -> None:
+        """``before_request``: the content type, then the guard. Returns nothing, so the handler runs."""
+        self._refuse_timed_out(request.scope)
+        if request.scope["method"] in _BODY_METHODS:
+            _check_content_type(request.scope)
+        handler = request.scope["route_handler"]
+        await self.gate.authorize(request, handler)
+        if handler.opt.get("stream"):
+            # A stream (a followed log) lasts as long as its client wants; the deadline is for requests.
+            task = asyncio.current_task()
+            assert task is not None
+            self.deadlines.done(task)
+
+    async def _guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """The admission of websocket and ASGI route handlers, as a Litestar guard."""
+        if connection.scope["type"] == "http":
+            self._refuse_timed_out(connection.scope)
+            if connection.scope["method"] in _BODY_METHODS:
+                _check_content_type(connection.scope)
+            await self.gate.authorize(connection, handler)
+            return
+        # A plugin's websocket route: the same guard (auth, rate limits, scope) as any route; no deadline or
+        # content type applies to a connection that lasts.
+        try:
+            await self.gate.authorize(connection, handler)
+        except HTTPException as refused:  # closed with 4000 + the status: 4401, 4403, 4429
+            raise WebSocketException(detail=refused.detail, code=4000 + refused.status_code) from None
+
+    def _refuse_timed_out(self, scope: Scope) -> None:
+        if scope["state"].get(_TIMED_OUT):
+            raise RequestTimeout(detail=self.detail)
+
+    def install(self, app: Litestar) -> None:
+        """Wrap ``app``'s own chain in the envelope's layer, and guard its websocket and ASGI routes."""
+        for route in app.routes:
+            if isinstance(route, (WebSocketRoute, ASGIRoute)):
+                # Litestar resolved the handler's guards when it registered the route; the list it
+                # returns is the one its route calls.
+                route.route_handler.resolve_guards().insert(0, self._guard)
+        app.asgi_handler = self._layer(app.asgi_handler)
+
+    def _layer(self, inner: ASGIApp) -> ASGIApp:
+        deadlines, detail, current_task, clock = self.deadlines, self.detail, asyncio.current_task, time.perf_counter
+        on_start = self._on_start
 
         async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
-                # A plugin's websocket route: the same guard (auth, rate limits, scope) as any route;
-                # no deadline or content type applies to a connection that lasts.
-                try:
-                    await authorize(ASGIConnection(scope, receive, send), scope["route_handler"])
-                except HTTPException as refused:  # closed with 4000 + the status: 4401, 4403, 4429
-                    raise WebSocketException(detail=refused.detail, code=4000 + refused.status_code) from None
-                await app(scope, receive, send)
+                await inner(scope, receive, send)
                 return
-            scope["state"][_RECEIVED] = time.perf_counter()
+            scope["state"][_RECEIVED] = clock()
             task = current_task()
             assert task is not None
             deadlines.add(task)
+            started = False
+
+            async def send_and_mark(message: Message) -> None:
+                nonlocal started
+                if message["type"] == "http.response.start":
+                    started = True
+                    on_start(message, scope)
+                await send(message)
+
             try:
-                if scope["method"] in _BODY_METHODS:
-                    _check_content_type(scope)
-                handler = scope["route_handler"]
-                await authorize(ASGIConnection(scope, receive, send), handler)
-                if handler.opt.get("stream"):
-                    # A stream (a followed log) lasts as long as its client wants; the deadline is for requests.
-                    deadlines.done(task)
-                await app(scope, receive, send)
+                await inner(scope, receive, send_and_mark)
             except asyncio.CancelledError:
                 if not deadlines.done(task):
                     raise
                 task.uncancel()
-                if scope["state"].get(_STARTED):
+                if started:
                     raise TimeoutError(detail) from None
-                raise RequestTimeout(detail=detail) from None
+                # The 504 is the app's own answer: the request goes through Litestar's chain once more,
+                # marked, and its admission refuses it before anything runs; so it is a problem like any
+                # error, with the CORS headers a browser needs to read it.
+                scope["state"][_TIMED_OUT] = True
+                await inner(scope, receive, send_and_mark)
             finally:
                 deadlines.done(task)
 
         return envelope
 
-
-def response_hook(*, audit: bool) -> Callable[[Message, Scope], Awaitable[None]]:
-    """The app's one ``before_send`` hook (``audit``: write audit lines)."""
-
-    async def before_send(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        scope.setdefault("state", {})[_STARTED] = True
-        add_request_id_header(message, scope)
-        no_store_when_authenticated(message, scope)
-        if audit:
+    def _on_start(self, message: Message, scope: Scope) -> None:
+        headers = message.get("headers") or []
+        added = [(b"x-request-id", request_id_of(scope).encode())]
+        if scope.get("user") is not None and not any(name.lower() == b"cache-control" for name, _ in headers):
+            # An answer given to a principal is theirs; no shared cache may keep it.
+            added.append((b"cache-control", b"no-store"))
+        message["headers"] = [*headers, *added]
+        for observe in self.observers:
+            observe(message, scope)
+        if self.audit:
             audit_response(message, scope)
-
-    return before_send
 
 
 def _check_content_type(scope: Scope) -> None:

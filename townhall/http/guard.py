@@ -14,11 +14,9 @@ from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import ClientException, NotAuthorizedException, PermissionDeniedException, TooManyRequestsException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Message, Scope as AsgiScope
 
 from townhall.auth import AuthBusy, AuthRequest, InvalidCredentials, Principal, Scope
 from townhall.context import AppContext
-from townhall.http.dependencies import running_town
 
 REALM = 'Bearer realm="townhall"'
 CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
@@ -49,36 +47,42 @@ def unscoped_v1_routes(app: Litestar) -> list[str]:
     return found
 
 
-async def authorize(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    ctx = running_town(connection.app.state)
-    required: Scope | None = handler.opt.get("scope") or _configured_scope(ctx, connection.scope["path"])
-    limiter = ctx.rate_limiter
-    if required is None:
-        # Public routes have a bucket of their own per address: generous, so probes and scrapers
-        # never notice it, but a flood of them is refused cheaply.
+class Gate:
+    """The guard of one app: :meth:`authorize` is every route's admission (the envelope calls it), with
+    what the config decides once (the rate limiter, a scope the config puts on ``/metrics``)."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self.limiter = ctx.rate_limiter
+        wanted = ctx.town.config.townhall.metrics.require_scope
+        #: ``[townhall.metrics] require_scope``: a scope the config puts on the public ``/metrics``.
+        self.metrics_scope = Scope(wanted) if wanted else None
+
+    async def authorize(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        required: Scope | None = handler.opt.get("scope")
+        if required is None and self.metrics_scope is not None and connection.scope["path"] == "/metrics":
+            required = self.metrics_scope
+        limiter = self.limiter
+        if required is None:
+            # Public routes have a bucket of their own per address: generous, so probes and scrapers
+            # never notice it, but a flood of them is refused cheaply.
+            if limiter is not None:
+                limiter.check_public(connection)
+            return
         if limiter is not None:
-            limiter.check_public(connection)
-        return
-    if limiter is not None:
-        limiter.check_auth_allowed(connection)
-    _refuse_repeated_credentials(connection)
-    principal = await authenticate(ctx, connection)
-    connection.scope["user"] = principal
-    if limiter is not None:
-        # Before the scope check: a principal's denied requests count too (each one writes an audit
-        # line, so unlimited 403s would be an unlimited log).
-        await limiter.check(connection, principal)
-    if not principal.has(required):
-        raise PermissionDeniedException(
-            detail=f"Insufficient permissions: this route needs scope '{required.value}'",
-            headers=_bearer("insufficient_scope", "missing scope", required.value),
-        )
-
-
-def _configured_scope(ctx: AppContext, path: str) -> Scope | None:
-    """A scope the config puts on a public route: ``[townhall.metrics] require_scope`` for ``/metrics``."""
-    wanted = ctx.town.config.townhall.metrics.require_scope
-    return Scope(wanted) if wanted and path == "/metrics" else None
+            limiter.check_auth_allowed(connection)
+        _refuse_repeated_credentials(connection)
+        principal = await authenticate(self.ctx, connection)
+        connection.scope["user"] = principal
+        if limiter is not None:
+            # Before the scope check: a principal's denied requests count too (each one writes an audit
+            # line, so unlimited 403s would be an unlimited log).
+            await limiter.check(connection, principal)
+        if not principal.has(required):
+            raise PermissionDeniedException(
+                detail=f"Insufficient permissions: this route needs scope '{required.value}'",
+                headers=_bearer("insufficient_scope", "missing scope", required.value),
+            )
 
 
 def _refuse_repeated_credentials(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
@@ -88,15 +92,6 @@ def _refuse_repeated_credentials(connection: ASGIConnection[Any, Any, Any, Any])
     for header in CREDENTIAL_HEADERS:
         if names.count(header) > 1:
             raise ClientException(detail=f"Duplicate {header.decode()} header: send credentials once")
-
-
-def no_store_when_authenticated(message: Message, scope: AsgiScope) -> None:
-    """On a response start (from the app's ``before_send`` hook): an answer given to a principal is theirs; no shared cache may keep it."""
-    if message["type"] == "http.response.start" and scope.get("user") is not None:
-        headers = list(message.get("headers") or [])
-        if not any(name.lower() == b"cache-control" for name, _ in headers):
-            headers.append((b"cache-control", b"no-store"))
-            message["headers"] = headers
 
 
 async def authenticate(ctx: AppContext, connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -50,7 +50,7 @@ class PrometheusExporter:
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers.append(self._route())
-        app_config.before_send.append(self.process.observe)
+        self.ctx.response_observers.append(self.process.observe)
         return app_config
 
     async def scrape(self, accept: str = "") -> Response[bytes]:

@@ -14,13 +14,13 @@ import time
 from typing import Any, Iterator
 
 from litestar.types import Message, Scope
-from prometheus_client import CollectorRegistry, Counter, Histogram, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from townhall.http.envelope import received_at
 from townhall.server_env import PROCESSES_ENV
 from townhall_metrics.multiprocess import shared_metrics_dir
+from townhall_metrics.request_metrics import LocalRequests, SharedRequests
 
 #: Route label of responses that matched no route (404, 405): raw paths would explode cardinality.
 UNMATCHED = "<unmatched>"
@@ -51,19 +51,9 @@ class ProcessMetrics:
         self.build = CollectorRegistry()
         self.build.register(BuildInfo(version))
         self.build.register(ServerProcess())
-        self.http = CollectorRegistry()
-        self.requests = Counter(
-            "tinytown_http_requests_total", "HTTP requests by route template, method and status.",
-            ["route", "method", "status"], registry=self.http,
-        )
-        self.duration = Histogram(
-            "tinytown_http_request_duration_seconds",
-            "Time until the response started, by route template and method.",
-            ["route", "method"], registry=self.http,
-        )
-        self._counters: dict[tuple[str, str, int], Any] = {}
-        self._timers: dict[tuple[str, str], Any] = {}
         self.shared_dir = shared_metrics_dir()
+        self.requests: LocalRequests | SharedRequests = (
+            LocalRequests() if self.shared_dir is None else SharedRequests(self.shared_dir))
         self.local = CollectorRegistry()
         ProcessCollector(registry=self.local)
         PlatformCollector(registry=self.local)
@@ -73,32 +63,15 @@ class ProcessMetrics:
         process identity, the request metrics (of every server process when there are several), then
         this process's own."""
         yield from self.build.collect()
-        if self.shared_dir is not None:
-            yield from MultiProcessCollector(None, self.shared_dir).collect()
-        else:
-            yield from self.http.collect()
+        yield from self.requests.collect()
         yield from self.local.collect()
 
-    async def observe(self, message: Message, scope: Scope) -> None:
-        """``before_send`` hook: Litestar calls it for every response, unmatched routes and responses
-        built from exceptions included, so the status label is the one the client got. The duration
-        runs from when townhall's envelope saw the request (its first step, so timeouts and 415s are
-        timed too)."""
-        if message["type"] != "http.response.start" or scope["type"] != "http":
-            return
+    def observe(self, message: Message, scope: Scope) -> None:
+        """A response observer (``AppContext.response_observers``): called at every response start,
+        unmatched routes and responses built from exceptions included, so the status label is the one
+        the client got. The duration runs from when townhall's envelope saw the request (its first
+        step, so timeouts and 415s are timed too)."""
         route = (scope.get("path_template") if "route_handler" in scope else None) or UNMATCHED
-        method = scope["method"]
-        status = message["status"]
-        # prometheus_client hands out the same child per label values; keeping it saves the label
-        # checks and the lock of ``labels()`` on every response (the set of keys is bounded by the
-        # routes, as the metric's own children are).
-        count = self._counters.get((route, method, status))
-        if count is None:
-            count = self._counters[(route, method, status)] = self.requests.labels(route, method, str(status))
-        count.inc()
         started = received_at(scope)
-        if started is not None:
-            timer = self._timers.get((route, method))
-            if timer is None:
-                timer = self._timers[(route, method)] = self.duration.labels(route, method)
-            timer.observe(time.perf_counter() - started)
+        self.requests.record(route, scope["method"], message["status"],
+                             None if started is None else time.perf_counter() - started)
