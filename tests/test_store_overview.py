@@ -3,12 +3,13 @@ keys written by other tools read as they did with one call per key."""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from bench.rtt import counting_round_trips
 from townhall.domain import Agent, AgentState, Task, TaskState
 from townhall.queues import task_assign_message
-from townhall.store import AgentPatch, TownStore
+from townhall.store import AgentPatch, ListedAgent, TownStore
 
 
 @pytest.fixture
@@ -16,47 +17,74 @@ def store(aredis, town_name) -> TownStore:
     return TownStore(aredis, town_name)
 
 
-async def test_agents_with_lengths_current_task_and_activity_in_one_round_trip(store, aredis):
+async def test_listing_with_lengths_current_task_and_activity_in_one_round_trip(store, aredis):
     first = await store.agents.create(Agent.new("first", "claude"))
     second = await store.agents.create(Agent.new("second", "claude"))
     task = await store.tasks.create(Task.new("the work", state=TaskState.RUNNING, assigned_to=second.id))
     await store.agents.update(second.id, AgentPatch(current_task=task.id, state=AgentState.WORKING))
     await store.messages.send(task_assign_message(task.id, second.id))
     await aredis.rpush(store.keys.urgent(second.id), "not even json")
-    for line in ("one", "two", "three"):
+    for line in ("one", "two", "three", "four", "five", "six"):
         await store.agents.add_activity(second.id, line)
-    await store.overview.agents(lengths=True)  # loads the script
+    await store.overview.lines(lengths=True)  # loads the script
 
-    with counting_round_trips() as trips:
-        views = await store.overview.agents(lengths=True, current_task=True, activity=2)
-    assert trips.count == 1
-    assert [v.agent.id for v in views] == [first.id, second.id]  # oldest first
-    plain, busy = views
-    assert (plain.lengths.inbox, plain.lengths.urgent, plain.current_task, plain.activity) == (0, 0, None, [])
-    assert (busy.lengths.inbox, busy.lengths.urgent) == (1, 1)
-    assert busy.current_task is not None and busy.current_task.description == "the work"
-    assert busy.activity == ["three", "two"]
-    assert busy.agent == await store.agents.get(second.id)
+    for deep in (False, True):
+        with counting_round_trips() as trips:
+            lines = await store.overview.lines(lengths=True, deep=deep)
+        assert trips.count == 1
+        assert [line.agent.id for line in lines] == [first.id, second.id]  # oldest first
+        plain, busy = lines
+        assert (plain.lengths.inbox, plain.lengths.urgent, plain.current_scope, plain.current_task,
+                plain.activity) == (0, 0, None, None, [])
+        assert (busy.lengths.inbox, busy.lengths.urgent, busy.current_scope) == (1, 1, "the work")
+        record = await store.agents.get(second.id)
+        assert record is not None
+        # Every listed field reads as the whole record reads it.
+        assert {f: getattr(busy.agent, f) for f in ListedAgent.__struct_fields__} == \
+            {f: getattr(record, f) for f in ListedAgent.__struct_fields__}
+        if deep:
+            assert busy.current_task == await store.tasks.get(task.id)
+            assert busy.activity == ["six", "five", "four", "three", "two"]
+        else:
+            assert (busy.current_task, busy.activity) == (None, [])
 
-    bare = await store.overview.agents()
-    assert [(v.lengths.inbox, v.current_task, v.activity) for v in bare] == [(0, None, []), (0, None, [])]
+    bare = await store.overview.lines()
+    assert [(line.lengths.inbox, line.current_scope) for line in bare] == [(0, None), (0, "the work")]
+    # A finished task is no agent's current work, whatever its pointer says.
+    await aredis.hset(store.keys.task(task.id), "state", "completed")
+    assert [line.current_scope for line in await store.overview.lines(deep=True)] == [None, None]
+    assert [line.current_scope for line in await store.overview.lines()] == [None, None]
+
+
+def test_listed_fields_have_the_records_types():
+    # So each is read by the same rules as in the whole record (store/codec.py reads by type).
+    record = {f.name: f.type for f in msgspec.structs.fields(Agent)}
+    assert {f.name: f.type for f in msgspec.structs.fields(ListedAgent)} == \
+        {name: record[name] for name in ListedAgent.__struct_fields__}
 
 
 async def test_odd_keys_read_as_before(store, aredis):
     kept = await store.agents.create(Agent.new("kept", "claude"))
     gone = await store.agents.create(Agent.new("gone", "claude"))
     odd = await store.agents.create(Agent.new("odd", "claude"))
+    blank = await store.agents.create(Agent.new("blank", "claude"))
     await aredis.delete(store.keys.agent(gone.id))
     await aredis.delete(store.keys.agent(odd.id))
     await aredis.set(store.keys.agent(odd.id), "a string, not a hash")  # another tool's mistake
+    await aredis.hset(store.keys.agent(blank.id), "id", "")  # a record without an id is no record
     await aredis.set(store.keys.inbox(kept.id), "not a list")
     await store.agents.update(kept.id, AgentPatch(current_task="9d4e0000-0000-4000-8000-000000000003"))
+    await aredis.sadd(store.keys.agent_index, "never-written")
 
-    views = await store.overview.agents(lengths=True, current_task=True, activity=5)
-    assert [v.agent.id for v in views] == [kept.id]
-    assert views[0].lengths.inbox == 0 and views[0].current_task is None
-    # A vanished record leaves the index; an unreadable one stays (it may be repaired).
-    assert await aredis.smembers(store.keys.agent_index) == {kept.id, odd.id}
+    for deep in (False, True):
+        lines = await store.overview.lines(lengths=True, deep=deep)
+        assert [line.agent.id for line in lines] == [kept.id]
+        assert lines[0].lengths.inbox == 0 and lines[0].current_scope is None and lines[0].current_task is None
+        # A vanished record leaves the index; an unreadable one stays (it may be repaired).
+        assert await aredis.smembers(store.keys.agent_index) == {kept.id, odd.id, blank.id}
+        await aredis.sadd(store.keys.agent_index, gone.id)
+    assert [a.id for a in await store.overview.agents()] == [kept.id]
+    assert await aredis.smembers(store.keys.agent_index) == {kept.id, odd.id, blank.id}
 
 
 async def test_backlog_listing(store, aredis):

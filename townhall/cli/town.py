@@ -49,7 +49,7 @@ def _print_status(result: TownStatus, deep: bool) -> None:
         a = item.agent
         rows.append([a.name, a.nickname, a.id[:8], a.state.rest_name, a.cli, item.lengths.inbox, item.lengths.urgent,
                      a.tasks_completed, a.rounds_completed,
-                     item.current_task.description[:40] if item.current_task else ""])
+                     (item.current_scope or "")[:40]])
     table("Agents", ["name", "nickname", "id", "state", "cli", "inbox", "urgent", "done", "rounds", "current task"],
           rows)
     if deep:

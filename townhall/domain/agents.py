@@ -43,11 +43,13 @@ class AgentState(LenientEnum, fallback="starting", terminal=("cold", "stopped", 
     def can_accept_work(self) -> bool:
         return self is AgentState.IDLE
 
-    @property
-    def rest_name(self) -> str:
-        """The PascalCase spelling REST bodies use (``Idle``)."""
-        return self.value.capitalize()
+    #: The PascalCase spelling REST bodies use (``Idle``). An attribute of each member (set below), not
+    #: a property: listings read it for every agent.
+    rest_name: str
 
+
+for _state in AgentState:
+    _state.rest_name = _state.value.capitalize()
 
 ACTIVE_AGENT_STATES = frozenset(
     {AgentState.STARTING, AgentState.IDLE, AgentState.WORKING, AgentState.PAUSED, AgentState.DRAINING}

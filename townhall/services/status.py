@@ -7,9 +7,7 @@ import msgspec
 
 from townhall.config import Town
 from townhall.store import TownStore
-from townhall.store.overview import AgentView
-
-ACTIVITY_LINES = 5
+from townhall.store.overview import AgentLine
 
 
 class TownInfo(msgspec.Struct, frozen=True):
@@ -22,8 +20,9 @@ class TownInfo(msgspec.Struct, frozen=True):
 
 class TownStatus(msgspec.Struct, frozen=True):
     town: TownInfo
-    #: One per agent: its record, mailbox lengths and current task; ``activity`` only with ``deep``.
-    agents: list[AgentView]
+    #: One per agent: what listings show of it, its mailbox lengths and current task's description;
+    #: with ``deep`` also that task's record and its newest activity.
+    agents: list[AgentLine]
 
 
 class StatusService:
@@ -35,13 +34,11 @@ class StatusService:
         """``redis_url`` is the redacted endpoint the caller connected to."""
         return TownInfo(name=self.town.name, root=self.town.root_as_given, redis_url=redis_url)
 
-    async def agents(self) -> list[AgentView]:
-        """Every agent with its current task (mailbox lengths left at zero)."""
-        return await self.store.overview.agents(current_task=True)
+    async def agents(self) -> list[AgentLine]:
+        """Every agent with its current task's description (mailbox lengths left at zero)."""
+        return await self.store.overview.lines()
 
     async def status(self, redis_url: str, *, deep: bool = False) -> TownStatus:
         """One round trip: the agents, their mailbox lengths and current tasks (and with ``deep`` their
         newest activity) are read by one script (``store/overview.py``)."""
-        views = await self.store.overview.agents(lengths=True, current_task=True,
-                                                 activity=ACTIVITY_LINES if deep else 0)
-        return TownStatus(town=self.info(redis_url), agents=views)
+        return TownStatus(town=self.info(redis_url), agents=await self.store.overview.lines(lengths=True, deep=deep))

@@ -18,7 +18,7 @@ from townhall.store.messages import InboxEntry, InboxLengths, MessageStore, Plac
 from townhall.store.limits import Bucket, BucketAnswer, RateLimitStore
 from townhall.store.liveness import LivenessStore
 from townhall.store.missions import MissionStore
-from townhall.store.overview import AgentView, OverviewStore
+from townhall.store.overview import AgentLine, ListedAgent, OverviewStore
 from townhall.store.processing import ProcessingStore
 from townhall.store.reconcile import ReconcileReport, discover, escape_glob, reconcile
 from townhall.store.tasks import TaskPatch, TaskStore
@@ -27,7 +27,8 @@ __all__ = [
     "ActionResult",
     "AgentPatch",
     "AgentStore",
-    "AgentView",
+    "AgentLine",
+    "ListedAgent",
     "AttemptOutcome",
     "AttemptStore",
     "Bucket",

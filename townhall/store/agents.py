@@ -155,7 +155,7 @@ class AgentStore(SubStore):
     async def list_all(self) -> list[Agent]:
         """Every registered agent, oldest first, in one round trip. Index entries whose record vanished
         (deleted by another tool) are dropped from the index on the way."""
-        return [view.agent for view in await self._overview.agents()]
+        return await self._overview.agents()
 
     async def find_unindexed(self, name: str, limit: int = UNINDEXED_SCAN_LIMIT) -> list[Agent]:
         """Agents named ``name`` that another tool (the original ``tt``) wrote without listing them in

@@ -10,15 +10,19 @@ which a single Redis (townhall's only topology) allows.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Sequence
 
 import msgspec
 
-from townhall.domain import Agent, AgentState, Task
+from townhall.domain import Agent, AgentState, SpawnMode, Task, TaskState
 from townhall.domain.ids import is_uuid
-from townhall.store.codec import agent_from_hash, task_from_hash, task_tags
+from townhall.store.codec import agent_from_hash, hash_decoder, task_from_hash, task_tags
 from townhall.store.context import Lua, SubStore
 from townhall.store.messages import PEEK_LIMIT, InboxEntry, InboxLengths, inbox_entry
+
+#: How many activity lines a deep listing shows per agent (newest first).
+ACTIVITY_LINES = 5
 
 # Reads of keys other tools may have written with another type (WRONGTYPE): such a list reads as
 # empty (length 0), such a record as unreadable (false). Shared by the scripts below.
@@ -40,48 +44,71 @@ local function range(key, n)
 end
 """
 
-# KEYS[1] agent index set. ARGV: prefixes of agent, inbox, urgent, task and activity keys; '1' for the
-# mailbox lengths; '1' for the current task's record; how many activity lines (0: none).
-# Returns six values per agent: id, record (flat field/value list; empty if unreadable), inbox and
-# urgent length, current task record (flat list, empty if none), activity lines. An index entry whose
-# record is gone is removed from the index here, so the listing and the index agree afterwards.
-AGENTS_OVERVIEW = TOLERANT_READS + r"""
-local agent_p, inbox_p, urgent_p, task_p, activity_p = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local want_lengths, want_task, lines = ARGV[6] == '1', ARGV[7] == '1', tonumber(ARGV[8])
+# KEYS[1] agent index set. ARGV[1] the agent key prefix. Returns two values per agent: id and record (a
+# flat field/value list; empty if unreadable). An index entry whose record is gone is removed from the
+# index here, so the listing and the index agree afterwards.
+AGENT_RECORDS = TOLERANT_READS + r"""
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local record = hash(agent_p .. id)
+  local record = hash(ARGV[1] .. id)
   if record and #record == 0 then
     redis.call('SREM', KEYS[1], id)
   else
-    local inbox, urgent, task, activity = 0, 0, {}, {}
-    if not record then
-      record = {}
-    else
+    out[#out + 1] = id
+    out[#out + 1] = record or {}
+  end
+end
+return out
+"""
+
+
+# KEYS[1] agent index set. ARGV: prefixes of agent, inbox, urgent, task and activity keys; '1' for the
+# mailbox lengths; the current task: '0' not at all, 'scope' its id, state and description, 'record' its
+# whole record; how many activity lines (0: none). The agent fields read are __FIELDS__, 'id' first and
+# 'current_task' last. Returns six values per agent with a readable record: id, the fields' values
+# (false where absent), inbox and urgent length, the task (id, state and description, or its record as a
+# flat list; empty if none), activity lines. An index entry whose record is gone is removed.
+# The fields (those of ListedAgent) are written into the script below, not sent with every call.
+_AGENT_LINES = TOLERANT_READS + r"""
+local agent_p, inbox_p, urgent_p, task_p, activity_p = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local want_lengths, task_mode, lines = ARGV[6] == '1', ARGV[7], tonumber(ARGV[8])
+local fields = {__FIELDS__}
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local key = agent_p .. id
+  local f = redis.pcall('HMGET', key, unpack(fields))
+  if type(f) == 'table' and not f.err then
+    if f[1] and f[1] ~= '' then
+      local inbox, urgent, task, activity = 0, 0, {}, {}
       if want_lengths then
         inbox, urgent = len(inbox_p .. id), len(urgent_p .. id)
       end
-      if want_task then
-        for i = 1, #record, 2 do
-          if record[i] == 'current_task' and record[i + 1] ~= '' then
-            task = hash(task_p .. record[i + 1]) or {}
-          end
+      local current = f[#f]
+      if current and current ~= '' and task_mode ~= '0' then
+        if task_mode == 'scope' then
+          local t = redis.pcall('HMGET', task_p .. current, 'id', 'state', 'description')
+          if type(t) == 'table' and not t.err and t[1] and t[1] ~= '' then task = t end
+        else
+          task = hash(task_p .. current) or {}
         end
       end
       if lines > 0 then
         activity = range(activity_p .. id, lines)
       end
+      out[#out + 1] = id
+      out[#out + 1] = f
+      out[#out + 1] = inbox
+      out[#out + 1] = urgent
+      out[#out + 1] = task
+      out[#out + 1] = activity
+    elseif redis.call('EXISTS', key) == 0 then
+      redis.call('SREM', KEYS[1], id)
     end
-    out[#out + 1] = id
-    out[#out + 1] = record
-    out[#out + 1] = inbox
-    out[#out + 1] = urgent
-    out[#out + 1] = task
-    out[#out + 1] = activity
   end
 end
 return out
 """
+
 
 # KEYS[1] the backlog list. ARGV[1] the task key prefix. Returns, per entry in list order: its id, and
 # its record's id, description and tags fields (false where absent; all false if the record is missing
@@ -101,7 +128,7 @@ return out
 # KEYS[1] agent index set. ARGV: prefixes of agent, inbox and urgent keys; how many inbox entries.
 # Returns five values per agent with a readable record: id, name and state fields (false where absent),
 # urgent length, the first inbox entries (raw JSON). Reads only: an index entry without a record is
-# skipped here (the full overview above repairs the index).
+# skipped here (the listings above repair the index).
 AGENT_TALLY = TOLERANT_READS + r"""
 local agent_p, inbox_p, urgent_p, head = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local out = {}
@@ -131,17 +158,46 @@ class AgentTally(msgspec.Struct, frozen=True):
     inbox_head: list[InboxEntry]
 
 
-class AgentView(msgspec.Struct, frozen=True):
-    """One agent and what a listing asked for besides its record."""
+_NO_LENGTHS = InboxLengths(inbox=0, urgent=0)
 
-    agent: Agent
+
+class ListedAgent(msgspec.Struct, frozen=True):
+    """What listings show of an agent (``GET /v1/agents``, ``GET /v1/status``, ``tt status``, the
+    dashboard), read by ``HMGET`` instead of the whole record. Each field has the type of the same
+    field of :class:`~townhall.domain.Agent`, so it is read by the same rules."""
+
+    id: str
+    created_at: datetime
+    name: str
+    nickname: str | None
+    role_id: str | None
+    parent_agent_id: str | None
+    spawn_mode: SpawnMode
+    cli: str
+    state: AgentState
+    rounds_completed: int
+    tasks_completed: int
+    last_active_at: datetime
+
+
+class AgentLine(msgspec.Struct, frozen=True):
+    """One agent of a listing: what it shows of the record, the mailbox lengths (zeros unless asked
+    for) and the current task's description; ``deep`` listings add the task's record and activity."""
+
+    agent: ListedAgent
     lengths: InboxLengths
+    #: The description of the agent's current task (``None``: none, or finished).
+    current_scope: str | None
+    #: ``deep`` only: the current task's record.
     current_task: Task | None = None
-    #: Newest first; empty unless asked for.
+    #: ``deep`` only, newest first.
     activity: list[str] = []
 
 
-_NO_LENGTHS = InboxLengths(inbox=0, urgent=0)
+#: The fields :data:`AGENT_LINES` reads: the listed ones, and the pointer to the current task last.
+_LINE_FIELDS = (*ListedAgent.__struct_fields__, "current_task")
+AGENT_LINES = _AGENT_LINES.replace("__FIELDS__", ", ".join(f"'{name}'" for name in _LINE_FIELDS))
+_listed_from_hash = hash_decoder(ListedAgent)
 
 
 def _as_hash(flat: Sequence[str]) -> dict[str, str]:
@@ -150,35 +206,49 @@ def _as_hash(flat: Sequence[str]) -> dict[str, str]:
 
 
 class OverviewStore(SubStore):
-    _agents = Lua(AGENTS_OVERVIEW)
+    _records = Lua(AGENT_RECORDS)
     _backlog = Lua(BACKLOG_OVERVIEW)
 
-    async def agents(self, *, lengths: bool = False, current_task: bool = False,
-                     activity: int = 0) -> list[AgentView]:
-        """Every registered agent, oldest first, in one round trip; with ``lengths`` its mailbox
-        lengths (else zeros), with ``current_task`` that task's record, with ``activity`` its newest
-        lines. Unreadable records (a key of another type) are left out but stay indexed."""
+    async def agents(self) -> list[Agent]:
+        """Every registered agent's record, oldest first, in one round trip. Unreadable records (a key
+        of another type) are left out but stay indexed."""
+        reply: list[Any] = await self._records(keys=[self._k.agent_index], args=[self._k.agent("")])
+        agents = [agent for agent in (agent_from_hash(_as_hash(reply[i + 1])) for i in range(0, len(reply), 2))
+                  if agent is not None]
+        agents.sort(key=lambda a: (a.created_at, a.id))
+        return agents
+
+    _lines = Lua(AGENT_LINES)
+
+    async def lines(self, *, lengths: bool = False, deep: bool = False) -> list[AgentLine]:
+        """Every registered agent as listings show it, oldest first, in one round trip: only the listed
+        fields and the current task's description are read (with ``deep``, also that task's record and
+        the newest activity lines). Unreadable records are left out but stay indexed."""
         k = self._k
-        reply: list[Any] = await self._agents(
+        reply: list[Any] = await self._lines(
             keys=[k.agent_index],
-            args=[k.agent(""), k.inbox(""), k.urgent(""), k.task(""), k.activity(""),
-                  "1" if lengths else "0", "1" if current_task else "0", activity],
+            args=[k.agent(""), k.inbox(""), k.urgent(""), k.task(""), k.activity(""), "1" if lengths else "0",
+                  "record" if deep else "scope", ACTIVITY_LINES if deep else 0],
         )
-        views: list[AgentView] = []
+        found: list[AgentLine] = []
         for i in range(0, len(reply), 6):
-            agent = agent_from_hash(_as_hash(reply[i + 1])) if reply[i + 1] else None
+            agent = _listed_from_hash(dict(zip(_LINE_FIELDS, reply[i + 1])))
             if agent is None:
                 continue
-            task = task_from_hash(_as_hash(reply[i + 4])) if reply[i + 4] else None
-            if task is not None and task.state.is_terminal:
+            scope, task, raw_task = None, None, reply[i + 4]
+            if deep:
+                task = task_from_hash(_as_hash(raw_task)) if raw_task else None
                 # A finished task is not current, whatever a stale pointer says (a worker killed
                 # mid-finish, or a task completed over REST for an agent that had stopped).
-                task = None
-            views.append(AgentView(agent=agent, current_task=task, activity=reply[i + 5],
-                                   lengths=InboxLengths(inbox=reply[i + 2], urgent=reply[i + 3]) if lengths
-                                   else _NO_LENGTHS))
-        views.sort(key=lambda v: (v.agent.created_at, v.agent.id))
-        return views
+                task = None if task is None or task.state.is_terminal else task
+                scope = task.description if task else None
+            elif raw_task and not TaskState.parse(raw_task[1]).is_terminal:
+                scope = raw_task[2] or ""
+            found.append(AgentLine(
+                agent=agent, current_scope=scope, current_task=task, activity=reply[i + 5],
+                lengths=InboxLengths(inbox=reply[i + 2], urgent=reply[i + 3]) if lengths else _NO_LENGTHS))
+        found.sort(key=lambda line: (line.agent.created_at, line.agent.id))
+        return found
 
     _tally = Lua(AGENT_TALLY)
     async def tally(self, head: int = PEEK_LIMIT) -> list[AgentTally]:

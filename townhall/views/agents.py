@@ -8,7 +8,7 @@ import msgspec
 
 from townhall.domain import Agent
 from townhall.services.messages import InboxView
-from townhall.store.overview import AgentView
+from townhall.store.overview import AgentLine
 from townhall.views.records import AgentItem
 
 
@@ -17,8 +17,8 @@ class AgentListResponse(msgspec.Struct):
     count: int
 
     @classmethod
-    def of(cls, views: Sequence[AgentView]) -> AgentListResponse:
-        items = [AgentItem.of(v.agent, v.current_task) for v in views]
+    def of(cls, lines: Sequence[AgentLine]) -> AgentListResponse:
+        items = [AgentItem.of(line.agent, line.current_scope) for line in lines]
         return cls(agents=items, count=len(items))
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 import msgspec
 
 from townhall.domain import Agent, Task
+from townhall.store.overview import ListedAgent
 
 
 class TaskView(msgspec.Struct):
@@ -55,8 +56,9 @@ class AgentItem(AgentFields):
     current_scope: str | None
 
     @classmethod
-    def of(cls, agent: Agent, current: Task | None) -> AgentItem:
+    def of(cls, agent: Agent | ListedAgent, current_scope: str | None) -> AgentItem:
         # Keywords spelled out (no ``**fields`` dict): listings build one of these per agent.
         return cls(id=agent.id, name=agent.name, nickname=agent.nickname, role_id=agent.role_id,
-                   parent_agent_id=agent.parent_agent_id, spawn_mode=agent.spawn_mode.value, cli=agent.cli,
-                   state=agent.state.rest_name, current_scope=current.description if current else None)
+                   # The member itself: a str, encoded as its value (``.value`` is a slow property on every agent).
+                   parent_agent_id=agent.parent_agent_id, spawn_mode=agent.spawn_mode, cli=agent.cli,
+                   state=agent.state.rest_name, current_scope=current_scope)

@@ -43,10 +43,10 @@ class StatusResponse(msgspec.Struct):
             # Keywords spelled out (no ``**fields`` dict): one of these per agent.
             item = AgentStatusItem(
                 id=a.id, name=a.name, nickname=a.nickname, role_id=a.role_id, parent_agent_id=a.parent_agent_id,
-                spawn_mode=a.spawn_mode.value, cli=a.cli, state=a.state.rest_name,
+                spawn_mode=a.spawn_mode, cli=a.cli, state=a.state.rest_name,  # the member: a str
                 rounds_completed=a.rounds_completed, tasks_completed=a.tasks_completed,
                 inbox_len=s.lengths.inbox, urgent_len=s.lengths.urgent,
-                current_scope=s.current_task.description if s.current_task else None,
+                current_scope=s.current_scope,
             )
             if deep:
                 item.recent_activity = s.activity or []

@@ -37,7 +37,7 @@ def register_resources(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
     @resource("tinytown://agents", "Every registered agent with its state and current task")
     async def agents() -> str:
         async with gate.enter("resource:tinytown://agents", Scope.TOWN_READ, request_error):
-            return _text({"agents": [agent_view(s.agent, s.current_task) for s in await services.status.agents()]})
+            return _text({"agents": [agent_view(s.agent, s.current_scope) for s in await services.status.agents()]})
 
     @resource("tinytown://agents/{name}", "One agent (by name, nickname, short id or id), with recent activity")
     async def agent(name: str) -> str:

@@ -56,7 +56,7 @@ def register_tools(server: MCPServer, runtime: Runtime, gate: Gate) -> None:
     async def list_agents() -> JSON:
         """Every registered agent with its state and current task."""
         async with gate.enter("tool:list_agents", Scope.TOWN_READ):
-            agents = [agent_view(s.agent, s.current_task) for s in await services.status.agents()]
+            agents = [agent_view(s.agent, s.current_scope) for s in await services.status.agents()]
         return {"agents": agents, "count": len(agents)}
 
     @tool(WRITE)

@@ -8,7 +8,7 @@ import msgspec
 
 from townhall.domain import Agent, Task
 from townhall.services.status import TownStatus
-from townhall.store.overview import AgentView
+from townhall.store.overview import AgentLine, ListedAgent
 
 JSON = dict[str, Any]
 
@@ -22,12 +22,12 @@ def task_view(task: Task) -> JSON:
     return plain(task)
 
 
-def agent_view(agent: Agent, current: Task | None) -> JSON:
+def agent_view(agent: Agent | ListedAgent, current_scope: str | None) -> JSON:
     """An agent as ``GET /v1/agents`` lists it (``state`` PascalCase), with its counters."""
     return {
         "id": agent.id, "name": agent.name, "nickname": agent.nickname, "role_id": agent.role_id,
         "parent_agent_id": agent.parent_agent_id, "spawn_mode": agent.spawn_mode.value, "cli": agent.cli,
-        "state": agent.state.rest_name, "current_scope": current.description if current else None,
+        "state": agent.state.rest_name, "current_scope": current_scope,
         "rounds_completed": agent.rounds_completed, "tasks_completed": agent.tasks_completed,
     }
 
@@ -38,8 +38,8 @@ def status_view(status: TownStatus, *, deep: bool) -> JSON:
     return {**plain(status.town), "agent_count": len(agents), "agents": agents}
 
 
-def agent_status_view(status: AgentView, *, deep: bool) -> JSON:
-    item = agent_view(status.agent, status.current_task)
+def agent_status_view(status: AgentLine, *, deep: bool) -> JSON:
+    item = agent_view(status.agent, status.current_scope)
     item.update(inbox_len=status.lengths.inbox, urgent_len=status.lengths.urgent)
     if deep:
         item["recent_activity"] = status.activity or []
