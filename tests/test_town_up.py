@@ -92,7 +92,9 @@ def test_short_commands_leave_no_server_behind(town: Path) -> None:
 
 
 def test_up_detach_ps_down_up_again_loses_no_task(town: Path) -> None:
-    tasks = [add(town, f"job {i} SLEEP=8") for i in range(3)]
+    # Long enough that neither worker finishes its first task and takes the third before `tt down`
+    # reaches it, even on a slow, loaded machine (with 8 s, all three were once done by then).
+    tasks = [add(town, f"job {i} SLEEP=20") for i in range(3)]
     up = tt(town, "up", "--detach", "--workers", "2")
     assert up.returncode == 0, up.stderr
     procs = ps(town)
@@ -111,7 +113,7 @@ def test_up_detach_ps_down_up_again_loses_no_task(town: Path) -> None:
 
     assert tt(town, "up", "--detach", "--workers", "2").returncode == 0
     again = ps(town)
-    wait_for(lambda: all(task_state(town, t) == "completed" for t in tasks), timeout=90)
+    wait_for(lambda: all(task_state(town, t) == "completed" for t in tasks), timeout=150)
     assert tt(town, "down").returncode == 0
     assert not any(alive(pid) for pid in again.values())
 
