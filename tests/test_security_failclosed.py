@@ -61,3 +61,26 @@ def test_a_plugin_route_without_a_scope_stops_startup(tmp_path: Path, town_name:
     with pytest.raises(ConfigError) as info:
         create_app(runtime)
     assert "GET /v1/plugin/secrets" in str(info.value)
+
+
+class OwnBeforeRequest:
+    @hookimpl
+    def townhall_setup_app(self, app_config: AppConfig, context: object) -> None:
+        async def own_hook(request: object) -> None:
+            return None
+
+        @get("/v1/plugin/hooked", opt={"scope": Scope.ADMIN}, before_request=own_hook, sync_to_thread=False)
+        def hooked() -> dict[str, str]:
+            return {"secret": "served past the guard"}
+
+        app_config.route_handlers.append(hooked)
+
+
+def test_a_route_with_its_own_before_request_stops_startup(tmp_path: Path, town_name: str, redis_url: str) -> None:
+    # Litestar calls only the nearest layer's before_request: this one would replace townhall's guard.
+    write_town(tmp_path, town_name, redis_url=redis_url)
+    runtime = build_runtime(load_town(tmp_path), load_plugins(extra=[("hooked", OwnBeforeRequest())]))
+    with pytest.raises(ConfigError) as info:
+        create_app(runtime)
+    assert "GET /v1/plugin/hooked" in str(info.value) and "before_request" in str(info.value)
+    assert "/health" not in str(info.value)

@@ -121,5 +121,10 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         # Fail closed: serving such a route would make it public by omission.
         raise ConfigError("townhall: refusing to serve /v1 routes that declare no scope "
                           f"(opt={{'scope': Scope...}}): {', '.join(unscoped)}")
+    unadmitted = envelope.unadmitted_routes(app)
+    if unadmitted:
+        # Fail closed too: their before_request would run in place of the auth and scope guard.
+        raise ConfigError("townhall: refusing to serve routes with a before_request hook of their own "
+                          f"(it would replace townhall's guard): {', '.join(unadmitted)}")
     return app
 

@@ -154,4 +154,10 @@ def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
     and scope guard cover them: a ``/v1`` route without one stops startup. Routes outside ``/v1``
     without a scope are public. Websocket routes pass the same guard when they open: refused, they are
     closed with 4000 + the HTTP status (4401 no or bad credentials, 4403 missing scope, 4429 limited).
+
+    The guard of HTTP routes is the app's ``before_request`` hook: a route (or a router or controller)
+    that sets a ``before_request`` of its own would replace it, so such a route stops startup too. To
+    see every response (its status and headers, as the metrics plugin counts them), append a function
+    of ``(message, scope)`` to ``context.response_observers``: it is called at each response start,
+    synchronously, and must be quick and never raise.
     """

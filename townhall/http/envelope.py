@@ -28,7 +28,7 @@ from litestar import Litestar, Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, WebSocketException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.routes import ASGIRoute, WebSocketRoute
+from litestar.routes import ASGIRoute, HTTPRoute, WebSocketRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.context import AppContext
@@ -128,6 +128,14 @@ class Envelope:
     def _refuse_timed_out(self, scope: Scope) -> None:
         if scope["state"].get(_TIMED_OUT):
             raise RequestTimeout(detail=self.detail)
+
+    @staticmethod
+    def unadmitted_routes(app: Litestar) -> list[str]:
+        """``"METHOD /path"`` of every HTTP route whose layers set a ``before_request`` of their own: it
+        would replace the app's, the admission (Litestar calls the nearest layer's only)."""
+        return [f"{method} {route.path}" for route in app.routes if isinstance(route, HTTPRoute)
+                for handler in route.route_handlers if handler.resolve_before_request() is not app.before_request
+                for method in sorted(handler.http_methods)]
 
     def install(self, app: Litestar) -> None:
         """Wrap ``app``'s own chain in the envelope's layer, and guard its websocket and ASGI routes."""
