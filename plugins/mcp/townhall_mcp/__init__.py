@@ -24,7 +24,6 @@ from townhall import hookimpl
 from townhall.context import AppContext
 from townhall.registry import ConfigSection
 
-from townhall_mcp.http import mount_mcp
 from townhall_mcp.settings import SECTION, McpSettings, mcp_settings
 from townhall_mcp.stdio import mcp_command
 
@@ -40,6 +39,10 @@ def townhall_register_config_sections(register: Callable[[ConfigSection], None])
 def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
     settings = mcp_settings(context.town)
     if settings.enabled:
+        # The SDK is imported here, when an app mounts it, not whenever plugins load: every `tt`
+        # command loads them, and importing the SDK was a second of each.
+        from townhall_mcp.http import mount_mcp
+
         mount_mcp(app_config, context, settings.path)
 
 

@@ -9,21 +9,25 @@ stdout carries the protocol only; logs go to stderr.
 from __future__ import annotations
 
 import getpass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from mcp.server.context import ServerRequestContext
 
 from townhall.auth import ALL_SCOPES, Principal
 from townhall.cli.common import run_in_town, town_dir
 from townhall.runtime import Runtime
 
-from townhall_mcp.access import Caller, CallerOf
-from townhall_mcp.server import build_server
 from townhall_mcp.settings import mcp_settings
+
+if TYPE_CHECKING:  # the SDK is imported when `tt mcp` runs, not whenever `tt` loads its commands
+    from mcp.server.context import ServerRequestContext
+
+    from townhall_mcp.access import Caller, CallerOf
 
 
 def local_caller() -> CallerOf:
+    from townhall_mcp.access import Caller
+
     principal = Principal(id=f"local:{getpass.getuser()}", scopes=ALL_SCOPES, mode="stdio")
 
     def caller_of(request_ctx: ServerRequestContext[Any, Any]) -> Caller:
@@ -32,6 +36,8 @@ def local_caller() -> CallerOf:
 
 
 async def serve_stdio(runtime: Runtime) -> None:
+    from townhall_mcp.server import build_server
+
     mcp_settings(runtime.town)  # a bad [townhall.mcp] table fails here too, not only in townhall rest
     await build_server(runtime, local_caller()).run_stdio_async()
 
