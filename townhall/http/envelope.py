@@ -99,11 +99,15 @@ class Envelope:
 
     async def admit(self, request: Request[Any, Any, Any]) -> None:
         """``before_request``: the content type, then the guard. Returns nothing, so the handler runs."""
-        self._refuse_timed_out(request.scope)
-        if request.scope["method"] in _BODY_METHODS:
-            _check_content_type(request.scope)
-        handler = request.scope["route_handler"]
-        await self.gate.authorize(request, handler)
+        await self._admit(request, request.scope["route_handler"])
+
+    async def _admit(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        scope = connection.scope
+        if scope["state"].get(_TIMED_OUT):
+            raise RequestTimeout(detail=self.detail)
+        if scope["method"] in _BODY_METHODS:
+            _check_content_type(scope)
+        await self.gate.authorize(connection, handler)
         if handler.opt.get("stream"):
             # A stream (a followed log) lasts as long as its client wants; the deadline is for requests.
             task = asyncio.current_task()
@@ -113,10 +117,7 @@ class Envelope:
     async def _guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         """The admission of websocket and ASGI route handlers, as a Litestar guard."""
         if connection.scope["type"] == "http":
-            self._refuse_timed_out(connection.scope)
-            if connection.scope["method"] in _BODY_METHODS:
-                _check_content_type(connection.scope)
-            await self.gate.authorize(connection, handler)
+            await self._admit(connection, handler)
             return
         # A plugin's websocket route: the same guard (auth, rate limits, scope) as any route; no deadline or
         # content type applies to a connection that lasts.
@@ -124,10 +125,6 @@ class Envelope:
             await self.gate.authorize(connection, handler)
         except HTTPException as refused:  # closed with 4000 + the status: 4401, 4403, 4429
             raise WebSocketException(detail=refused.detail, code=4000 + refused.status_code) from None
-
-    def _refuse_timed_out(self, scope: Scope) -> None:
-        if scope["state"].get(_TIMED_OUT):
-            raise RequestTimeout(detail=self.detail)
 
     @staticmethod
     def unadmitted_routes(app: Litestar) -> list[str]:
