@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+
 import msgspec
 
 from townhall.domain import Agent, Task
