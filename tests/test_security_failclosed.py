@@ -45,42 +45,46 @@ def test_the_single_key_form_grants_every_scope_with_a_warning(tmp_path: Path, t
     assert "API key 'default' (api_key_hash) has every scope because api_key_scopes is empty" in proc.output()
 
 
-class UnscopedRoute:
+class RoutePlugin:
+    """A plugin adding the given routes through the app-setup hook."""
+
+    def __init__(self, *handlers: object) -> None:
+        self.handlers = handlers
+
     @hookimpl
     def townhall_setup_app(self, app_config: AppConfig, context: object) -> None:
-        @get("/v1/plugin/secrets", sync_to_thread=False)
-        def secrets() -> dict[str, str]:
-            return {"secret": "served to anyone"}
+        app_config.route_handlers.extend(self.handlers)
 
-        app_config.route_handlers.append(secrets)
+
+def refused_startup(tmp_path: Path, town_name: str, redis_url: str, *handlers: object) -> str:
+    """What startup says when a plugin adds ``handlers`` (it must refuse them)."""
+    write_town(tmp_path, town_name, redis_url=redis_url)
+    runtime = build_runtime(load_town(tmp_path), load_plugins(extra=[("routes", RoutePlugin(*handlers))]))
+    with pytest.raises(ConfigError) as info:
+        create_app(runtime)
+    return str(info.value)
+
+
+@get("/v1/plugin/secrets", sync_to_thread=False)
+def secrets() -> dict[str, str]:
+    return {"secret": "served to anyone"}
 
 
 def test_a_plugin_route_without_a_scope_stops_startup(tmp_path: Path, town_name: str, redis_url: str) -> None:
-    write_town(tmp_path, town_name, redis_url=redis_url)
-    runtime = build_runtime(load_town(tmp_path), load_plugins(extra=[("unscoped", UnscopedRoute())]))
-    with pytest.raises(ConfigError) as info:
-        create_app(runtime)
-    assert "GET /v1/plugin/secrets" in str(info.value)
+    assert "GET /v1/plugin/secrets" in refused_startup(tmp_path, town_name, redis_url, secrets)
 
 
-class OwnBeforeRequest:
-    @hookimpl
-    def townhall_setup_app(self, app_config: AppConfig, context: object) -> None:
-        async def own_hook(request: object) -> None:
-            return None
+async def own_hook(request: object) -> None:
+    return None
 
-        @get("/v1/plugin/hooked", opt={"scope": Scope.ADMIN}, before_request=own_hook, sync_to_thread=False)
-        def hooked() -> dict[str, str]:
-            return {"secret": "served past the guard"}
 
-        app_config.route_handlers.append(hooked)
+@get("/v1/plugin/hooked", opt={"scope": Scope.ADMIN}, before_request=own_hook, sync_to_thread=False)
+def hooked() -> dict[str, str]:
+    return {"secret": "served past the guard"}
 
 
 def test_a_route_with_its_own_before_request_stops_startup(tmp_path: Path, town_name: str, redis_url: str) -> None:
     # Litestar calls only the nearest layer's before_request: this one would replace townhall's guard.
-    write_town(tmp_path, town_name, redis_url=redis_url)
-    runtime = build_runtime(load_town(tmp_path), load_plugins(extra=[("hooked", OwnBeforeRequest())]))
-    with pytest.raises(ConfigError) as info:
-        create_app(runtime)
-    assert "GET /v1/plugin/hooked" in str(info.value) and "before_request" in str(info.value)
-    assert "/health" not in str(info.value)
+    refusal = refused_startup(tmp_path, town_name, redis_url, hooked)
+    assert "GET /v1/plugin/hooked" in refusal and "before_request" in refusal
+    assert "/health" not in refusal
