@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterator
 
+import httpx
 import pytest
 import redis
 
@@ -128,6 +129,11 @@ def test_foreground_up_stops_in_order_on_sigint(town: Path) -> None:
         if "is up" in line:
             break
     procs = ps(town)
+    # "is up" means up: townhall serves and the worker's agent is registered (both said READY=1).
+    port = load_town(town).config.townhall.rest_port
+    assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=10).status_code == 200
+    agents = tt(town, "status", "--json")
+    assert agents.returncode == 0 and len(json.loads(agents.stdout)["agents"]) == 1, agents.stdout
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0

@@ -16,6 +16,7 @@ from townhall.app import create_app, load_auth_mode
 from townhall.config import ConfigError, Town
 from townhall.config_reload import hangup_handler, reload_config
 from townhall.connection_guard import ConnectionGuard, ConnectionLimits
+from townhall.readiness import notify_ready
 from townhall.redis_clients import check_server
 from townhall.redis_endpoint import release_private_server, resolve_endpoint
 from townhall.registry import LoadedPlugins, UnknownPluginName
@@ -124,6 +125,11 @@ class _Server(uvicorn.Server):
     def __init__(self, before_shutdown: Callable[[], None], config: uvicorn.Config) -> None:
         super().__init__(config)
         self._before_shutdown = before_shutdown
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            notify_ready()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self._before_shutdown()

@@ -28,6 +28,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
 from townhall.config import ConfigError, Town
+from townhall.readiness import notify_ready
 from townhall.redis_endpoint import RedisEndpoint
 from townhall.registry import UnknownPluginName
 from townhall.server_env import PROCESSES_ENV, SHARED_DIR_ENV
@@ -88,6 +89,12 @@ class _Supervisor(Multiprocess):
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket], on_hangup: Callable[[], None]) -> None:
         super().__init__(config, sockets=sockets)
         self._on_hangup = on_hangup
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        # Ready once every process is started: connections wait in the listener's backlog until one
+        # of them accepts.
+        notify_ready()
 
     def handle_hup(self) -> None:
         self._on_hangup()

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ import redis
 
 from townhall.config import Town
 from townhall.processes import has_ended
+from townhall.readiness import NOTIFY_ENV, ReadySockets
 from townhall.redis_endpoint import RedisEndpoint, client_name, release_private_server, resolve_endpoint
 
 RUN_DIR = ".tt/run"
@@ -35,6 +37,9 @@ SUPERVISOR = "up"
 TOWN_LOG = ".tt/logs/town.log"
 #: How long each stage of a shutdown may take before its processes are killed.
 STOP_SECS = 30.0
+#: How long the processes may take to say they are ready (a worker: its agent registered) before
+#: ``tt up`` reports the town up without them.
+READY_SECS = 120.0
 
 
 class TownProcess(msgspec.Struct, frozen=True):
@@ -96,8 +101,9 @@ def down(town: Town, timeout: float = 3 * STOP_SECS) -> int | None:
     return pid
 
 
-def detach(town: Town, workers: int, timeout: float = 30.0) -> int:
-    """Run ``tt up`` in the background; returns its pid once townhall and the workers are started."""
+def detach(town: Town, workers: int, timeout: float = READY_SECS + 30.0) -> int:
+    """Run ``tt up`` in the background; returns its pid once townhall and the workers are ready (or
+    the supervisor has said which are not)."""
     log_path = town.root / TOWN_LOG
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -127,6 +133,8 @@ class Supervisor:
         self._lock = threading.Lock()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._pumps: list[threading.Thread] = []
+        self._ready: set[str] = set()
+        self._sockets = ReadySockets(Path(tempfile.mkdtemp(prefix="tt-up-")))
 
     def run(self) -> int:
         run = run_dir(self.town)
@@ -148,9 +156,9 @@ class Supervisor:
             for number in range(1, self.workers + 1):
                 self._spawn(f"worker-{number}", [sys.executable, "-m", "townhall.cli.tt_cmd", "--town",
                                                  str(self.town.root), "agent-loop"])
+            if not self._wait_ready():
+                return 0
             (run / "ready").write_text(str(os.getpid()))
-            self.say("up", f"town {self.town.name} is up: townhall and {self.workers} worker(s); "
-                           "Ctrl-C or `tt down` stops it")
             while not self.stopping.wait(0.5):
                 if not any(child.poll() is None for child in self._children.values()):
                     self.say("up", "every process of the town has exited")
@@ -167,9 +175,34 @@ class Supervisor:
                          else "private Redis stopped")
             for pump in self._pumps:
                 pump.join(timeout=5)
+            self._sockets.close()
             (run / "ready").unlink(missing_ok=True)
             (run / f"{SUPERVISOR}.pid").unlink(missing_ok=True)
             self.say("up", "town is down")
+
+    def _wait_ready(self) -> bool:
+        """Wait until every process has said it is ready (:mod:`townhall.readiness`), exited, or
+        ``READY_SECS`` passed, and say how the town came up; ``False`` when a signal came first."""
+        waiting = set(self._children)
+        deadline = time.monotonic() + READY_SECS
+        while waiting and not self.stopping.is_set() and time.monotonic() < deadline:
+            said = self._sockets.wait(waiting, min(0.5, max(deadline - time.monotonic(), 0)))
+            self._ready |= said
+            waiting = {name for name in waiting - said if self._children[name].poll() is None}
+        if self.stopping.is_set():
+            return False
+        missing = sorted(set(self._children) - self._ready)
+        if not missing:
+            self.say("up", f"town {self.town.name} is up: townhall and {self.workers} worker(s); "
+                           "Ctrl-C or `tt down` stops it")
+        else:
+            exited = [n for n in missing if self._children[n].poll() is not None]
+            silent = [n for n in missing if n not in exited]
+            self.say("up", f"town {self.town.name} is partly up: "
+                     + "; ".join(([f"exited while starting: {', '.join(exited)}"] if exited else [])
+                                 + ([f"not ready after {READY_SECS:.0f}s: {', '.join(silent)}"] if silent else []))
+                     + "; Ctrl-C or `tt down` stops it")
+        return True
 
     def say(self, name: str, line: str) -> None:
         with self._lock:
@@ -179,7 +212,8 @@ class Supervisor:
     def _spawn(self, name: str, args: list[str]) -> None:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=self.town.root,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                env={**os.environ, "PYTHONUNBUFFERED": "1",
+                                     NOTIFY_ENV: self._sockets.address(name)})
         self._children[name] = proc
         (run_dir(self.town) / f"{name}.pid").write_text(str(proc.pid))
         pump = threading.Thread(target=self._pump, args=(name, proc), daemon=True)
@@ -205,7 +239,8 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 code = proc.wait()
-            self.say("up", f"{name} exited with status {code}")
+            self.say("up", f"{name} exited with status {code}"
+                           + ("" if name in self._ready else " before it was ready"))
             (run_dir(self.town) / f"{name}.pid").unlink(missing_ok=True)
 
 

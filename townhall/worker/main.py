@@ -28,6 +28,7 @@ from townhall.config import Town
 from townhall.domain import Agent, QueryBody, ShutdownBody, StatusRequestBody, TaskAssignBody, TaskBody
 from townhall.domain_errors import DomainError
 from townhall.queues import Delivery, QueueConsumer
+from townhall.readiness import notify_ready
 from townhall.runtime import Runtime
 from townhall.services.lifecycle import NotBegun, Pool, Refusal, Round, Skip, Standing, StartRefused
 from townhall.services.town import TownServices
@@ -97,6 +98,7 @@ async def run_worker(runtime: Runtime, name: str | Pool, agent_id: str | None = 
         try:
             worker = Worker(runtime.town, services, consumer, guard, liveness, agent=agent, name=agent.name, cli=cli)
             log.info("worker %s (%s) started, queue %s", agent.name, agent.id, services.queue.name)
+            notify_ready()
             reason = await worker.run()
             await guard.persist(lambda: worker.stop(reason))
         finally:
