@@ -7,7 +7,7 @@ from pathlib import Path
 from townhall.domain import TaskState
 from townhall.testing.inprocess import app_client
 from townhall.testing.seed import TownSeed
-from townhall_dashboard import CSP
+from townhall_dashboard.routes import CSP
 
 XSS = "<img src=x onerror=alert(1)>"
 

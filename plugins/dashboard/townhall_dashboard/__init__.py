@@ -9,31 +9,20 @@ the key or token once and keeps it in the tab's ``sessionStorage``. See ``docs/d
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
-from litestar.config.app import AppConfig
-from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.template.config import TemplateConfig
+from typing import TYPE_CHECKING
 
 from townhall import hookimpl
-from townhall.config import ConfigError
-from townhall.context import AppContext
 
-from townhall_dashboard.routes import BASE, CSP, dashboard_routes
+if TYPE_CHECKING:
+    from litestar.config.app import AppConfig
 
-__all__ = ["BASE", "CSP"]
-
-
-def template_environment() -> Environment:
-    # Autoescaping is what makes a task text like "<img src=x onerror=...>" arrive as text.
-    return Environment(loader=PackageLoader("townhall_dashboard", "templates"), autoescape=True,
-                       undefined=StrictUndefined, trim_blocks=False)
+    from townhall.context import AppContext
 
 
 @hookimpl
 def townhall_setup_app(app_config: AppConfig, context: AppContext) -> None:
-    if app_config.template_config is not None:
-        # Litestar has one template engine per app; sharing it would mix another plugin's templates in.
-        raise ConfigError("townhall-dashboard: another plugin already set the app's template engine")
-    app_config.template_config = TemplateConfig(
-        instance=JinjaTemplateEngine.from_environment(template_environment()))
-    app_config.route_handlers.extend(dashboard_routes())
+    # Litestar and Jinja are imported when an app is built, not whenever plugins load: every `tt`
+    # command loads them.
+    from townhall_dashboard.mount import mount_dashboard
+
+    mount_dashboard(app_config)

@@ -15,17 +15,20 @@ See ``docs/mcp.md`` for connecting clients and the list of tools, resources and 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import click
-from litestar.config.app import AppConfig
 
 from townhall import hookimpl
-from townhall.context import AppContext
 from townhall.registry import ConfigSection
 
 from townhall_mcp.settings import SECTION, McpSettings, mcp_settings
 from townhall_mcp.stdio import mcp_command
+
+if TYPE_CHECKING:  # Litestar is imported by an app that mounts this, not by every `tt` command
+    from litestar.config.app import AppConfig
+
+    from townhall.context import AppContext
 
 __all__ = ["McpSettings", "mcp_settings"]
 

@@ -9,12 +9,18 @@ Every MCP request is a POST, so it counts against the caller's mutating-request 
 The SDK runs in stateless mode with JSON responses: each POST is answered on its own, with no session
 to keep between requests (so no session of one caller can be used by another, and several townhall
 processes behind one address behave alike) and no long-lived event stream for the deadline to cut.
+
+The SDK is imported, and its request manager started, at the first MCP request (in a thread, so other
+requests go on meanwhile): importing it is about a second of every townhall start, which most starts
+never use.
 """
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from litestar import Litestar
 from litestar.config.app import AppConfig
@@ -22,15 +28,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import MethodNotAllowedException
 from litestar.handlers import BaseRouteHandler, asgi
 from litestar.types import Guard, Receive, Scope, Send
-from mcp.server.context import ServerRequestContext
-from mcp.server.transport_security import TransportSecuritySettings
 
 from townhall.context import AppContext
 from townhall.http.guard import authenticate
-from townhall.problems import request_id_of
 
-from townhall_mcp.access import Caller, CallerOf
-from townhall_mcp.server import build_server
+if TYPE_CHECKING:
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 
 def authenticated(ctx: AppContext) -> Guard:
@@ -46,24 +49,51 @@ def authenticated(ctx: AppContext) -> Guard:
     return guard
 
 
-def http_caller(mount_path: str) -> CallerOf:
-    def caller_of(request_ctx: ServerRequestContext[Any, Any]) -> Caller:
-        # The request this MCP message came in (the SDK's Starlette view of the ASGI scope the guard saw).
-        scope = request_ctx.request.scope  # type: ignore[union-attr]
-        return Caller(principal=scope["user"], request_id=request_id_of(scope), channel=mount_path)
-    return caller_of
+class LazyManager:
+    """The SDK's request manager, built and run (in a task of its own, until :meth:`close`) by the
+    first request that needs it."""
+
+    def __init__(self, context: AppContext, path: str) -> None:
+        self._context, self._path = context, path
+        self._lock = asyncio.Lock()
+        self._manager: StreamableHTTPSessionManager | None = None
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def get(self) -> StreamableHTTPSessionManager:
+        if self._manager is None:
+            async with self._lock:
+                if self._manager is None:
+                    self._manager = await self._start()
+        return self._manager
+
+    async def _start(self) -> StreamableHTTPSessionManager:
+        transport = await asyncio.to_thread(importlib.import_module, "townhall_mcp.http_transport")
+        manager = transport.request_manager(self._context, self._path)
+        running = asyncio.Event()
+
+        async def run() -> None:
+            async with manager.run():
+                running.set()
+                await self._stop.wait()
+
+        self._task = asyncio.create_task(run())
+        waiting = asyncio.create_task(running.wait())
+        await asyncio.wait([waiting, self._task], return_when=asyncio.FIRST_COMPLETED)
+        if not running.is_set():
+            waiting.cancel()
+            await self._task  # it ended before it ran: its error is the answer
+        return manager
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
 
 
 def mount_mcp(app_config: AppConfig, context: AppContext, path: str) -> None:
-    """Add the ``path`` route and run the SDK's request manager inside the app's lifespan."""
-    server = build_server(context.runtime, http_caller(path))
-    # No DNS-rebinding Host check of the SDK's: townhall's own bind rules and auth guard this route, as
-    # they guard /v1 (a loopback-only town in auth mode none is as open to local pages over MCP as REST).
-    # Only its request manager is used (the Starlette app around it is not mounted: Litestar routes here).
-    server.streamable_http_app(stateless_http=True, json_response=True,
-                               max_request_body_size=context.town.config.townhall.max_body_bytes,
-                               transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-    manager = server.session_manager
+    """Add the ``path`` route; the SDK's request manager runs inside the app's lifespan once used."""
+    lazy = LazyManager(context, path)
 
     @asgi(path, guards=[authenticated(context)], copy_scope=False, name="mcp")
     async def mcp_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
@@ -71,12 +101,15 @@ def mount_mcp(app_config: AppConfig, context: AppContext, path: str) -> None:
             # Stateless: no session to delete and nothing the server would push on a GET event stream
             # (which would otherwise stay open until the request deadline cuts it).
             raise MethodNotAllowedException(headers={"Allow": "POST"})
+        manager = await lazy.get()
         await manager.handle_request(scope, receive, send)  # type: ignore[arg-type]
 
     @asynccontextmanager
     async def running(_: Litestar) -> AsyncIterator[None]:
-        async with manager.run():
+        try:
             yield
+        finally:
+            await lazy.close()
 
     app_config.route_handlers.append(mcp_endpoint)
     app_config.lifespan.append(running)
