@@ -92,7 +92,12 @@ async def _measure(apps: dict[str, Any], routes: list[Route], requests: int, rou
             for _ in range(requests * 2):
                 await call()
             profiler.disable()
-            pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime")).print_stats(int(os.environ.get("TOP", "35")))
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "tottime"))
+            stats.print_stats(int(os.environ.get("TOP", "35")))
+            if os.environ.get("PROFILE_OUT"):
+                stats.dump_stats(os.environ["PROFILE_OUT"])
+            if os.environ.get("CALLERS"):
+                stats.print_callers(os.environ["CALLERS"])
 
 
 def main(argv: list[str] | None = None) -> None:

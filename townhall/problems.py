@@ -63,7 +63,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
 def request_id_of(scope: Scope) -> str:
     """The request's id: a sane incoming ``X-Request-ID`` (1–128 characters of ``A-Za-z0-9._:@/+=-``,
     anything else is dropped, never echoed), else the server's own id; stable for the request."""
-    state = scope.setdefault("state", {})
+    state = scope.get("state")
+    if state is None:
+        state = scope["state"] = {}
     rid = state.get("request_id")
     if rid is None:
         rid = ""
@@ -73,8 +75,9 @@ def request_id_of(scope: Scope) -> str:
                 if _SANE_ID.match(candidate):
                     rid = candidate
                 break
-        rid = rid or server_request_id_of(scope)
-        state["request_id"] = rid
+        # Every response asks for it: the server's id is made here, not in a call to the function below.
+        rid = state["request_id"] = rid or state.get("server_request_id") or state.setdefault(
+            "server_request_id", _new_id())
     return rid
 
 

@@ -66,10 +66,9 @@ class Deadlines:
         self.timeout = timeout
         self._queue: DeadlineQueue[asyncio.Task[Any]] = DeadlineQueue(
             timeout, min(max(timeout / 20, 0.01), 0.25), self._cancel)
+        #: ``add(task)``: the deadline of ``task`` starts now (the queue's own method: one call less).
+        self.add = self._queue.begin
         self._expired: set[asyncio.Task[Any]] = set()
-
-    def add(self, task: asyncio.Task[Any]) -> None:
-        self._queue.begin(task)
 
     def done(self, task: asyncio.Task[Any]) -> bool:
         """Forget ``task``; ``True`` if it was cancelled for its deadline."""
