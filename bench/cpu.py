@@ -4,8 +4,9 @@ A measure that machine load disturbs much less than a rate over HTTP: the ASGI a
 (no uvicorn, no sockets to the client), the same requests for townhall and the baseline, and the
 process's CPU time (``time.process_time``) per request is taken, the best of several rounds. Redis's own
 time is not included (it is another process). ``--profile`` runs cProfile over one route of townhall and
-prints the top functions (``SORT=cumtime``, ``TOP=60`` to change the listing); ``EXTRA`` is TOML added to
-the town's config (e.g. ``EXTRA=$'[townhall.metrics]\nexporters = []\n'`` to see what metrics cost).
+prints the top functions (``SORT=cumtime``, ``TOP=60`` to change the listing; ``PROFILE_APP=baseline`` profiles
+the baseline instead, ``PROFILE_OUT=file`` keeps the stats, ``CALLERS=regex`` lists who calls what matches);
+``EXTRA`` is TOML added to the town's config (e.g. ``EXTRA=$'[townhall.metrics]\nexporters = []\n'`` to see what metrics cost).
 """
 
 from __future__ import annotations
