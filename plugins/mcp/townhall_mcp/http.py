@@ -55,16 +55,24 @@ class LazyManager:
 
     def __init__(self, context: AppContext, path: str) -> None:
         self._context, self._path = context, path
-        self._lock = asyncio.Lock()
         self._manager: StreamableHTTPSessionManager | None = None
+        self._starting: asyncio.Future[StreamableHTTPSessionManager] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     async def get(self) -> StreamableHTTPSessionManager:
         if self._manager is None:
-            async with self._lock:
-                if self._manager is None:
-                    self._manager = await self._start()
+            # One start for every request that waits, and shielded: a request cut by its deadline
+            # meanwhile must not leave a second manager to be started by the next one.
+            if self._starting is None:
+                self._starting = asyncio.ensure_future(self._start())
+            try:
+                self._manager = await asyncio.shield(self._starting)
+            except BaseException:
+                starting = self._starting
+                if starting.done() and (starting.cancelled() or starting.exception() is not None):
+                    self._starting = None  # it failed: the next request tries again
+                raise
         return self._manager
 
     async def _start(self) -> StreamableHTTPSessionManager:
