@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import Iterator
@@ -142,6 +143,29 @@ def test_foreground_up_stops_in_order_on_sigint(town: Path) -> None:
         < log.index("town is down")
     assert any(line.startswith("townhall   | ") for line in log.splitlines())
     assert not any(alive(pid) for pid in procs.values())
+
+
+def test_a_process_that_exits_while_starting_is_named_instead_of_is_up(town: Path) -> None:
+    port = load_town(town).config.townhall.rest_port
+    with socket.socket() as taken:  # townhall cannot listen: it exits while starting
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        proc = subprocess.Popen([str(BIN / "tt"), "--town", str(town), "up", "--workers", "1"],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        lines: list[str] = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "is up" in line or "partly up" in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=90)
+    log = "".join(lines) + out
+    assert "partly up: exited while starting: townhall;" in log, log
+    assert "is up:" not in log
+    assert "worker-1 exited with status 0\n" in log  # it was ready: no "before it was ready"
+    assert proc.returncode == 0
 
 
 def test_bad_input(town: Path) -> None:

@@ -75,9 +75,7 @@ def request_id_of(scope: Scope) -> str:
                 if _SANE_ID.match(candidate):
                     rid = candidate
                 break
-        # Every response asks for it: the server's id is made here, not in a call to the function below.
-        rid = state["request_id"] = rid or state.get("server_request_id") or state.setdefault(
-            "server_request_id", _new_id())
+        rid = state["request_id"] = rid or server_request_id_of(scope)
     return rid
 
 

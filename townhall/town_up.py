@@ -198,10 +198,12 @@ class Supervisor:
         else:
             exited = [n for n in missing if self._children[n].poll() is not None]
             silent = [n for n in missing if n not in exited]
-            self.say("up", f"town {self.town.name} is partly up: "
-                     + "; ".join(([f"exited while starting: {', '.join(exited)}"] if exited else [])
-                                 + ([f"not ready after {READY_SECS:.0f}s: {', '.join(silent)}"] if silent else []))
-                     + "; Ctrl-C or `tt down` stops it")
+            why = []
+            if exited:
+                why.append(f"exited while starting: {', '.join(exited)}")
+            if silent:
+                why.append(f"not ready after {READY_SECS:.0f}s: {', '.join(silent)}")
+            self.say("up", f"town {self.town.name} is partly up: {'; '.join(why)}; Ctrl-C or `tt down` stops it")
         return True
 
     def say(self, name: str, line: str) -> None:

@@ -85,12 +85,13 @@ class LazyManager:
                 running.set()
                 await self._stop.wait()
 
-        self._task = asyncio.create_task(run())
+        task = asyncio.create_task(run())
         waiting = asyncio.create_task(running.wait())
-        await asyncio.wait([waiting, self._task], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([waiting, task], return_when=asyncio.FIRST_COMPLETED)
         if not running.is_set():
             waiting.cancel()
-            await self._task  # it ended before it ran: its error is the answer
+            await task  # it ended before it ran: its error is the answer (and not close()'s)
+        self._task = task
         return manager
 
     async def close(self) -> None:
