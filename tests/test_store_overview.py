@@ -123,14 +123,22 @@ async def test_read_each_keeps_the_readable_ones(store, aredis):
         await ctx.read_each("del", [a])
 
 
-async def test_tally_counts_what_metrics_need_in_one_round_trip(store, aredis):
+async def test_census_counts_what_metrics_need_in_one_round_trip(store, aredis):
     idle = await store.agents.create(Agent.new("idle", "claude"))
     busy = await store.agents.create(Agent.new("busy", "claude"))
+    also_idle = await store.agents.create(Agent.new("also-idle", "claude"))
     await store.agents.update(idle.id, AgentPatch(state=AgentState.IDLE))
+    await store.agents.update(also_idle.id, AgentPatch(state=AgentState.IDLE))
     await store.agents.update(busy.id, AgentPatch(state=AgentState.WORKING))
     for i in range(5):
         await store.messages.send(task_assign_message(f"task-{i}", busy.id))
     await aredis.rpush(store.keys.urgent(busy.id), "one", "two")
+    await aredis.rpush(store.keys.urgent(idle.id), "three")
+    # A state spelled as an old writer did, and one missing: read as the record reader reads them.
+    odd = await store.agents.create(Agent.new("odd", "claude"))
+    await aredis.hset(store.keys.agent(odd.id), "state", "Idle")
+    stateless = await store.agents.create(Agent.new("stateless", "claude"))
+    await aredis.hdel(store.keys.agent(stateless.id), "state")
     # What the full overview leaves out is left out here too: an index entry without a record, a
     # record without an id, a key of another type.
     blank = await store.agents.create(Agent.new("blank", "claude"))
@@ -138,15 +146,14 @@ async def test_tally_counts_what_metrics_need_in_one_round_trip(store, aredis):
     await aredis.sadd(store.keys.agent_index, "no-record")
     await aredis.sadd(store.keys.agent_index, "wrong-type")
     await aredis.set(store.keys.agent("wrong-type"), "a string")
-    await store.overview.tally()  # loads the script
+    await store.overview.census()  # loads the script
 
     with counting_round_trips() as trips:
-        tallies = {t.id: t for t in await store.overview.tally(head=3)}
+        census = await store.overview.census(head=3)
     assert trips.count == 1
-    assert set(tallies) == {idle.id, busy.id}
-    assert (tallies[idle.id].name, tallies[idle.id].state, tallies[idle.id].urgent) == ("idle", AgentState.IDLE, 0)
-    assert tallies[idle.id].inbox_head == []
-    counted = tallies[busy.id]
-    assert (counted.name, counted.state, counted.urgent) == ("busy", AgentState.WORKING, 2)
-    heads = [e.message.body.task_id for e in counted.inbox_head if e.message is not None]
-    assert heads == ["task-0", "task-1", "task-2"]
+    assert census.by_state == {AgentState.IDLE: 3, AgentState.WORKING: 1, AgentState.STARTING: 1}
+    assert census.urgent == 3
+    # Only agents with mail have a head, and only the first entries of it.
+    [(agent_id, name, head)] = census.inbox_heads
+    assert (agent_id, name) == (busy.id, "busy")
+    assert [e.message.body.task_id for e in head if e.message is not None] == ["task-0", "task-1", "task-2"]

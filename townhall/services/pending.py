@@ -48,14 +48,13 @@ async def pending_in(store: TownStore, inboxes: Iterable[tuple[str, str, list[In
                 found.append((agent_id, agent_name, body.task_id, None, PendingSource.TASK))
             elif isinstance(body, TaskBody) and entry.message is not None:
                 found.append((agent_id, agent_name, entry.message.id, body.description, PendingSource.MESSAGE))
-    records = iter(await store.tasks.get_many([f[2] for f in found if f[3] is None]))
+    live = iter(await store.tasks.open_descriptions([f[2] for f in found if f[3] is None]))
     pending: list[PendingTask] = []
     for agent_id, agent_name, item_id, description, source in found:
         if description is None:
-            task = next(records)
-            if task is None or task.state.is_terminal:
+            description = next(live)
+            if description is None:
                 continue
-            description = task.description
         pending.append(PendingTask(task_id=item_id, description=description, agent_id=agent_id,
                                    agent_name=agent_name, source=source))
     return pending

@@ -44,7 +44,7 @@ return 0
 """
 
 #: The reads :meth:`StoreContext.read_each` runs over many keys.
-READ_EACH = frozenset({"get", "hgetall", "llen", "lrange", "exists"})
+READ_EACH = frozenset({"get", "hgetall", "hmget", "llen", "lrange", "exists"})
 # ARGV: command, its arguments after the key. Runs it on every key; a failed read is false (a nil
 # would cut the array short).
 READ_EACH_SCRIPT = r"""

@@ -126,36 +126,44 @@ return out
 
 
 # KEYS[1] agent index set. ARGV: prefixes of agent, inbox and urgent keys; how many inbox entries.
-# Returns five values per agent with a readable record: id, name and state fields (false where absent),
-# urgent length, the first inbox entries (raw JSON). Reads only: an index entry without a record is
-# skipped here (the listings above repair the index).
-AGENT_TALLY = TOLERANT_READS + r"""
+# Counts, so that a reply of a few values stands for a town of any size: the agents per raw state field
+# ('' where absent), as field/count pairs; the urgent messages of all agents; then three values per agent
+# whose regular inbox is not empty: id, name field (false where absent), its first entries (raw JSON).
+# Only agents with a readable record count. Reads only: an index entry without a record is skipped here
+# (the listings above repair the index). An inbox is read only when its length says it holds something.
+AGENT_CENSUS = TOLERANT_READS + r"""
 local agent_p, inbox_p, urgent_p, head = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local out = {}
+local states, urgent, heads = {}, 0, {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local f = redis.pcall('HMGET', agent_p .. id, 'id', 'name', 'state')
+  local f = redis.pcall('HMGET', agent_p .. id, 'id', 'state')
   if type(f) == 'table' and not f.err and f[1] and f[1] ~= '' then
-    local inbox = range(inbox_p .. id, head)
-    out[#out + 1] = id
-    out[#out + 1] = f[2]
-    out[#out + 1] = f[3]
-    out[#out + 1] = len(urgent_p .. id)
-    out[#out + 1] = inbox
+    local state = f[2] or ''
+    states[state] = (states[state] or 0) + 1
+    urgent = urgent + len(urgent_p .. id)
+    if len(inbox_p .. id) > 0 then
+      heads[#heads + 1] = id
+      heads[#heads + 1] = redis.pcall('HGET', agent_p .. id, 'name')
+      heads[#heads + 1] = range(inbox_p .. id, head)
+    end
   end
 end
-return out
+local counts = {}
+for state, n in pairs(states) do
+  counts[#counts + 1] = state
+  counts[#counts + 1] = n
+end
+return {counts, urgent, heads}
 """
 
 
-class AgentTally(msgspec.Struct, frozen=True):
-    """What counting agents needs of one (``/metrics``, the scaling signal), without its whole record."""
+class AgentCensus(msgspec.Struct, frozen=True):
+    """What counting agents needs (``/metrics``): how many are in each state, their urgent messages, and
+    the inbox heads of those with mail, without a record each."""
 
-    id: str
-    name: str
-    state: AgentState
+    by_state: dict[AgentState, int]
     urgent: int
-    #: The first entries of its regular inbox (at most the ``head`` asked for).
-    inbox_head: list[InboxEntry]
+    #: ``(agent id, agent name, first entries of its regular inbox)`` of each agent with mail waiting.
+    inbox_heads: list[tuple[str, str, list[InboxEntry]]]
 
 
 _NO_LENGTHS = InboxLengths(inbox=0, urgent=0)
@@ -250,15 +258,22 @@ class OverviewStore(SubStore):
         found.sort(key=lambda line: (line.agent.created_at, line.agent.id))
         return found
 
-    _tally = Lua(AGENT_TALLY)
-    async def tally(self, head: int = PEEK_LIMIT) -> list[AgentTally]:
-        """Every registered agent's state, urgent length and first ``head`` inbox entries, in one
-        round trip: what counting needs, at a fraction of decoding every record (unordered)."""
+    _census = Lua(AGENT_CENSUS)
+    async def census(self, head: int = PEEK_LIMIT) -> AgentCensus:
+        """Every registered agent counted by state, their urgent messages summed, and the first ``head``
+        entries of each non-empty regular inbox, in one round trip: what Redis sends back grows with the
+        agents that have mail, not with the town."""
         k = self._k
-        reply: list[Any] = await self._tally(keys=[k.agent_index], args=[k.agent(""), k.inbox(""), k.urgent(""), head])
-        return [AgentTally(id=reply[i], name=reply[i + 1] or "", state=AgentState.parse(reply[i + 2]),
-                           urgent=reply[i + 3], inbox_head=[inbox_entry(raw) for raw in reply[i + 4]])
-                for i in range(0, len(reply), 5)]
+        counts, urgent, heads = await self._census(keys=[k.agent_index],
+                                                   args=[k.agent(""), k.inbox(""), k.urgent(""), head])
+        by_state: dict[AgentState, int] = {}
+        for i in range(0, len(counts), 2):
+            # Each raw spelling read as a record's state field would be (absent: as a missing field).
+            state = AgentState.parse(counts[i] or None)
+            by_state[state] = by_state.get(state, 0) + counts[i + 1]
+        return AgentCensus(by_state=by_state, urgent=urgent, inbox_heads=[
+            (heads[i], heads[i + 1] or "", [inbox_entry(raw) for raw in heads[i + 2]])
+            for i in range(0, len(heads), 3)])
 
     async def backlog(self) -> list[tuple[str, str | None, list[str]]]:
         """The backlog in FIFO order: ``(task id, description, tags)`` per entry, the description

@@ -302,6 +302,14 @@ class TaskStore(SubStore):
         """Records in the order asked, ``None`` where missing or unreadable; one round trip."""
         return await self._ctx.hash_records([self._k.task(t) for t in task_ids], task_from_hash)
 
+    async def open_descriptions(self, task_ids: Sequence[str]) -> list[str | None]:
+        """The description of each task asked for that has a record and is not finished, ``None`` for
+        the others, in the order asked; one round trip reading three fields of each, not its record."""
+        replies = await self._ctx.read_each("hmget", [self._k.task(t) for t in task_ids], "id", "state", "description")
+        # As task_from_hash reads a record: one without an id is none.
+        return [None if not reply or not reply[0] or TaskState.parse(reply[1]).is_terminal else reply[2] or ""
+                for reply in replies]
+
     _delete = Lua(TASK_DELETE)
     async def delete(self, task_id: str) -> bool:
         return bool(await self._delete(keys=self._keys(task_id), args=[task_id]))

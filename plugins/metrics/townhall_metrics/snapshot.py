@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from typing import Awaitable, TypeVar
 
 import msgspec
@@ -60,26 +59,24 @@ async def read_town_snapshot(store: TownStore) -> TownSnapshot:
     latency = time.perf_counter() - started
     if reply is not True:
         raise MetricsUnavailable(f"Unexpected Redis PING response: {reply}", redis_up=False)
-    tallies, backlog, completed, missions = await asyncio.gather(
-        # State, urgent length and inbox head of every agent: one script (store/overview.py).
-        _step("Failed to list pending tasks", store.overview.tally()),
+    census, backlog, completed, missions = await asyncio.gather(
+        # Agents by state, urgent messages, inbox heads: one script (store/overview.py).
+        _step("Failed to list pending tasks", store.overview.census()),
         _step("Failed to read backlog length", store.backlog.length()),
         _step("Failed to list tasks", store.tasks.completed_total()),
         _step("Failed to list active missions", store.missions.active_ids()),
     )
-    pending = await _step("Failed to list pending tasks",
-                          pending_in(store, [(t.id, t.name, t.inbox_head) for t in tallies]))
-    states = Counter(t.state.value for t in tallies)
+    pending = await _step("Failed to list pending tasks", pending_in(store, census.inbox_heads))
     return TownSnapshot(
         ready=True,
         redis_up=True,
-        agents_by_state={state: states[state] for state in sorted(states)},
+        agents_by_state={state.value: n for state, n in sorted(census.by_state.items(), key=lambda s: s[0].value)},
         backlog=backlog,
         assigned_pending=len(pending),
         completed_total=completed,
         missions_active=len(missions),
         redis_latency_seconds=latency,
-        urgent_messages=sum(t.urgent for t in tallies),
+        urgent_messages=census.urgent,
     )
 
 
