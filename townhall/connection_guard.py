@@ -45,56 +45,49 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConnectionGuard:
-    """Shared by every connection of one server: the limits, and who is waiting for a request."""
+    """Shared by every connection of one server: the limits, and a timer that enforces every open
+    connection's read deadline.
+
+    A connection keeps its own read deadline (loop time) and since when it has been waiting for a
+    request in attributes, and one timer looks at every open connection each tick: arming and
+    cancelling a timer per connection, or keeping the deadlines and the waiting order in shared dicts,
+    cost a request several calls; attributes cost it a few stores. A deadline is enforced within one
+    tick (a tenth of the shorter timeout, 10-500 ms)."""
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        # A dict as an ordered set: the first key has waited longest.
-        self._waiting: dict[GuardedHttpToolsProtocol, None] = {}
-        # Each connection's read deadline (loop time), checked by one timer for all of them: arming and
-        # cancelling a timer per connection twice per request was a visible share of a request's cost.
-        # A deadline is enforced within one tick (a tenth of the shorter timeout, 10-500 ms).
-        self._deadlines: dict[GuardedHttpToolsProtocol, float] = {}
+        self.header_timeout = limits.header_timeout_secs
+        self.body_timeout = limits.body_timeout_secs
+        self.open: set[GuardedHttpToolsProtocol] = set()
         self._tick = min(max(min(limits.header_timeout_secs, limits.body_timeout_secs) / 10, 0.01), 0.5)
         self._timer: asyncio.TimerHandle | None = None
-
-    def set_deadline(self, connection: GuardedHttpToolsProtocol, seconds: float | None) -> None:
-        if seconds is None:
-            self._deadlines.pop(connection, None)
-            return
-        loop = connection.loop
-        self._deadlines[connection] = loop.time() + seconds
-        if self._timer is None:
-            self._timer = loop.call_later(self._tick, self._sweep, loop)
-
-    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
-        now = loop.time()
-        for connection in [c for c, deadline in self._deadlines.items() if deadline <= now]:
-            connection.close_now()
-        self._timer = loop.call_later(self._tick, self._sweep, loop) if self._deadlines else None
 
     def protocol_factory(self) -> Callable[..., GuardedHttpToolsProtocol]:
         """What ``uvicorn.Config(http=...)`` takes: uvicorn adds its own keyword arguments."""
         return functools.partial(GuardedHttpToolsProtocol, guard=self)
 
-    def waiting(self, connection: GuardedHttpToolsProtocol) -> None:
-        self._waiting.pop(connection, None)
-        self._waiting[connection] = None
+    def opened(self, connection: GuardedHttpToolsProtocol) -> None:
+        self.open.add(connection)
+        if self._timer is None:
+            self._timer = connection.loop.call_later(self._tick, self._sweep, connection.loop)
 
-    def busy(self, connection: GuardedHttpToolsProtocol) -> None:
-        self._waiting.pop(connection, None)
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for connection in [c for c in self.open if c.deadline is not None and c.deadline <= now]:
+            connection.close_now()
+        self._timer = loop.call_later(self._tick, self._sweep, loop) if self.open else None
 
     def make_room(self, newcomer: GuardedHttpToolsProtocol) -> None:
         """Close the longest-waiting connections while more than ``max_connections`` are open."""
         # Closed ones stay in uvicorn's set until their connection_lost runs: they no longer count.
         open_now = sum(1 for c in newcomer.connections if not c.transport.is_closing())
         excess = open_now - self.limits.max_connections
-        for connection in list(self._waiting):
-            if excess <= 0:
-                break
-            if connection is not newcomer:
-                connection.close_now()
-                excess -= 1
+        if excess <= 0:
+            return
+        waiting = sorted((c for c in self.open if c.idle_since is not None and c is not newcomer),
+                         key=lambda c: c.idle_since)  # type: ignore[arg-type, return-value]
+        for connection in waiting[:excess]:
+            connection.close_now()
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -103,7 +96,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._guard = guard
-        self._has_deadline = False
+        #: When the connection must have finished reading what it is reading (loop time), if it must.
+        self.deadline: float | None = None
+        #: Since when (loop time) it has been waiting for its next request, while it waits.
+        self.idle_since: float | None = None
         self._awaiting_headers = False
         self._header_bytes = 0
 
@@ -111,12 +107,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         # Every write of the connection, so that coalescing never reorders what goes out.
         self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
+        self._guard.opened(self)
         self._wait_for_request()
         self._guard.make_room(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._guard.busy(self)
-        self._set_deadline(None)
+        self._guard.open.discard(self)
+        self.deadline = self.idle_since = None
         super().connection_lost(exc)
 
     def handle_websocket_upgrade(self) -> None:
@@ -140,17 +137,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         # Pipelined behind a request still running: the clock starts when that one is answered.
         answering = self.cycle is not None and not self.cycle.response_complete
-        if not self._has_deadline and not answering:
-            self._set_deadline(self._guard.limits.header_timeout_secs)
+        if self.deadline is None and not answering:
+            self.deadline = self.loop.time() + self._guard.header_timeout
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
-        self._guard.busy(self)
-        self._set_deadline(self._guard.limits.body_timeout_secs)
+        self.idle_since = None
+        self.deadline = self.loop.time() + self._guard.body_timeout
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._set_deadline(None)
+        self.deadline = None
         super().on_message_complete()
         if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
             self._wait_for_request()  # answered before the body was read (401, 413): idle now
@@ -163,8 +160,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._wait_for_request()
 
     def close_now(self) -> None:
-        self._set_deadline(None)
-        self._guard.busy(self)
+        self.deadline = self.idle_since = None
         # Out of uvicorn's count now, not when connection_lost runs: a request completing in the same
         # loop iteration must not get limit_concurrency's 503 because of connections already closed.
         self.connections.discard(self)
@@ -172,10 +168,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _wait_for_request(self) -> None:
-        self._guard.waiting(self)
-        if not self._has_deadline:
-            self._set_deadline(self._guard.limits.header_timeout_secs)
-
-    def _set_deadline(self, seconds: float | None) -> None:
-        self._has_deadline = seconds is not None
-        self._guard.set_deadline(self, seconds)
+        now = self.loop.time()
+        self.idle_since = now
+        if self.deadline is None:
+            self.deadline = now + self._guard.header_timeout

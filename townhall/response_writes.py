@@ -21,12 +21,14 @@ class CoalescedWrites:
     """The transport as the HTTP protocol sees it: ``write`` holds one piece until the next write or the
     end of the loop step, ``close`` sends what is held first; everything else is the transport's."""
 
-    __slots__ = ("transport", "_loop", "_held")
+    __slots__ = ("transport", "_loop", "_held", "is_closing")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self.transport = transport
         self._loop = loop
         self._held: bytes | None = None
+        #: The transport's own method: asked twice per request, and a call less each time.
+        self.is_closing = transport.is_closing
 
     def write(self, data: bytes) -> None:
         held = self._held
@@ -49,9 +51,6 @@ class CoalescedWrites:
     def close(self) -> None:
         self.flush()
         self.transport.close()
-
-    def is_closing(self) -> bool:
-        return self.transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.transport, name)
