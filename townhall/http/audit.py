@@ -49,15 +49,17 @@ def outcome_of(status: int) -> str:
     return "success" if status < 400 else "error"
 
 
+def audited(status: int, method: str, path: str) -> bool:
+    """Whether a response gets an audit line: every refusal (401, 403, 429), and every answer to a
+    request that changes the town."""
+    return status in (401, 403, 429) or (method in MUTATING and path.startswith("/v1"))
+
+
 def audit_response(message: Message, scope: Scope) -> None:
-    """On a response start (the envelope calls it): sees every response, including those of failed authentication."""
-    if message["type"] != "http.response.start":
-        return
+    """The audit line of a response start that is :func:`audited` (the envelope asks first)."""
     status = message["status"]
     method = scope.get("method", "")
     path = scope.get("path", "")
-    if not (status in (401, 403, 429) or (method in MUTATING and path.startswith("/v1"))):
-        return
     user = scope.get("user")
     record = AuditRecord(
         request_id=request_id_of(scope),

@@ -24,7 +24,7 @@ import asyncio
 import time
 from typing import Any
 
-from litestar import Litestar, Request
+from litestar import Litestar
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, WebSocketException
 from litestar.handlers.base import BaseRouteHandler
@@ -33,7 +33,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.context import AppContext
 from townhall.deadline_queue import DeadlineQueue
-from townhall.http.audit import audit_response
+from townhall.http.audit import audit_response, audited
 from townhall.http.guard import Gate
 from townhall.problems import request_id_of
 
@@ -66,20 +66,22 @@ class Deadlines:
         self.timeout = timeout
         self._queue: DeadlineQueue[asyncio.Task[Any]] = DeadlineQueue(
             timeout, min(max(timeout / 20, 0.01), 0.25), self._cancel)
-        #: ``add(task)``: the deadline of ``task`` starts now (the queue's own method: one call less).
+        #: ``add(task)``: the deadline of ``task`` starts now; ``end(task)``: forget it (the queue's own
+        #: methods: one call less each; :meth:`done` also tells whether it had expired).
         self.add = self._queue.begin
-        self._expired: set[asyncio.Task[Any]] = set()
+        self.end = self._queue.end
+        self.expired: set[asyncio.Task[Any]] = set()
 
     def done(self, task: asyncio.Task[Any]) -> bool:
         """Forget ``task``; ``True`` if it was cancelled for its deadline."""
-        self._queue.end(task)
-        if self._expired and task in self._expired:
-            self._expired.discard(task)
+        self.end(task)
+        if self.expired and task in self.expired:
+            self.expired.discard(task)
             return True
         return False
 
     def _cancel(self, task: asyncio.Task[Any]) -> None:
-        self._expired.add(task)
+        self.expired.add(task)
         task.cancel()
 
 
@@ -96,17 +98,18 @@ class Envelope:
         self.observers = ctx.response_observers
         self.audit = audit
 
-    async def admit(self, request: Request[Any, Any, Any]) -> None:
-        """``before_request``: the content type, then the guard. Returns nothing, so the handler runs."""
-        await self._admit(request, request.scope["route_handler"])
-
-    async def _admit(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    async def admit(self, connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+        """``before_request`` (and the HTTP side of the websocket/ASGI guard): the content type, then the
+        guard. Returns nothing, so the handler runs."""
         scope = connection.scope
         if scope["state"].get(_TIMED_OUT):
             raise RequestTimeout(detail=self.detail)
         if scope["method"] in _BODY_METHODS:
             _check_content_type(scope)
-        await self.gate.authorize(connection, handler)
+        handler = scope["route_handler"]
+        authorizing = self.gate.admit(connection, handler)
+        if authorizing is not None:
+            await authorizing
         if handler.opt.get("stream"):
             # A stream (a followed log) lasts as long as its client wants; the deadline is for requests.
             task = asyncio.current_task()
@@ -116,12 +119,14 @@ class Envelope:
     async def _guard(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
         """The admission of websocket and ASGI route handlers, as a Litestar guard."""
         if connection.scope["type"] == "http":
-            await self._admit(connection, handler)
+            await self.admit(connection)
             return
         # A plugin's websocket route: the same guard (auth, rate limits, scope) as any route; no deadline or
         # content type applies to a connection that lasts.
         try:
-            await self.gate.authorize(connection, handler)
+            authorizing = self.gate.admit(connection, handler)
+            if authorizing is not None:
+                await authorizing
         except HTTPException as refused:  # closed with 4000 + the status: 4401, 4403, 4429
             raise WebSocketException(detail=refused.detail, code=4000 + refused.status_code) from None
 
@@ -144,7 +149,7 @@ class Envelope:
 
     def _layer(self, inner: ASGIApp) -> ASGIApp:
         deadlines, detail, current_task, clock = self.deadlines, self.detail, asyncio.current_task, time.perf_counter
-        on_start = self._on_start
+        on_start, end, expired = self._on_start, self.deadlines.end, self.deadlines.expired
 
         async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -177,7 +182,9 @@ class Envelope:
                 scope["state"][_TIMED_OUT] = True
                 await inner(scope, receive, send_and_mark)
             finally:
-                deadlines.done(task)
+                end(task)
+                if expired:  # cancelled for its deadline, and the app swallowed the cancellation
+                    expired.discard(task)
 
         return envelope
 
@@ -190,7 +197,7 @@ class Envelope:
         message["headers"] = [*headers, *added]
         for observe in self.observers:
             observe(message, scope)
-        if self.audit:
+        if self.audit and audited(message["status"], scope["method"], scope["path"]):
             audit_response(message, scope)
 
 

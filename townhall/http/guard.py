@@ -8,7 +8,7 @@ declares it once (:class:`townhall.routes.common.Resource`), a handler may decla
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Coroutine
 
 from litestar import Litestar
 from litestar.connection import ASGIConnection
@@ -48,7 +48,7 @@ def unscoped_v1_routes(app: Litestar) -> list[str]:
 
 
 class Gate:
-    """The guard of one app: :meth:`authorize` is every route's admission (the envelope calls it), with
+    """The guard of one app: :meth:`admit` is every route's admission (the envelope calls it), with
     what the config decides once (the rate limiter, a scope the config puts on ``/metrics``)."""
 
     def __init__(self, ctx: AppContext) -> None:
@@ -58,17 +58,25 @@ class Gate:
         #: ``[townhall.metrics] require_scope``: a scope the config puts on the public ``/metrics``.
         self.metrics_scope = Scope(wanted) if wanted else None
 
-    async def authorize(self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+    def admit(self, connection: ASGIConnection[Any, Any, Any, Any],
+              handler: BaseRouteHandler) -> Coroutine[Any, Any, None] | None:
+        """The admission of a request to ``handler``: ``None`` when it is admitted already (a public
+        route: only its rate limit applies, checked here, so a probe's admission costs no await), else
+        the authorization to await (raises what refuses it)."""
         required: Scope | None = handler.opt.get("scope")
         if required is None and self.metrics_scope is not None and connection.scope["path"] == "/metrics":
             required = self.metrics_scope
-        limiter = self.limiter
-        if required is None:
+        if required is not None:
+            return self.authorize(connection, required)
+        if self.limiter is not None:
             # Public routes have a bucket of their own per address: generous, so probes and scrapers
             # never notice it, but a flood of them is refused cheaply.
-            if limiter is not None:
-                limiter.check_public(connection)
-            return
+            self.limiter.check_public(connection)
+        return None
+
+    async def authorize(self, connection: ASGIConnection[Any, Any, Any, Any], required: Scope) -> None:
+        """A request to a route that needs ``required``: credentials, rate limits, then the scope."""
+        limiter = self.limiter
         if limiter is not None:
             limiter.check_auth_allowed(connection)
         _refuse_repeated_credentials(connection)
