@@ -61,7 +61,7 @@ def serve(town: Town, plugins: LoadedPlugins, bind: str, port: int, workers: int
         log.info("🏛️  Townhall starting for town: %s", town.name)
         log.info("🗄️  Redis: %s%s", endpoint.redacted, " (private server)" if endpoint.private else "")
         log.info("🔐 Auth mode: %s", town.config.townhall.auth.mode)
-        guard = ConnectionGuard(_connection_limits(town))
+        guard = ConnectionGuard(connection_limits(town))
         config = uvicorn.Config(
             app,
             factory=workers > 1,
@@ -157,7 +157,7 @@ def listen(bind: str, port: int) -> socket.socket:
     return sock
 
 
-def _connection_limits(town: Town) -> ConnectionLimits:
+def connection_limits(town: Town) -> ConnectionLimits:
     cfg = town.config.townhall
     return ConnectionLimits(
         max_connections=cfg.max_connections,
