@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import msgspec
+
 from townhall.domain import Agent, AgentState, Task, TaskState
 from townhall.domain.agents import AgentType, SpawnMode
-from townhall.store.codec import agent_from_hash, agent_to_hash, task_from_hash, task_to_hash
+from townhall.store.codec import RememberingDecoder, agent_from_hash, agent_to_hash, task_from_hash, task_to_hash
 
 AGENT_ID = "0b0c6f7e-1111-4222-8333-444455556666"
 UTC = timezone.utc
@@ -56,3 +58,30 @@ def test_missing_and_unreadable_fields() -> None:
     assert (task.state, task.tags, task.timeout_secs, task.result) == (TaskState.RUNNING, [], None, "")
     assert task.created_at >= before  # a missing created_at reads as now
     assert agent_from_hash({"name": "no id"}) is None and agent_from_hash({}) is None
+
+
+def test_a_remembering_decoder_reads_as_the_plain_one_and_never_stale() -> None:
+    class Listed(msgspec.Struct, frozen=True):
+        id: str
+        created_at: datetime
+        state: AgentState
+        rounds_completed: int
+
+    fields = ("id", "created_at", "state", "rounds_completed")
+    decode = RememberingDecoder(Listed, fields, cap=2)
+    values = ["a1", "2026-12-02T10:00:00.123456+00:00", "Idle", "-4"]
+    first = decode(values)
+    assert first == Listed(id="a1", created_at=datetime(2026, 12, 2, 10, 0, 0, 123456, tzinfo=timezone.utc),
+                           state=AgentState.IDLE, rounds_completed=0)  # the lenient rules
+    assert decode(list(values)) is first  # the same values: what they read as before
+    changed = decode(["a1", values[1], "working", "3"])
+    assert (changed.state, changed.rounds_completed) == (AgentState.WORKING, 3)
+    assert decode(["", values[1], "idle", "1"]) is None  # no id: no record, as hash_decoder reads it
+    # A creation time that does not parse reads as now, each time: never remembered.
+    undated = ["a2", "garbage", "idle", "1"]
+    assert decode(undated) is not decode(undated)
+    # Past the cap everything is forgotten, and reads again the same.
+    decode(["a3", values[1], "idle", "1"])
+    decode(["a4", values[1], "idle", "1"])
+    again = decode(values)
+    assert again == first and again is not first

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Callable, Mapping, TypeVar
+from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 import msgspec
 
@@ -135,6 +135,36 @@ def hash_decoder(record: type[R]) -> Callable[[Mapping[str, str]], R | None]:
     exec(compile(source, f"<hash decoder of {record.__name__}>", "exec"), names)  # noqa: S102
     decode: Callable[[Mapping[str, str]], R | None] = names["decode"]  # type: ignore[assignment]
     return decode
+
+
+class RememberingDecoder(Generic[R]):
+    """Reads ``record`` (a frozen struct) from the values of an ``HMGET`` of ``fields`` as
+    :func:`hash_decoder` does, and remembers what each list of values read as: a listing reads the same
+    unchanged agents on every request, and a lookup costs a fifth of reading one.
+
+    The values are the key, so a changed record is a new key: nothing read can be stale. A record
+    whose ``created_at`` does not parse is not remembered (it reads as the time it is read). At most
+    ``cap`` are kept; past it, all are forgotten at once (a town larger than that reads as it would
+    without this)."""
+
+    def __init__(self, record: type[R], fields: Sequence[str], cap: int = 8192) -> None:
+        self._decode = hash_decoder(record)
+        self._fields = tuple(fields)
+        self._created = self._fields.index("created_at")
+        self._cap = cap
+        self._seen: dict[tuple[Any, ...], R] = {}
+
+    def __call__(self, values: Sequence[str | None]) -> R | None:
+        key = tuple(values)
+        found = self._seen.get(key)
+        if found is not None:
+            return found
+        decoded = self._decode(dict(zip(self._fields, values)))
+        if decoded is not None and parse_time(values[self._created]) is not None:
+            if len(self._seen) >= self._cap:
+                self._seen.clear()
+            self._seen[key] = decoded
+        return decoded
 
 
 def task_tags(raw: str | None, task_id: str) -> list[str]:

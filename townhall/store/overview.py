@@ -17,7 +17,7 @@ import msgspec
 
 from townhall.domain import Agent, AgentState, SpawnMode, Task, TaskState
 from townhall.domain.ids import is_uuid
-from townhall.store.codec import agent_from_hash, hash_decoder, task_from_hash, task_tags
+from townhall.store.codec import RememberingDecoder, agent_from_hash, task_from_hash, task_tags
 from townhall.store.context import Lua, SubStore
 from townhall.store.messages import PEEK_LIMIT, InboxEntry, InboxLengths, inbox_entry
 
@@ -205,7 +205,7 @@ class AgentLine(msgspec.Struct, frozen=True):
 #: The fields :data:`AGENT_LINES` reads: the listed ones, and the pointer to the current task last.
 _LINE_FIELDS = (*ListedAgent.__struct_fields__, "current_task")
 AGENT_LINES = _AGENT_LINES.replace("__FIELDS__", ", ".join(f"'{name}'" for name in _LINE_FIELDS))
-_listed_from_hash = hash_decoder(ListedAgent)
+_listed_agent = RememberingDecoder(ListedAgent, _LINE_FIELDS)
 
 
 def _as_hash(flat: Sequence[str]) -> dict[str, str]:
@@ -240,7 +240,7 @@ class OverviewStore(SubStore):
         )
         found: list[AgentLine] = []
         for i in range(0, len(reply), 6):
-            agent = _listed_from_hash(dict(zip(_LINE_FIELDS, reply[i + 1])))
+            agent = _listed_agent(reply[i + 1])
             if agent is None:
                 continue
             scope, task, raw_task = None, None, reply[i + 4]
