@@ -52,7 +52,7 @@ if nset > 0 then
   for i = 3, 2 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
   redis.call('HSET', KEYS[1], unpack(pairs_))
 end
-for i = 3 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV >= 3 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, 3 + 2 * nset)) end
 local new = agent_state(KEYS[1])
 if new ~= old then
   local id, name = unpack(redis.call('HMGET', KEYS[1], 'id', 'name'))

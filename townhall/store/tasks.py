@@ -131,7 +131,7 @@ local pairs_ = {}
 for i = 6, 5 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
 if new then pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new end
 if #pairs_ > 0 then redis.call('HSET', KEYS[1], unpack(pairs_)) end
-for i = 6 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV >= 6 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * nset)) end
 move(id, old, new)
 return {1, old or ''}
 """
@@ -150,7 +150,7 @@ for i = at + 1, at + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
 pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new
 local old = current_task_state(KEYS[1])
 redis.call('HSET', KEYS[1], unpack(pairs_))
-for i = at + 1 + 2 * nset, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+if #ARGV >= at + 1 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, at + 1 + 2 * nset)) end
 move(id, old, new)
 for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[3 + i]) end
 if trim > 0 then redis.call('LTRIM', KEYS[6 + npush], -trim, -1) end
