@@ -17,7 +17,7 @@ from townhall.config import ConfigError, Town
 from townhall.context import AppContext
 from townhall.http.api_docs import openapi_config
 from townhall.http.audit import attach_audit_file
-from townhall.http.dependencies import APP_DEPENDENCIES
+from townhall.http.dependencies import app_dependencies
 from townhall.http.envelope import Envelope
 from townhall.http.errors import EXCEPTION_HANDLERS
 from townhall.http.guard import unscoped_v1_routes
@@ -90,8 +90,8 @@ def create_app(runtime: Runtime, auth: AuthMode | None = None) -> Litestar:
         attach_audit_file(ctx.town.root / config.audit.file, config.audit)
     cors = config.cors
     app_config = AppConfig(
-        route_handlers=[*PUBLIC_ROUTES, v1_router()],
-        dependencies=dict(APP_DEPENDENCIES),
+        route_handlers=[*PUBLIC_ROUTES, v1_router(ctx)],
+        dependencies=app_dependencies(ctx),
         # Content type and the guard (http/guard.py::Gate): the envelope's admission, see there.
         before_request=envelope.admit,
         exception_handlers=dict(EXCEPTION_HANDLERS),

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.params import SkipValidation
 
@@ -22,15 +21,21 @@ Context = Injected[AppContext]
 Services = Injected[TownServices]
 
 
-def running_town(state: State) -> AppContext:
-    """The one place that knows where the app keeps the running town."""
-    context: AppContext = state.ctx
-    return context
+def app_dependencies(ctx: AppContext) -> dict[str, Provide]:
+    """``context`` for every route of the app serving ``ctx``. A provider without parameters: one that
+    took the app's ``state`` had Litestar build a ``State`` for it and parse it from the connection on
+    every request, for the same object each time."""
+
+    def running_town() -> AppContext:
+        return ctx
+
+    return {"context": Provide(running_town, sync_to_thread=False)}
 
 
-def town_services(state: State) -> TownServices:
-    return running_town(state).services
+def v1_dependencies(ctx: AppContext) -> dict[str, Provide]:
+    """``services`` for the ``/v1`` routes (read on each request, as ``context.services``)."""
 
+    def town_services() -> TownServices:
+        return ctx.services
 
-APP_DEPENDENCIES = {"context": Provide(running_town, sync_to_thread=False)}
-V1_DEPENDENCIES = {"services": Provide(town_services, sync_to_thread=False)}
+    return {"services": Provide(town_services, sync_to_thread=False)}

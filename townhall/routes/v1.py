@@ -9,7 +9,8 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.utils import join_paths
 
 from townhall.http.body import StrictJSONBody
-from townhall.http.dependencies import V1_DEPENDENCIES
+from townhall.context import AppContext
+from townhall.http.dependencies import v1_dependencies
 from townhall.routes.agents import AgentController
 from townhall.routes.backlog import BacklogController
 from townhall.routes.events import EventController
@@ -37,12 +38,12 @@ CONTROLLERS: list[type[Controller]] = [
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
 
 
-def v1_router() -> Router:
+def v1_router(ctx: AppContext) -> Router:
     return Router(
         "/v1",
         route_handlers=[*_options_for_every_path(CONTROLLERS), *CONTROLLERS],
         security=SECURITY,
-        dependencies=V1_DEPENDENCIES,
+        dependencies=v1_dependencies(ctx),
         dto=StrictJSONBody,
         return_dto=None,  # responses are encoded as without a DTO
     )
