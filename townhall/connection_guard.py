@@ -6,9 +6,9 @@ response and is cancelled by any byte received, and ``limit_concurrency`` answer
 request's headers are complete, so connections that never complete one are never refused. Here:
 
 * headers larger than ``max_header_bytes`` → ``431`` and the connection is closed;
-* headers not complete ``header_timeout_secs`` after the connection opened (or after the previous
-  response, or after the request's first byte), or a body not complete ``body_timeout_secs`` after
-  its headers → the connection is closed without a response;
+* headers not complete ``header_timeout_secs`` after the connection opened or its previous response
+  was answered, or a body not complete ``body_timeout_secs`` after its headers → the connection is
+  closed without a response (within two of the guard's ticks: :class:`ConnectionGuard`);
 * more than ``max_connections`` open → the connection that has waited longest for its next request is
   closed to make room; when every connection is running a request, the newcomer's request gets
   uvicorn's plain ``503 Service Unavailable``.
@@ -17,7 +17,9 @@ request's headers are complete, so connections that never complete one are never
 from __future__ import annotations
 
 import asyncio
+import enum
 import functools
+import math
 from typing import Any, Callable
 
 import msgspec
@@ -44,20 +46,26 @@ class ConnectionLimits(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_secs: float
 
 
+class _Phase(enum.Enum):
+    WAITING = "waiting for a request's headers"  # no request yet, or the last one answered
+    BODY = "reading a request's body"
+    ANSWERING = "answering"  # no read deadline: the app has the request
+
+
 class ConnectionGuard:
-    """Shared by every connection of one server: the limits, and a timer that enforces every open
+    """Shared by every connection of one server: the limits, and one timer that enforces every open
     connection's read deadline.
 
-    A connection keeps its own read deadline (loop time) and since when it has been waiting for a
-    request in attributes, and one timer looks at every open connection each tick: arming and
-    cancelling a timer per connection, or keeping the deadlines and the waiting order in shared dicts,
-    cost a request several calls; attributes cost it a few stores. A deadline is enforced within one
-    tick (a tenth of the shorter timeout, 10-500 ms)."""
+    A request costs the guard nothing on its way: each tick, the timer looks at what every open
+    connection is doing, by the state uvicorn keeps of it (no request, or the last one answered:
+    waiting for headers; a request whose body is still coming: reading its body; else answering), and
+    closes one that has been doing the same thing for longer than that phase's timeout. Deadlines kept
+    by the connections themselves, updated at each step of each request, cost a request several calls.
+    A deadline is enforced within two ticks (a tick is a tenth of the shorter timeout, 10-500 ms): a
+    phase is timed from the first tick that sees it."""
 
     def __init__(self, limits: ConnectionLimits) -> None:
         self.limits = limits
-        self.header_timeout = limits.header_timeout_secs
-        self.body_timeout = limits.body_timeout_secs
         self.open: set[GuardedHttpToolsProtocol] = set()
         self._tick = min(max(min(limits.header_timeout_secs, limits.body_timeout_secs) / 10, 0.01), 0.5)
         self._timer: asyncio.TimerHandle | None = None
@@ -68,13 +76,23 @@ class ConnectionGuard:
 
     def opened(self, connection: GuardedHttpToolsProtocol) -> None:
         self.open.add(connection)
+        connection.since = connection.loop.time()
         if self._timer is None:
             self._timer = connection.loop.call_later(self._tick, self._sweep, connection.loop)
 
     def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
         now = loop.time()
-        for connection in [c for c in self.open if c.deadline is not None and c.deadline <= now]:
-            connection.close_now()
+        limits = self.limits
+        for connection in list(self.open):
+            if connection.transport.is_closing():
+                continue
+            cycle, phase = connection.phase()
+            if cycle is not connection.seen_cycle or phase is not connection.seen_phase:
+                connection.seen_cycle, connection.seen_phase, connection.since = cycle, phase, now
+            elif phase is _Phase.WAITING and now - connection.since >= limits.header_timeout_secs:
+                connection.close_now()
+            elif phase is _Phase.BODY and now - connection.since >= limits.body_timeout_secs:
+                connection.close_now()
         self._timer = loop.call_later(self._tick, self._sweep, loop) if self.open else None
 
     def make_room(self, newcomer: GuardedHttpToolsProtocol) -> None:
@@ -84,9 +102,17 @@ class ConnectionGuard:
         excess = open_now - self.limits.max_connections
         if excess <= 0:
             return
-        waiting = sorted((c for c in self.open if c.idle_since is not None and c is not newcomer),
-                         key=lambda c: c.idle_since)  # type: ignore[arg-type, return-value]
-        for connection in waiting[:excess]:
+        waiting = []
+        for connection in self.open:
+            if connection is newcomer or connection.transport.is_closing():
+                continue
+            cycle, phase = connection.phase()
+            if phase is _Phase.WAITING:
+                # Waiting since the tick that saw it wait; one whose wait no tick has seen yet is newest.
+                seen = cycle is connection.seen_cycle and phase is connection.seen_phase
+                waiting.append((connection.since if seen else math.inf, connection))
+        waiting.sort(key=lambda item: item[0])
+        for _, connection in waiting[:excess]:
             connection.close_now()
 
 
@@ -96,33 +122,41 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._guard = guard
-        #: When the connection must have finished reading what it is reading (loop time), if it must.
-        self.deadline: float | None = None
-        #: Since when (loop time) it has been waiting for its next request, while it waits.
-        self.idle_since: float | None = None
+        #: What the guard's last tick saw the connection doing, and since when (loop time).
+        self.seen_cycle: Any = None
+        self.seen_phase = _Phase.WAITING
+        self.since = 0.0
         self._awaiting_headers = False
         self._header_bytes = 0
 
+    def phase(self) -> tuple[Any, _Phase]:
+        """The request cycle the connection is on (``None`` before its first request) and what it is doing."""
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            return cycle, _Phase.WAITING
+        return cycle, _Phase.BODY if cycle.more_body else _Phase.ANSWERING
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        HttpToolsProtocol.connection_made(self, transport)
         # Every write of the connection, so that coalescing never reorders what goes out.
         self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
         self._guard.opened(self)
-        self._wait_for_request()
         self._guard.make_room(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._guard.open.discard(self)
-        self.deadline = self.idle_since = None
-        super().connection_lost(exc)
+        HttpToolsProtocol.connection_lost(self, exc)
 
     def handle_websocket_upgrade(self) -> None:
-        # The websocket protocol takes the connection over with the transport itself.
+        # The websocket protocol takes the connection over with the transport itself, and its limits.
+        self._guard.open.discard(self)
         self.transport = self.transport.transport  # type: ignore[attr-defined]
-        super().handle_websocket_upgrade()
+        HttpToolsProtocol.handle_websocket_upgrade(self)
 
+    # The parser's callbacks call the protocol's methods directly (not through super()): they run for
+    # every request.
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)
         # Counted after parsing, and only while headers are still incomplete, so that a body arriving
         # with its headers never counts; the limit holds to within one read.
         if self._awaiting_headers and not self.transport.is_closing():
@@ -132,43 +166,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self.close_now()
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        HttpToolsProtocol.on_message_begin(self)
         self._awaiting_headers = True
         self._header_bytes = 0
-        # Pipelined behind a request still running: the clock starts when that one is answered.
-        answering = self.cycle is not None and not self.cycle.response_complete
-        if self.deadline is None and not answering:
-            self.deadline = self.loop.time() + self._guard.header_timeout
 
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
-        self.idle_since = None
-        self.deadline = self.loop.time() + self._guard.body_timeout
-        super().on_headers_complete()
-
-    def on_message_complete(self) -> None:
-        self.deadline = None
-        super().on_message_complete()
-        if self.cycle is not None and self.cycle.response_complete and not self.pipeline:
-            self._wait_for_request()  # answered before the body was read (401, 413): idle now
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        # With nothing queued, the connection waits for its next request (uvicorn's keep-alive timer
-        # is cancelled by any byte, e.g. a trickle of blank lines, so it is no bound on its own).
-        if not self.pipeline and not self.transport.is_closing():
-            self._wait_for_request()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def close_now(self) -> None:
-        self.deadline = self.idle_since = None
         # Out of uvicorn's count now, not when connection_lost runs: a request completing in the same
         # loop iteration must not get limit_concurrency's 503 because of connections already closed.
         self.connections.discard(self)
         if not self.transport.is_closing():
             self.transport.close()
-
-    def _wait_for_request(self) -> None:
-        now = self.loop.time()
-        self.idle_since = now
-        if self.deadline is None:
-            self.deadline = now + self._guard.header_timeout
