@@ -38,8 +38,8 @@ from townhall.http.guard import Gate
 from townhall.problems import request_id_of
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: ``scope["state"]`` keys of this module.
-_RECEIVED = "townhall.received_at"
+#: ``scope["state"]`` keys of this module (:func:`received_at` reads the first).
+RECEIVED_AT = "townhall.received_at"
 _TIMED_OUT = "townhall.timed_out"
 
 
@@ -54,7 +54,7 @@ class UnsupportedMediaType(HTTPException):
 def received_at(scope: Scope) -> float | None:
     """``time.perf_counter()`` when the envelope saw the request (``None`` outside the envelope)."""
     state = scope.get("state")
-    return state.get(_RECEIVED) if state else None
+    return state.get(RECEIVED_AT) if state else None
 
 
 class Deadlines:
@@ -155,7 +155,7 @@ class Envelope:
             if scope["type"] != "http":
                 await inner(scope, receive, send)
                 return
-            scope["state"][_RECEIVED] = clock()
+            scope["state"][RECEIVED_AT] = clock()
             task = current_task()
             assert task is not None
             deadlines.add(task)
@@ -191,12 +191,13 @@ class Envelope:
         return envelope
 
     def _on_start(self, message: Message, scope: Scope) -> None:
-        headers = message.get("headers") or []
-        added = [(b"x-request-id", request_id_of(scope).encode())]
+        headers = message.get("headers") or ()
+        request_id = (b"x-request-id", request_id_of(scope).encode())
         if scope.get("user") is not None and not any(name.lower() == b"cache-control" for name, _ in headers):
             # An answer given to a principal is theirs; no shared cache may keep it.
-            added.append((b"cache-control", b"no-store"))
-        message["headers"] = [*headers, *added]
+            message["headers"] = [*headers, request_id, (b"cache-control", b"no-store")]
+        else:
+            message["headers"] = [*headers, request_id]
         for observe in self.observers:
             observe(message, scope)
         if self.audit and audited(message["status"], scope["method"], scope["path"]):
