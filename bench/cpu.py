@@ -86,6 +86,31 @@ class _CountingTransport:
     def resume_reading(self) -> None: ...
 
 
+def run_in_loop(main: Any, *, http: bool) -> None:
+    """Run ``main``: on uvloop for requests through the HTTP protocol (as both servers run), else on
+    asyncio's own loop."""
+    if not http:
+        asyncio.run(main)
+        return
+    import uvloop
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
+def http_options(name: str, app: Any) -> dict[str, Any]:
+    """The uvicorn options the server of ``name`` (``baseline`` or ``townhall``) runs ``app`` with
+    (townhall's: ``townhall/server.py``, its connection guard included; the baseline's: the defaults)."""
+    if name == "baseline":
+        return {"http": "httptools"}
+    from townhall.connection_guard import ConnectionGuard
+    from townhall.server import connection_limits
+
+    guard = ConnectionGuard(connection_limits(app.state.ctx.town))
+    return {"http": guard.protocol_factory(), "proxy_headers": False,
+            "limit_concurrency": guard.limits.max_connections + 1}
+
+
 def _http_call(app: Any, route: Route, **options: Any) -> Any:
     """One request to ``app`` as bytes through a uvicorn HTTP protocol built with ``options`` (those of
     ``uvicorn.Config``), over one keep-alive connection."""
@@ -145,15 +170,7 @@ async def _lifespan(app: Any) -> tuple[asyncio.Task[None], asyncio.Queue[dict[st
 async def _measure(apps: dict[str, Any], routes: list[Route], requests: int, rounds: int,
                    profile: str | None, http: bool) -> None:
     if http:
-        from townhall.server import connection_limits
-        from townhall.connection_guard import ConnectionGuard
-
-        # Each with its server's uvicorn options (townhall: townhall/server.py; the baseline's defaults).
-        guard = ConnectionGuard(connection_limits(apps["townhall"].state.ctx.town))
-        options = {"baseline": {"http": "httptools"},
-                   "townhall": {"http": guard.protocol_factory(), "proxy_headers": False,
-                                "limit_concurrency": guard.limits.max_connections + 1}}
-        calls = {name: [_http_call(app, r, **options[name]) for r in routes] for name, app in apps.items()}
+        calls = {name: [_http_call(app, r, **http_options(name, app)) for r in routes] for name, app in apps.items()}
     else:
         calls = {name: [_asgi_call(app, r) for r in routes] for name, app in apps.items()}
     print(f"{'route':40} {'baseline µs':>12} {'townhall µs':>12} {'ratio':>6}")
@@ -225,13 +242,7 @@ def main(argv: list[str] | None = None) -> None:
                 await task
 
         try:
-            if args.http:  # as both servers run
-                import uvloop
-
-                with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-                    runner.run(run())
-            else:
-                asyncio.run(run())
+            run_in_loop(run(), http=args.http)
         finally:
             server.stop()
 
