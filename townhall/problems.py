@@ -77,12 +77,7 @@ def request_id_of(scope: Scope) -> str:
                 if _SANE_ID.match(candidate):
                     rid = candidate
                 break
-        if not rid:
-            # server_request_id_of, written out: this runs for every response.
-            rid = state.get("server_request_id")
-            if rid is None:
-                rid = state["server_request_id"] = _pool.pop() if _pool else _refill()
-        state["request_id"] = rid
+        rid = state["request_id"] = rid or server_request_id_of(scope)
     return rid
 
 

@@ -38,8 +38,8 @@ from townhall.http.guard import Gate
 from townhall.problems import request_id_of
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: ``scope["state"]`` keys of this module (:func:`received_at` reads the first).
-RECEIVED_AT = "townhall.received_at"
+#: ``scope["state"]`` keys of this module.
+_RECEIVED = "townhall.received_at"
 _TIMED_OUT = "townhall.timed_out"
 
 
@@ -54,7 +54,7 @@ class UnsupportedMediaType(HTTPException):
 def received_at(scope: Scope) -> float | None:
     """``time.perf_counter()`` when the envelope saw the request (``None`` outside the envelope)."""
     state = scope.get("state")
-    return state.get(RECEIVED_AT) if state else None
+    return state.get(_RECEIVED) if state else None
 
 
 class Deadlines:
@@ -66,22 +66,20 @@ class Deadlines:
         self.timeout = timeout
         self._queue: DeadlineQueue[asyncio.Task[Any]] = DeadlineQueue(
             timeout, min(max(timeout / 20, 0.01), 0.25), self._cancel)
-        #: ``add(task)``: the deadline of ``task`` starts now; ``end(task)``: forget it (the queue's own
-        #: methods: one call less each; :meth:`done` also tells whether it had expired).
+        #: ``add(task)``: the deadline of ``task`` starts now (the queue's own method: one call less).
         self.add = self._queue.begin
-        self.end = self._queue.end
-        self.expired: set[asyncio.Task[Any]] = set()
+        self._expired: set[asyncio.Task[Any]] = set()
 
     def done(self, task: asyncio.Task[Any]) -> bool:
         """Forget ``task``; ``True`` if it was cancelled for its deadline."""
-        self.end(task)
-        if self.expired and task in self.expired:
-            self.expired.discard(task)
+        self._queue.end(task)
+        if self._expired and task in self._expired:
+            self._expired.discard(task)
             return True
         return False
 
     def _cancel(self, task: asyncio.Task[Any]) -> None:
-        self.expired.add(task)
+        self._expired.add(task)
         task.cancel()
 
 
@@ -149,13 +147,13 @@ class Envelope:
 
     def _layer(self, inner: ASGIApp) -> ASGIApp:
         deadlines, detail, current_task, clock = self.deadlines, self.detail, asyncio.current_task, time.perf_counter
-        on_start, end, expired = self._on_start, self.deadlines.end, self.deadlines.expired
+        on_start = self._on_start
 
         async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
                 await inner(scope, receive, send)
                 return
-            scope["state"][RECEIVED_AT] = clock()
+            scope["state"][_RECEIVED] = clock()
             task = current_task()
             assert task is not None
             deadlines.add(task)
@@ -184,9 +182,7 @@ class Envelope:
                 scope["state"][_TIMED_OUT] = True
                 await inner(scope, receive, send_and_mark)
             finally:
-                end(task)
-                if expired:  # cancelled for its deadline, and the app swallowed the cancellation
-                    expired.discard(task)
+                deadlines.done(task)
 
         return envelope
 

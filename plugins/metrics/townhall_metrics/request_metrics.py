@@ -25,7 +25,7 @@ from prometheus_client.utils import floatToGoString
 
 from litestar.types import Message, Scope
 
-from townhall.http.envelope import RECEIVED_AT, received_at
+from townhall.http.envelope import received_at
 
 REQUESTS = ("tinytown_http_requests_total", "HTTP requests by route template, method and status.")
 DURATION = ("tinytown_http_request_duration_seconds", "Time until the response started, by route template and method.")
@@ -60,8 +60,7 @@ class LocalRequests:
         key = (route, method, message["status"])
         counts = self._counts
         counts[key] = counts.get(key, 0) + 1
-        # The envelope, which calls observers, noted when the request came in (received_at, written out).
-        started = scope["state"].get(RECEIVED_AT)
+        started = received_at(scope)
         if started is None:
             return
         seconds = time.perf_counter() - started
