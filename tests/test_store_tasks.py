@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from townhall.domain import Task, TaskState, utc_now
+from townhall.domain.timestamps import epoch_ms, format_json_time
 from townhall.store import TaskPatch, TownStore
 
 TASK_ID = "9d4e0000-0000-4000-8000-000000000003"
@@ -148,3 +149,56 @@ async def test_in_state_repairs_entries_made_stale_by_other_tools(store, aredis)
 async def test_terminal_states_are_not_indexed(store):
     with pytest.raises(ValueError):
         await store.tasks.ids_in_state(TaskState.COMPLETED)
+
+
+async def filed_and_announced(store: TownStore, aredis, task: Task) -> dict:
+    """Where ``task`` is filed (history score, state, agent and tag sets, counts) and what the town
+    stream says about it, with its id left out so two tasks can be compared."""
+    k = store.keys
+    events = [e for e in await store.events.before(None, 100) if e.task_id == task.id]
+    return {
+        "score": await aredis.zscore(k.history, task.id),
+        "id_index": await aredis.zscore(k.task_ids, task.id),
+        "state_set": [s.value for s in TaskState if await aredis.zscore(k.history_state(s.value), task.id)],
+        "agent_set": await aredis.zscore(k.history_agent(AGENT_ID), task.id),
+        "tag_sets": {t: await aredis.zscore(k.history_tag(t), task.id) for t in ("api", "docs")},
+        "open_set": await aredis.sismember(k.tasks_in_state(task.state.value), task.id),
+        "events": [(e.event_type, e.old_state, e.new_state, e.agent_id, e.timestamp) for e in events],
+    }
+
+
+async def test_a_task_created_with_its_pushes_is_filed_and_announced_as_a_saved_one(store, aredis):
+    # create_and_push is told the history score, assignee, tags and event time instead of reading
+    # them back; what it leaves in Redis must be what the general write (save) leaves.
+    made = []
+    for _ in range(2):
+        task = Task.new("x", state=TaskState.ASSIGNED, assigned_to=AGENT_ID, tags=["api", "docs"])
+        task.created_at = task.created_at.replace(microsecond=123456)
+        task.updated_at = task.created_at
+        made.append(task)
+    saved, pushed = made
+    await store.tasks.save(saved)
+    await store.tasks.create_and_push(pushed, [(store.keys.inbox(AGENT_ID), "m")], wake=(store.keys.prefix + "wake:t", 1))
+    await store.tasks.create_and_push(Task.new("y"), [], wake=(store.keys.prefix + "wake:t", 1))
+    want, got = await filed_and_announced(store, aredis, saved), await filed_and_announced(store, aredis, pushed)
+    assert got["score"] == epoch_ms(pushed.created_at) and got["events"][0][4] == format_json_time(pushed.updated_at)
+    assert {**got, "score": 0, "events": [e[:4] for e in got["events"]]} == {
+        **want, "score": 0, "events": [e[:4] for e in want["events"]]}
+    assert [e[:4] for e in got["events"]] == [("task_created", None, "assigned", AGENT_ID),
+                                              ("task_assigned", None, "assigned", AGENT_ID)]
+    assert (await snapshot(store, aredis))["counts"] == {"assigned": 2, "pending": 1}
+    assert await aredis.lrange(store.keys.inbox(AGENT_ID), 0, -1) == ["m"]
+    assert await aredis.lrange(store.keys.prefix + "wake:t", 0, -1) == ["1"]  # trimmed to its cap
+
+
+async def test_a_task_created_over_another_writers_record_replaces_it(store, aredis):
+    await aredis.hset(store.keys.task(TASK_ID), mapping=upstream_task_hash(result="old", state="running"))
+    await aredis.sadd(store.keys.tasks_in_state("running"), TASK_ID)
+    await aredis.hset(store.keys.task_counts, "running", 1)
+    task = Task(id=TASK_ID, description="fresh")
+    await store.tasks.create_and_push(task, [(store.keys.backlog, TASK_ID)])
+    raw = await aredis.hgetall(store.keys.task(TASK_ID))
+    assert raw["state"] == "pending" and "result" not in raw and "assigned_to" not in raw
+    assert (await snapshot(store, aredis))["counts"] == {"pending": 1}
+    events = [e for e in await store.events.before(None, 10) if e.task_id == TASK_ID]
+    assert [(e.event_type, e.old_state, e.new_state) for e in events] == [("task_requeued", "running", "pending")]

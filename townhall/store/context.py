@@ -35,7 +35,7 @@ end
 DEFAULT_EVENT_RETENTION = 10_000
 #: The line of a script that appends events where the retention is set; :meth:`StoreContext.script` puts
 #: the town's number in (a script registered otherwise keeps the default).
-EVENT_RETENTION_MARK = f"local EVENTS_MAXLEN = {DEFAULT_EVENT_RETENTION}\n"
+EVENT_RETENTION_MARK = f"local EVENTS_MAXLEN = '{DEFAULT_EVENT_RETENTION}'\n"
 
 # KEYS[1] a lock or liveness key. ARGV: owner token. Deletes the key only if this owner still holds it.
 RELEASE_IF_HELD = r"""
@@ -96,7 +96,7 @@ class StoreContext:
         """Register a Lua script; one that appends town events gets this town's retention baked in
         (the same number for every call, so it is part of the script rather than of each call's
         arguments)."""
-        retention = f"local EVENTS_MAXLEN = {self.event_retention}\n"
+        retention = f"local EVENTS_MAXLEN = '{self.event_retention}'\n"
         return self.redis.register_script(text.replace(EVENT_RETENTION_MARK, retention))
 
     async def release_if_held(self, key: str, token: str) -> None:

@@ -24,8 +24,9 @@ MISSION_STREAM_MAXLEN = 500
 #: A stream entry id as ``Last-Event-ID`` may give it (``ms`` alone means ``ms-0``).
 STREAM_ID = re.compile(r"^\d{1,20}(-\d{1,20})?$")
 
-# Appending an event from a script: `emit_event(stream, event)` sets the timestamp (Redis TIME, as
-# RFC 3339 UTC like msgspec writes it) and XADDs with the town's retention. Lua 5.1 has no date
+# Appending an event from a script: `emit_event(stream, event, at)` sets the timestamp (`at` when the
+# caller knows the time of the change, else Redis TIME, as RFC 3339 UTC like msgspec writes it) and
+# XADDs with the town's retention. Lua 5.1 has no date
 # formatting inside Redis, hence the civil-from-days arithmetic (H. Hinnant's algorithm).
 EVENT_LUA = (
     EVENT_RETENTION_MARK
@@ -49,8 +50,8 @@ local function iso_now()
                        math.floor((rem % 3600) / 60), rem % 60, micros)
 end
 
-local function emit_event(stream, event)
-  event.timestamp = iso_now()
+local function emit_event(stream, event, at)
+  event.timestamp = at or iso_now()
   redis.call('XADD', stream, 'MAXLEN', '~', EVENTS_MAXLEN, '*', 'event_type', event.event_type,
              'data', cjson.encode(event))
 end
@@ -65,22 +66,24 @@ local EVENTS = KEYS[#KEYS]
 local TASK_EVENT = {pending = 'task_requeued', assigned = 'task_assigned', running = 'task_started',
                     completed = 'task_completed', failed = 'task_failed', cancelled = 'task_cancelled'}
 
-local function task_event(kind, id, old, new)
+-- `agent`: the task's assignee ('' none) when the caller knows it, else read from the record; `at`: the
+-- time of the change when the caller knows it (emit_event).
+local function task_event(kind, id, old, new, agent, at)
   local event = {event_type = kind, task_id = id, old_state = old, new_state = new,
                  message = string.format('task %s: %s -> %s', id, old or 'new', new or 'deleted')}
   if new then
-    local agent = redis.call('HGET', KEYS[1], 'assigned_to')
+    if agent == nil then agent = redis.call('HGET', KEYS[1], 'assigned_to') end
     if agent and agent ~= '' then event.agent_id = agent end
   end
-  emit_event(EVENTS, event)
+  emit_event(EVENTS, event, at)
 end
 
 -- What a state change is called: a new record is created (and, made assigned, also assigned), a
 -- finished one made open again is retried, a deleted one is deleted.
-local function announce(id, old, new)
+local function announce(id, old, new, agent, at)
   if old == nil then
-    task_event('task_created', id, nil, new)
-    if new == 'assigned' then task_event('task_assigned', id, nil, new) end
+    task_event('task_created', id, nil, new, agent, at)
+    if new == 'assigned' then task_event('task_assigned', id, nil, new, agent, at) end
   elseif new == nil then
     task_event('task_deleted', id, old, nil)
   elseif TERMINAL[old] and not TERMINAL[new] then

@@ -52,23 +52,25 @@ local function epoch_ms(text)
   return (days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(s) - offset) * 1000 + ms
 end
 
--- The task (hash `key`) is in state `state` now: in the whole history, in that state's set and in no
--- other state's, and in the sets of its assignee and its tags. Agent and tag sets only grow while the
--- record lives (a reader checks the record), so no previous value has to be known here. A task not yet
--- in the history is in no state set either, which spares reconcile most of the work for records the
--- original tt wrote. A task first filed in the history enters the id index (prefix lookups) too.
-local function history_index(key, id, state)
-  local f = redis.call('HMGET', key, 'created_at', 'assigned_to', 'tags')
-  local score = redis.call('ZSCORE', HISTORY, id)
-  local known = score
-  if not known then
-    score = epoch_ms(f[1])
+-- The task `id` is in state `state` now: in the whole history, in that state's set and in no other
+-- state's, and in the sets of its assignee `agent` and its tags (`tags`, the record's JSON). Agent and
+-- tag sets only grow while the record lives (a reader checks the record), so no previous value has to
+-- be known here. A task not yet in the history is in no state set either, which spares reconcile most
+-- of the work for records the original tt wrote; it is filed with `score` (its created_at in epoch ms,
+-- read from the text `created` when the caller does not know it) and enters the id index (prefix
+-- lookups) too. A filed task keeps its score.
+local function history_file(id, state, score, created, agent, tags)
+  local known = redis.call('ZSCORE', HISTORY, id)
+  if known then
+    score = known
+  else
+    score = score or epoch_ms(created)
     if not score then
       local t = redis.call('TIME')
       score = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
     end
     redis.call('ZADD', HISTORY, score, id)
-    redis.call('ZADD', TASK_IDS, 0, id)
+    redis.call('ZADD', TASK_IDS, '0', id)
   end
   for _, s in ipairs(HISTORY_STATES) do
     if s == state then
@@ -77,15 +79,21 @@ local function history_index(key, id, state)
       redis.call('ZREM', HISTORY .. ':state:' .. s, id)
     end
   end
-  if f[2] and f[2] ~= '' then redis.call('ZADD', HISTORY .. ':agent:' .. f[2], score, id) end
-  if f[3] and f[3] ~= '[]' and f[3] ~= '' then
-    local ok, tags = pcall(cjson.decode, f[3])
-    if ok and type(tags) == 'table' then
-      for _, tag in ipairs(tags) do
+  if agent and agent ~= '' then redis.call('ZADD', HISTORY .. ':agent:' .. agent, score, id) end
+  if tags and tags ~= '[]' and tags ~= '' then
+    local ok, list = pcall(cjson.decode, tags)
+    if ok and type(list) == 'table' then
+      for _, tag in ipairs(list) do
         if type(tag) == 'string' and tag ~= '' then redis.call('ZADD', HISTORY .. ':tag:' .. tag, score, id) end
       end
     end
   end
+end
+
+-- history_file with what the task hash `key` says.
+local function history_index(key, id, state)
+  local f = redis.call('HMGET', key, 'created_at', 'assigned_to', 'tags')
+  history_file(id, state, nil, f[1], f[2], f[3])
 end
 
 -- The task is gone (or about to be): out of the whole history, every state set and the id index. The

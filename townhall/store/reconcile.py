@@ -45,9 +45,9 @@ TASK_INDEX_FIX = TASK_PRELUDE + r"""
 local id = ARGV[1]
 local actual = current_task_state(KEYS[1])
 for state, key in pairs(IDX) do
-  if state ~= actual and redis.call('SREM', key, id) == 1 then adjust(state, -1) end
+  if state ~= actual and redis.call('SREM', key, id) == 1 then adjust(state, '-1') end
 end
-if actual and IDX[actual] and redis.call('SADD', IDX[actual], id) == 1 then adjust(actual, 1) end
+if actual and IDX[actual] and redis.call('SADD', IDX[actual], id) == 1 then adjust(actual, '1') end
 return actual or ''
 """
 

@@ -19,7 +19,7 @@ import msgspec
 from townhall.domain import is_uuid
 from townhall.domain.messages import Message
 from townhall.domain.tasks import OPEN_TASK_STATES, TERMINAL_TASK_STATES, Task, TaskState
-from townhall.domain.timestamps import format_hash_time, utc_now
+from townhall.domain.timestamps import epoch_ms, format_hash_time, format_json_time, utc_now
 from townhall.keys import TownKeys
 from townhall.store.context import LUA_ALLOWED, Lua, SubStore, csv, lua_set, patch_values, write_args
 from townhall.store.codec import split_fields, task_from_hash, task_to_hash
@@ -78,25 +78,27 @@ local function current_task_state(key)
   return norm_task_state(redis.call('HGET', key, 'state'))
 end
 
+-- `delta`: '1' or '-1'. Numbers go to redis.call as text ('1', not 1) in the scripts a request runs:
+-- Redis formats a Lua number with snprintf on every call.
 local function adjust(state, delta)
   local n = redis.call('HINCRBY', KEYS[2], state, delta)
-  if n < 0 then redis.call('HSET', KEYS[2], state, 0) end
+  if n < 0 then redis.call('HSET', KEYS[2], state, '0') end
   -- Lets a reconcile tell that terminal counts moved while it was counting (store/reconcile.py).
-  if TERMINAL[state] then redis.call('HINCRBY', KEYS[2], 'terminal_moves', 1) end
+  if TERMINAL[state] then redis.call('HINCRBY', KEYS[2], 'terminal_moves', '1') end
 end
 
 local function count_move(id, old, new)
   if old == new then
-    if new and IDX[new] and redis.call('SADD', IDX[new], id) == 1 then adjust(new, 1) end
+    if new and IDX[new] and redis.call('SADD', IDX[new], id) == 1 then adjust(new, '1') end
     return
   end
   if old then
     local counted = true
     if IDX[old] then counted = redis.call('SREM', IDX[old], id) == 1 end
-    if counted then adjust(old, -1) end
+    if counted then adjust(old, '-1') end
   end
   if new then
-    adjust(new, 1)
+    adjust(new, '1')
     if IDX[new] then redis.call('SADD', IDX[new], id) end
     if new == 'completed' then redis.call('INCR', KEYS[3]) end
   end
@@ -138,22 +140,28 @@ return {1, old or ''}
 
 # A new task and the list entries that announce it, in one step (one round trip, never half done).
 # KEYS[7..#KEYS-1]: lists to RPUSH to. ARGV: id, state, the length the last list is trimmed to after
-# its push ('0': not trimmed; the wake tokens' cap), value per list ×(#KEYS-7), nset, field, value
-# ×nset, fields to delete...
+# its push ('0': not trimmed; the wake tokens' cap), the history score (created_at in epoch ms), the
+# event time (RFC 3339), the assignee ('' none), the tags (JSON), value per list ×(#KEYS-7), nset,
+# field, value ×nset, fields to delete...
 TASK_CREATE_PUSH = TASK_PRELUDE + r"""
-local id, new, trim = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local id, new = ARGV[1], ARGV[2]
 local npush = #KEYS - 7
-local at = 4 + npush
+local at = 8 + npush
 local nset = tonumber(ARGV[at])
-local pairs_ = {}
-for i = at + 1, at + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
-pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new
 local old = current_task_state(KEYS[1])
-redis.call('HSET', KEYS[1], unpack(pairs_))
-if #ARGV >= at + 1 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, at + 1 + 2 * nset)) end
-move(id, old, new)
-for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[3 + i]) end
-if trim > 0 then redis.call('LTRIM', KEYS[6 + npush], -trim, -1) end
+redis.call('HSET', KEYS[1], 'state', new, unpack(ARGV, at + 1, at + 2 * nset))
+if old then
+  -- Another writer's record was there: what this one leaves out is cleared, and it moves on from there.
+  if #ARGV > at + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, at + 1 + 2 * nset)) end
+  move(id, old, new)
+else
+  -- move(id, nil, new), told what it would read back from the record (and Redis's clock) otherwise.
+  count_move(id, nil, new)
+  history_file(id, new, ARGV[4], nil, ARGV[6], ARGV[7])
+  announce(id, nil, new, ARGV[6], ARGV[5])
+end
+for i = 1, npush do redis.call('RPUSH', KEYS[6 + i], ARGV[7 + i]) end
+if ARGV[3] ~= '0' then redis.call('LTRIM', KEYS[6 + npush], '-' .. ARGV[3], '-1') end
 return 1
 """
 
@@ -175,7 +183,7 @@ if redis.call('SISMEMBER', IDX[believed], id) == 0 then return 0 end
 local actual = current_task_state(KEYS[1])
 if actual == believed then return 0 end
 redis.call('SREM', IDX[believed], id)
-adjust(believed, -1)
+adjust(believed, '-1')
 if actual then move(id, nil, actual, true) end
 return 1
 """
@@ -282,11 +290,13 @@ class TaskStore(SubStore):
         same step. (A worker woken before the write has reached the replicas the town waits for sees
         the task on the primary; if the primary is lost first, the worker's claim is lost with it.)"""
         pushes = [*pushes, (wake[0], "1")] if wake is not None else pushes
+        record = task_to_hash(task)
         await self._ctx.durable(
             self._create_push,
             self._keys(task.id, *(key for key, _ in pushes)),
-            [task.id, task.state.value, wake[1] if wake is not None else 0, *(value for _, value in pushes),
-             *write_args(task_to_hash(task))],
+            [task.id, task.state.value, wake[1] if wake is not None else 0, epoch_ms(task.created_at),
+             format_json_time(task.updated_at), record.set.get("assigned_to", ""), record.set.get("tags", "[]"),
+             *(value for _, value in pushes), *write_args(record)],
         )
 
     async def get(self, task_id: str) -> Task | None:
