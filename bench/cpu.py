@@ -86,6 +86,18 @@ class _CountingTransport:
     def resume_reading(self) -> None: ...
 
 
+def log_as_the_server() -> None:
+    """Logging set up as ``townhall`` sets it up (every audit line formatted and written), to
+    ``/dev/null`` as the throughput bench sends the servers' output."""
+    import logging
+
+    from townhall.cli.common import setup_logging
+
+    setup_logging(False)
+    for handler in logging.getLogger().handlers:
+        handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]
+
+
 def run_in_loop(main: Any, *, http: bool) -> None:
     """Run ``main``: on uvloop for requests through the HTTP protocol (as both servers run), else on
     asyncio's own loop."""
@@ -218,6 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     from townhall.plugins import load_plugins
     from townhall.runtime import build_runtime
 
+    log_as_the_server()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "redis").mkdir()
         server = RedisServer(Path(tmp) / "redis")

@@ -7,7 +7,8 @@ under ``valgrind --tool=callgrind`` in a child process (Redis, a child of the ch
 once with 100 and once with 600 measured requests after a warm-up, and the difference divided by 500:
 what startup costs cancels out. Requests go through uvicorn's HTTP protocol in-process as in
 ``python -m bench.cpu --http`` (``--asgi``: to the ASGI app directly). Needs Debian's ``valgrind``;
-about two minutes per app and route, the two apps counted side by side.
+about two minutes per app and route, the two apps counted side by side. ``EXTRA`` is TOML added to
+townhall's config, as for ``python -m bench.cpu``; both log as the server does (to ``/dev/null``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ FEW, MANY = 100, 600
 def _child(app_name: str, label: str, requests: int, http: bool) -> None:
     """In the child under valgrind: one app, ``requests`` requests to the route after 50 unmeasured."""
     from bench.baseline import build
-    from bench.cpu import _asgi_call, _http_call, _lifespan, http_options, run_in_loop
+    from bench.cpu import _asgi_call, _http_call, _lifespan, http_options, log_as_the_server, run_in_loop
     from bench.throughput import ROUTES, seed_many
     from townhall.app import create_app
     from townhall.config import load_town
@@ -37,6 +38,7 @@ def _child(app_name: str, label: str, requests: int, http: bool) -> None:
     from townhall.testing.towns import write_town
 
     route = next(r for r in ROUTES if r.label.startswith(label))
+    log_as_the_server()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "redis").mkdir()
         server = RedisServer(Path(tmp) / "redis")
@@ -45,7 +47,7 @@ def _child(app_name: str, label: str, requests: int, http: bool) -> None:
             town_dir = Path(tmp) / "town"
             town_dir.mkdir()
             write_town(town_dir, "bench", redis_url=server.url,
-                       extra="[agent]\nlauncher = \"none\"\nstale_after_secs = 86400\n")
+                       extra=os.environ.get("EXTRA", "") + "[agent]\nlauncher = \"none\"\nstale_after_secs = 86400\n")
             seed_many(server.url, "bench", 10)
 
             async def run() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import logging
 import sys
+import time
 from typing import Any, Awaitable, Callable, NoReturn, TypeVar
 
 import click
@@ -26,10 +27,38 @@ EXIT_STARTUP = 1
 EXIT_REFUSED = 1
 EXIT_CONFIG = 2
 
+class _LineFormatter(logging.Formatter):
+    """``%(asctime)s %(levelname)s %(name)s: %(message)s``, written out, its date and time formatted
+    once per second: a server writes an audit line per mutating request, and the generic formatter
+    costs a fifth of such a request's own work."""
+
+    _second: int | None = None
+    _text = ""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info or record.exc_text or record.stack_info:
+            return super().format(record)
+        return f"{self.formatTime(record)} {record.levelname} {record.name}: {record.getMessage()}"
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._text = time.strftime(self.default_time_format, self.converter(second))
+            self._second = second
+        return self.default_msec_format % (self._text, record.msecs)
+
+
 def setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else logging.INFO
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_LineFormatter())
+    # What the line does not show is not collected for each record (the logging HOWTO's "Optimization":
+    # the caller's file and line, the thread, the process).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
