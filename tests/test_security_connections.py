@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 import httpx
+import msgspec
 import pytest
 
 from townhall.testing.process import TownhallProcess
@@ -83,6 +84,39 @@ def test_an_8_mib_header_is_refused_with_431(limited: TownhallProcess) -> None:
 def test_a_header_just_under_the_limit_is_served(limited: TownhallProcess) -> None:
     response = httpx.get(f"{limited.url}/health", headers={"X-Pad": "a" * 12000}, timeout=5)
     assert response.status_code == 200
+
+
+def _read_response(sock: socket.socket) -> bytes:
+    """One whole response (headers and a Content-Length body) from ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_a_body_past_the_header_limit_is_never_counted_as_headers(limited: TownhallProcess) -> None:
+    # The headers arrive alone (the server asks for the body with 100 Continue once it read them),
+    # then a 60 KB body in reads each larger than the 16 KB header limit: body, not headers.
+    body = msgspec.json.encode({"description": "x" * 60_000})
+    with _connect(limited.port) as sock:
+        sock.sendall(b"POST /v1/backlog HTTP/1.1\r\nHost: townhall\r\nContent-Type: application/json\r\n"
+                     b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(65536).startswith(b"HTTP/1.1 100")
+        sock.sendall(body)
+        assert _read_response(sock).startswith(b"HTTP/1.1 201"), "the body was refused"
+        # Each next request on the connection is counted afresh: two of 10 KB of headers (together past
+        # the limit), each sent in two pieces...
+        for _ in range(2):
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: townhall\r\nX-Pad: " + b"a" * 6000)
+            sock.sendall(b"a" * 4000 + b"\r\n\r\n")
+            assert _read_response(sock).startswith(b"HTTP/1.1 200")
+        # ... and the one after it, past the limit, is refused.
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: townhall\r\nX-Pad: " + b"a" * 20000)
+        assert sock.recv(65536).startswith(b"HTTP/1.1 431")
 
 
 def test_half_open_connections_are_closed_after_the_configured_time(limited: TownhallProcess) -> None:

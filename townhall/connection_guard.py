@@ -126,7 +126,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.seen_cycle: Any = None
         self.seen_phase = _Phase.WAITING
         self.since = 0.0
-        self._awaiting_headers = False
         self._header_bytes = 0
 
     def phase(self) -> tuple[Any, _Phase]:
@@ -153,26 +152,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self.transport = self.transport.transport  # type: ignore[attr-defined]
         HttpToolsProtocol.handle_websocket_upgrade(self)
 
-    # The parser's callbacks call the protocol's methods directly (not through super()): they run for
-    # every request.
+    # Calls the protocol's method directly (not through super()): it runs for every request.
     def data_received(self, data: bytes) -> None:
+        # What a read was is told by uvicorn's own state around it, with no parser callback of ours: a
+        # read that completed a request's headers made a new cycle; one made while a body was arriving
+        # carried body; any other read carried headers not yet complete. So a body never counts, and
+        # the limit holds to within one read.
+        before = self.cycle
+        in_body = before is not None and before.more_body
         HttpToolsProtocol.data_received(self, data)
-        # Counted after parsing, and only while headers are still incomplete, so that a body arriving
-        # with its headers never counts; the limit holds to within one read.
-        if self._awaiting_headers and not self.transport.is_closing():
+        if self.cycle is not before:
+            self._header_bytes = 0
+        elif not in_body and not self.transport.is_closing():
             self._header_bytes += len(data)
             if self._header_bytes > self._guard.limits.max_header_bytes:
                 self.transport.write(REQUEST_HEADER_FIELDS_TOO_LARGE)
                 self.close_now()
-
-    def on_message_begin(self) -> None:
-        HttpToolsProtocol.on_message_begin(self)
-        self._awaiting_headers = True
-        self._header_bytes = 0
-
-    def on_headers_complete(self) -> None:
-        self._awaiting_headers = False
-        HttpToolsProtocol.on_headers_complete(self)
 
     def close_now(self) -> None:
         # Out of uvicorn's count now, not when connection_lost runs: a request completing in the same
