@@ -271,8 +271,8 @@ class AgentLifecycle:
                 await self.tasks.start(task_id, agent_id)
             except (Conflict, TaskNotFound):
                 return NotBegun.TASK_FINISHED
-            attempt = await self.store.attempts.count(task_id)
-            timeout = (await self.store.attempts.limits(task_id)).timeout_secs
+            limits = await self.store.attempts.limits(task_id)  # the start counted this run
+            attempt, timeout = limits.attempts, limits.timeout_secs
         agent = await self.store.agents.get(agent_id)
         return Round(number=(agent.rounds_completed if agent else 0) + 1, cli=agent.cli if agent else cli,
                      attempt=max(attempt, 1), timeout_secs=timeout)

@@ -76,8 +76,8 @@ class TaskService:
 
     # ---- what a worker does with a task -------------------------------------------------------
     async def start(self, task_id: str, agent_id: str) -> Task:
-        """Mark the task ``running`` on ``agent_id`` (``started_at`` now) and point the agent's
-        ``current_task`` at it. :class:`Conflict` if the task is already finished."""
+        """Mark the task ``running`` on ``agent_id`` (``started_at`` now, one more of its ``attempts``)
+        and point the agent's ``current_task`` at it. :class:`Conflict` if the task is already finished."""
         task_id = require_uuid("task_id", task_id)
         now = utc_now()
         old = await self.store.tasks.transition(
@@ -85,6 +85,7 @@ class TaskService:
             TaskState.RUNNING,
             TaskPatch(assigned_to=agent_id, started_at=now),
             allowed_from=OPEN_TASK_STATES,
+            count_attempt=True,
         )
         if old is None:
             await self._refuse(task_id, "started")

@@ -119,21 +119,23 @@ end
 # script, in the same step (TASK_EVENTS_LUA wraps `move`; docs/events.md).
 TASK_PRELUDE += EVENT_LUA + TASK_EVENTS_LUA
 
-# ARGV: id, new_state ('' keeps it), allowed_from csv ('' = any), must_exist (1/0), nset,
-#       field, value ×nset, fields to delete...
+# ARGV: id, new_state ('' keeps it), allowed_from csv ('' = any), must_exist (1/0), count an attempt
+#       (1/0), nset, field, value ×nset, fields to delete...
 # Returns {applied, old_state or ''}.
 TASK_WRITE = TASK_PRELUDE + r"""
-local id, new, allow, must_exist = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local id, new, allow, must_exist, counted = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local old = current_task_state(KEYS[1])
 if old == nil and must_exist == '1' then return {0, ''} end
 if not allowed(allow, old or '') then return {0, old or ''} end
 if new == '' then new = old end
-local nset = tonumber(ARGV[5])
+local nset = tonumber(ARGV[6])
 local pairs_ = {}
-for i = 6, 5 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
+for i = 7, 6 + 2 * nset do pairs_[#pairs_ + 1] = ARGV[i] end
 if new then pairs_[#pairs_ + 1] = 'state'; pairs_[#pairs_ + 1] = new end
 if #pairs_ > 0 then redis.call('HSET', KEYS[1], unpack(pairs_)) end
-if #ARGV >= 6 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, 6 + 2 * nset)) end
+if #ARGV >= 7 + 2 * nset then redis.call('HDEL', KEYS[1], unpack(ARGV, 7 + 2 * nset)) end
+-- A run begun is counted with the state that says so: no reader sees it running on the old count.
+if counted == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', '1') end
 move(id, old, new)
 return {1, old or ''}
 """
@@ -232,7 +234,7 @@ class TaskStore(SubStore):
         """Write the whole record (clearing absent optionals) and move indexes/counters. Returns the
         previous state, or ``None`` if the task is new."""
         _, old = await self._ctx.durable(
-            self._write, self._keys(task.id), [task.id, task.state.value, "", "0", *write_args(task_to_hash(task))],
+            self._write, self._keys(task.id), [task.id, task.state.value, "", "0", "0", *write_args(task_to_hash(task))],
         )
         return TaskState.parse(old) if old else None
 
@@ -243,15 +245,18 @@ class TaskStore(SubStore):
         patch: TaskPatch | None = None,
         *,
         allowed_from: Iterable[TaskState] | None = None,
+        count_attempt: bool = False,
     ) -> TaskState | None:
         """Atomic partial update of an existing task, optionally a state change (``to``), applied only
-        if the current state is in ``allowed_from`` (any if ``None``). ``updated_at`` is set to now.
-        Returns the previous state, or ``None`` when the task is missing or the state not allowed."""
+        if the current state is in ``allowed_from`` (any if ``None``). ``updated_at`` is set to now;
+        ``count_attempt`` adds one to ``attempts`` in the same step (a run begun). Returns the previous
+        state, or ``None`` when the task is missing or the state not allowed."""
         values = patch_values(patch) if patch is not None else {}
         values["updated_at"] = utc_now()
         applied, old = await self._write(
             keys=self._keys(task_id),
-            args=[task_id, to.value if to else "", csv(allowed_from), "1", *write_args(split_fields(values))],
+            args=[task_id, to.value if to else "", csv(allowed_from), "1", "1" if count_attempt else "0",
+                  *write_args(split_fields(values))],
         )
         return TaskState.parse(old) if applied else None
 
