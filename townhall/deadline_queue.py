@@ -9,9 +9,11 @@ queue, and each tick of one timer looks only at its head.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Callable, Generic, Hashable, TypeVar
 
 K = TypeVar("K", bound=Hashable)
+_clock = time.perf_counter
 
 
 class DeadlineQueue(Generic[K]):
@@ -34,7 +36,8 @@ class DeadlineQueue(Generic[K]):
             self._waiting.clear()
         waiting = self._waiting
         waiting.pop(key, None)
-        waiting[key] = loop.time() + self.timeout
+        # perf_counter, not loop.time(): the same monotonic clock, without a Python method call.
+        waiting[key] = _clock() + self.timeout
         if self._timer is None:
             self._timer = loop.call_later(self.tick, self._sweep)
 
@@ -43,7 +46,7 @@ class DeadlineQueue(Generic[K]):
 
     def _sweep(self) -> None:
         assert self._loop is not None
-        now = self._loop.time()
+        now = _clock()
         overdue = []
         for key, deadline in self._waiting.items():
             if deadline > now:

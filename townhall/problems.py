@@ -34,8 +34,8 @@ class _RandomIds:
 
     def refill(self) -> str:
         """Fill the pool and take one."""
-        raw = os.urandom(16 * 256).hex()
-        self.pool.extend(raw[i:i + 32] for i in range(0, len(raw), 32))
+        # hex() puts a space after every 16 bytes and split() cuts there: the ids in two C calls.
+        self.pool.extend(os.urandom(16 * 256).hex(" ", 16).split())
         return self.pool.pop()
 
 

@@ -18,6 +18,8 @@ from townhall.problems import request_id_of, server_request_id_of
 audit_log = logging.getLogger("townhall.audit")
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Refusals: audited whatever the request (the envelope decides which responses get a line).
+REFUSALS = frozenset({401, 403, 429})
 
 
 class AuditRecord(msgspec.Struct, omit_defaults=True):
@@ -49,14 +51,9 @@ def outcome_of(status: int) -> str:
     return "success" if status < 400 else "error"
 
 
-def audited(status: int, method: str, path: str) -> bool:
-    """Whether a response gets an audit line: every refusal (401, 403, 429), and every answer to a
-    request that changes the town."""
-    return status in (401, 403, 429) or (method in MUTATING and path.startswith("/v1"))
-
-
 def audit_response(message: Message, scope: Scope) -> None:
-    """The audit line of a response start that is :func:`audited` (the envelope asks first)."""
+    """The audit line of a response start the envelope audits: a refusal (:data:`REFUSALS`), or an
+    answer to a request that changes the town (:data:`MUTATING` ``/v1``)."""
     status = message["status"]
     method = scope.get("method", "")
     path = scope.get("path", "")

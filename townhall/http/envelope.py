@@ -33,7 +33,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from townhall.context import AppContext
 from townhall.deadline_queue import DeadlineQueue
-from townhall.http.audit import audit_response, audited
+from townhall.http.audit import MUTATING, REFUSALS, audit_response
 from townhall.http.guard import Gate
 from townhall.problems import request_id_of
 
@@ -66,20 +66,24 @@ class Deadlines:
         self.timeout = timeout
         self._queue: DeadlineQueue[asyncio.Task[Any]] = DeadlineQueue(
             timeout, min(max(timeout / 20, 0.01), 0.25), self._cancel)
-        #: ``add(task)``: the deadline of ``task`` starts now (the queue's own method: one call less).
+        # The queue's own methods: a call less per request each.
+        #: ``add(task)``: the deadline of ``task`` starts now.
         self.add = self._queue.begin
-        self._expired: set[asyncio.Task[Any]] = set()
+        #: ``end(task)``: forget ``task``'s deadline (a request that ended).
+        self.end = self._queue.end
+        #: Tasks cancelled for their deadline whose request has not ended yet.
+        self.expired: set[asyncio.Task[Any]] = set()
 
     def done(self, task: asyncio.Task[Any]) -> bool:
         """Forget ``task``; ``True`` if it was cancelled for its deadline."""
         self._queue.end(task)
-        if self._expired and task in self._expired:
-            self._expired.discard(task)
+        if self.expired and task in self.expired:
+            self.expired.discard(task)
             return True
         return False
 
     def _cancel(self, task: asyncio.Task[Any]) -> None:
-        self._expired.add(task)
+        self.expired.add(task)
         task.cancel()
 
 
@@ -147,6 +151,7 @@ class Envelope:
 
     def _layer(self, inner: ASGIApp) -> ASGIApp:
         deadlines, detail, current_task, clock = self.deadlines, self.detail, asyncio.current_task, time.perf_counter
+        expired = deadlines.expired
         on_start = self._on_start
 
         async def envelope(scope: Scope, receive: Receive, send: Send) -> None:
@@ -182,7 +187,9 @@ class Envelope:
                 scope["state"][_TIMED_OUT] = True
                 await inner(scope, receive, send_and_mark)
             finally:
-                deadlines.done(task)
+                deadlines.end(task)
+                if expired:  # a request that swallowed its cancellation is not remembered for ever
+                    expired.discard(task)
 
         return envelope
 
@@ -196,7 +203,10 @@ class Envelope:
             message["headers"] = [*headers, request_id]
         for observe in self.observers:
             observe(message, scope)
-        if self.audit and audited(message["status"], scope["method"], scope["path"]):
+        # Which answers get an audit line (docs/security.md): every refusal, and every answer to a
+        # request that changes the town.
+        if self.audit and (message["status"] in REFUSALS
+                           or (scope["method"] in MUTATING and scope["path"].startswith("/v1"))):
             audit_response(message, scope)
 
 

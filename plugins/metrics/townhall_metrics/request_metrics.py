@@ -44,41 +44,40 @@ def response_labels(message: Message, scope: Scope) -> tuple[str, str, int, floa
 
 
 class LocalRequests:
-    """The request metrics of this process alone, in dicts (see the module)."""
+    """The request metrics of this process alone, in one dict (see the module)."""
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, str, int], int] = {}
-        # Per (route, method): the count of each bucket (not cumulative), then the sum of the durations.
-        self._durations: dict[tuple[str, str], list[float]] = {}
+        # Per (route, method, status): the count of each duration bucket (not cumulative), then the sum
+        # of the durations. A response falls in one bucket, so the buckets also count the requests.
+        self._counts: dict[tuple[str, str, int], list[float]] = {}
 
     def observe(self, message: Message, scope: Scope) -> None:
-        """The response observer (see ``ProcessMetrics``): two dict updates. :func:`response_labels` is
-        written out here: this runs on every response, and a call less is a visible share of a probe's
-        time."""
+        """The response observer (see ``ProcessMetrics``): one dict read and two list updates.
+        :func:`response_labels` is written out here: this runs on every response, and a call less is a
+        visible share of a probe's time."""
         route = (scope.get("path_template") if "route_handler" in scope else None) or UNMATCHED
-        method = scope["method"]
-        key = (route, method, message["status"])
-        counts = self._counts
-        counts[key] = counts.get(key, 0) + 1
+        key = (route, scope["method"], message["status"])
+        counts = self._counts.get(key)
+        if counts is None:
+            counts = self._counts[key] = [0.0] * (len(BOUNDS) + 1)
         started = received_at(scope)
-        if started is None:
-            return
-        seconds = time.perf_counter() - started
-        durations = self._durations.get((route, method))
-        if durations is None:
-            durations = self._durations[(route, method)] = [0.0] * (len(BOUNDS) + 1)
+        seconds = 0.0 if started is None else time.perf_counter() - started
         # A bucket holds what is at most its bound: the first bound not below the duration.
-        durations[bisect_left(BOUNDS, seconds)] += 1
-        durations[-1] += seconds
+        counts[bisect_left(BOUNDS, seconds)] += 1
+        counts[-1] += seconds
 
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(REQUESTS[0].removesuffix("_total"), REQUESTS[1],
                                        labels=["route", "method", "status"])
-        for (route, method, status), count in list(self._counts.items()):
-            requests.add_metric([route, method, str(status)], count)
+        durations: dict[tuple[str, str], list[float]] = {}
+        for (route, method, status), counts in list(self._counts.items()):
+            requests.add_metric([route, method, str(status)], sum(counts[:-1]))
+            summed = durations.setdefault((route, method), [0.0] * len(counts))
+            for i, value in enumerate(counts):
+                summed[i] += value
         yield requests
         duration = HistogramMetricFamily(*DURATION, labels=["route", "method"])
-        for (route, method), values in list(self._durations.items()):
+        for (route, method), values in durations.items():
             cumulative, buckets = 0.0, []
             for bound, count in zip(BOUNDS, values):
                 cumulative += count
