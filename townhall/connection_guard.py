@@ -138,7 +138,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         HttpToolsProtocol.connection_made(self, transport)
         # Every write of the connection, so that coalescing never reorders what goes out.
-        self.transport = CoalescedWrites(transport, self.loop)  # type: ignore[assignment]
+        self.transport = CoalescedWrites(transport, self.loop, self)  # type: ignore[assignment]
         self._guard.opened(self)
         self._guard.make_room(self)
 

@@ -38,8 +38,9 @@ from townhall.http.guard import Gate
 from townhall.problems import request_id_of
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-#: ``scope["state"]`` keys of this module.
-_RECEIVED = "townhall.received_at"
+#: ``scope["state"]`` keys of this module. ``RECEIVED_AT``: what :func:`received_at` reads, there in the
+#: scope of every request a response observer sees.
+RECEIVED_AT = _RECEIVED = "townhall.received_at"
 _TIMED_OUT = "townhall.timed_out"
 
 
