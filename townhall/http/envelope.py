@@ -40,7 +40,7 @@ from townhall.problems import request_id_of
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 #: ``scope["state"]`` keys of this module. ``RECEIVED_AT``: what :func:`received_at` reads, there in the
 #: scope of every request a response observer sees.
-RECEIVED_AT = _RECEIVED = "townhall.received_at"
+RECEIVED_AT = "townhall.received_at"
 _TIMED_OUT = "townhall.timed_out"
 
 
@@ -55,7 +55,7 @@ class UnsupportedMediaType(HTTPException):
 def received_at(scope: Scope) -> float | None:
     """``time.perf_counter()`` when the envelope saw the request (``None`` outside the envelope)."""
     state = scope.get("state")
-    return state.get(_RECEIVED) if state else None
+    return state.get(RECEIVED_AT) if state else None
 
 
 class Deadlines:
@@ -159,7 +159,7 @@ class Envelope:
             if scope["type"] != "http":
                 await inner(scope, receive, send)
                 return
-            scope["state"][_RECEIVED] = clock()
+            scope["state"][RECEIVED_AT] = clock()
             task = current_task()
             assert task is not None
             deadlines.add(task)

@@ -48,7 +48,7 @@ if redis.call('LPOS', KEYS[8], id) == false then redis.call('RPUSH', KEYS[8], id
 return {1, attempts}
 """
 
-# KEYS[1] task hash. ARGV: delta. Counts a run (+1) or takes back an uncounted one (-1, never below 0);
+# KEYS[1] task hash. ARGV: delta. Takes back an uncounted run (-1, never below 0) or adds runs;
 # never creates a record. Returns the new count.
 COUNT_ATTEMPT = r"""
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
@@ -75,8 +75,9 @@ class RunLimits(msgspec.Struct, frozen=True):
 
 class AttemptStore(SubStore):
     _count = Lua(COUNT_ATTEMPT)
-    async def count(self, task_id: str, delta: int = 1) -> int:
-        """``attempts`` + ``delta`` (a run begun, or -1 for one handed back uncounted); the new count."""
+    async def count(self, task_id: str, delta: int) -> int:
+        """``attempts`` + ``delta`` (-1: a run handed back uncounted; a run begun is counted by the start
+        that makes its task running, ``TaskStore.transition(count_attempt=True)``); the new count."""
         return int(await self._count(keys=[self._k.task(task_id)], args=[delta]))
 
     async def limits(self, task_id: str) -> RunLimits:
